@@ -1,0 +1,36 @@
+// A development PKI made on first start so that `make run` serves mutual TLS out of the box:
+//   <dir>/ca.pem, ca.key                 dev CA (ECDSA P-256, 10 years)
+//   <dir>/server.pem, server.key         server cert, SAN DNS:localhost, IP:127.0.0.1, IP:::1
+//   <dir>/clients/<org key>/client.pem, client.key, ca.pem   one client cert per organisation,
+//       subject O=<name>, organizationIdentifier=NTRNO-<orgnr> (or NTRDK-<cvr>), 2 years
+// Private keys are written with mode 0600. Existing files are kept, so it is safe to call on
+// every start. Not for production: there, certificates come from the operator's CA.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace utpost::crypto {
+
+struct DevOrganisation {
+  std::string org_key;  // "NO958935420" or "DK12345678"
+  std::string name;     // e.g. "Oslo kommune"
+};
+
+[[nodiscard]] absl::Status EnsureDevPki(const std::filesystem::path& dir,
+                                        const std::vector<DevOrganisation>& organisations);
+
+// Where EnsureDevPki put the client files of `org_key`.
+std::filesystem::path DevClientDir(const std::filesystem::path& dir, std::string_view org_key);
+
+// The organisation a certificate speaks for, as an org key ("NO958935420"), read from the
+// subject's organizationIdentifier (OID 2.5.4.97, "NTRNO-<orgnr>" or "NTRDK-<cvr>"), or else
+// a 9-digit subject serialNumber (OID 2.5.4.5, older Norwegian enterprise certificates).
+// UNAUTHENTICATED if the certificate cannot be parsed or names no valid organisation.
+[[nodiscard]] absl::StatusOr<std::string> OrgKeyFromCertificatePem(std::string_view pem);
+
+}  // namespace utpost::crypto

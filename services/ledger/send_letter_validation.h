@@ -1,0 +1,34 @@
+// Validation of SendLetterRequest, in one place. Every violation is reported at once, each
+// with its field path, as INVALID_ARGUMENT carrying a google.rpc.BadRequest
+// (common/field_violations.h). Pure: no I/O, thread-safe.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "utpost/v1/letters.pb.h"
+
+namespace utpost::ledger {
+
+struct LetterLimits {
+  // Sum of all documents' sizes. Field "documents" when exceeded.
+  uint64_t max_total_bytes = 50ull << 20;
+  // Documents per letter.
+  int max_documents = 100;
+  // Title length in characters (UTF-8 code points).
+  int max_title_chars = 1000;
+};
+
+// OK, or INVALID_ARGUMENT with every violation. Field paths follow proto field names:
+//   recipient, recipient.person.norwegian_national_id, recipient.person.danish_cpr,
+//   recipient.organisation.norwegian_org_number, recipient.organisation.danish_cvr,
+//   postal_address.name, postal_address.address_lines, postal_address.address_lines[i],
+//   postal_address.postal_code, postal_address.city, postal_address.country_code,
+//   title, documents, documents[i].filename, documents[i].media_type, documents[i].content,
+//   options.channel_policy, options.print_if_unread_after, options.security_level,
+//   reply_to (and reply_to.norwegian_org_number / reply_to.danish_cvr),
+//   external_reference, idempotency_key
+[[nodiscard]] absl::Status ValidateSendLetter(const v1::SendLetterRequest& request,
+                                              const LetterLimits& limits);
+
+}  // namespace utpost::ledger
