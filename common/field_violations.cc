@@ -31,7 +31,7 @@ absl::Status FieldError(absl::StatusCode code, std::string field, std::string de
 }
 
 std::optional<google::rpc::BadRequest> GetBadRequest(const absl::Status& status) {
-  std::optional<absl::Cord> payload = status.GetPayload(kBadRequestTypeUrl);
+  auto payload = status.GetPayload(kBadRequestTypeUrl);
   if (!payload) return std::nullopt;
   google::rpc::BadRequest bad_request;
   if (!bad_request.ParseFromString(std::string(*payload))) return std::nullopt;

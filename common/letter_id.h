@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/random/random.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
@@ -26,8 +27,9 @@ class LetterIdGenerator {
 
  private:
   std::mutex mu_;
-  int64_t last_ms_ = -1;
-  LetterIdBytes last_{};
+  int64_t last_ms_ = -1;  // guarded by mu_
+  LetterIdBytes last_{};  // guarded by mu_
+  absl::BitGen bit_gen_;  // guarded by mu_: absl::BitGen is not thread-safe
 };
 
 // The 26-character text form of `bytes`.

@@ -1,1 +1,292 @@
-// placeholder
+#include "crypto/envelope.h"
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
+#include "utpost/storage/v1/records.pb.h"
+
+namespace utpost::crypto {
+namespace {
+
+constexpr size_t kKeySize = 32;
+constexpr size_t kNonceSize = 12;
+constexpr size_t kTagSize = 16;
+// The EVP update calls take an int length; larger inputs go through in slices of this size.
+// A multiple of the AES block size keeps every slice but the last whole-block.
+constexpr size_t kMaxSlice = size_t{1} << 30;
+
+// Includes the terminating NUL, which separates it from the letter id.
+constexpr std::string_view kDocumentAadPrefix{"utpost.v1.document", sizeof("utpost.v1.document")};
+
+struct CipherCtxFree {
+  void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
+};
+struct CipherFree {
+  void operator()(EVP_CIPHER* cipher) const { EVP_CIPHER_free(cipher); }
+};
+using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
+using CipherPtr = std::unique_ptr<EVP_CIPHER, CipherFree>;
+
+// Takes every queued OpenSSL error off this thread's queue, so that a failure here is not
+// reported again by an unrelated call later, and describes the first one.
+std::string DrainOpenSslErrors() {
+  const unsigned long first = ERR_get_error();
+  ERR_clear_error();
+  if (first == 0) return "no OpenSSL error detail";
+  char reason[256];
+  ERR_error_string_n(first, reason, sizeof(reason));
+  return reason;
+}
+
+absl::Status OpenSslInternal(absl::string_view what) {
+  return absl::InternalError(absl::StrCat("AES-256-GCM: ", what, ": ", DrainOpenSslErrors()));
+}
+
+struct GcmContext {
+  CipherPtr cipher;
+  CipherCtxPtr ctx;
+};
+
+absl::StatusOr<GcmContext> NewGcmContext() {
+  GcmContext gcm;
+  gcm.cipher.reset(EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr));
+  if (gcm.cipher == nullptr) return OpenSslInternal("fetching the cipher");
+  gcm.ctx.reset(EVP_CIPHER_CTX_new());
+  if (gcm.ctx == nullptr) return OpenSslInternal("allocating a cipher context");
+  return gcm;
+}
+
+// Feeds `aad` to an initialised context.
+[[nodiscard]] bool UpdateAad(EVP_CIPHER_CTX* ctx, std::string_view aad, bool encrypt) {
+  while (!aad.empty()) {
+    const size_t n = std::min(aad.size(), kMaxSlice);
+    int out_len = 0;
+    const auto* in = reinterpret_cast<const unsigned char*>(aad.data());
+    const int ok = encrypt ? EVP_EncryptUpdate(ctx, nullptr, &out_len, in, static_cast<int>(n))
+                           : EVP_DecryptUpdate(ctx, nullptr, &out_len, in, static_cast<int>(n));
+    if (ok != 1) return false;
+    aad.remove_prefix(n);
+  }
+  return true;
+}
+
+// Runs `in` through an initialised context into `out` (which has room for in.size() bytes:
+// GCM is a stream mode, so output length equals input length).
+[[nodiscard]] bool UpdateData(EVP_CIPHER_CTX* ctx, std::string_view in, unsigned char* out,
+                              bool encrypt) {
+  while (!in.empty()) {
+    const size_t n = std::min(in.size(), kMaxSlice);
+    int out_len = 0;
+    const auto* src = reinterpret_cast<const unsigned char*>(in.data());
+    const int ok = encrypt ? EVP_EncryptUpdate(ctx, out, &out_len, src, static_cast<int>(n))
+                           : EVP_DecryptUpdate(ctx, out, &out_len, src, static_cast<int>(n));
+    if (ok != 1 || static_cast<size_t>(out_len) != n) return false;
+    in.remove_prefix(n);
+    out += n;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> AesGcmSeal(const SecretBytes& key, std::string_view plaintext,
+                                       std::string_view aad) {
+  if (key.size() != kKeySize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("AES-256-GCM needs a 32-byte key, got ", key.size(), " bytes"));
+  }
+  UTPOST_ASSIGN_OR_RETURN(GcmContext gcm, NewGcmContext());
+
+  std::string out;
+  out.resize(kNonceSize + plaintext.size() + kTagSize);
+  auto* nonce = reinterpret_cast<unsigned char*>(out.data());
+  unsigned char* body = nonce + kNonceSize;
+  unsigned char* tag = body + plaintext.size();
+  {
+    // A fresh random nonce per seal; with a fresh data key per document as well, a nonce is
+    // never reused under one key.
+    const SecretBytes random_nonce = SecretBytes::Random(kNonceSize);
+    std::memcpy(nonce, random_nonce.data(), kNonceSize);
+  }
+
+  // AES-256-GCM's default IV length is 12 bytes, so no IV-length parameter is needed.
+  if (EVP_EncryptInit_ex2(gcm.ctx.get(), gcm.cipher.get(), key.data(), nonce, nullptr) != 1) {
+    return OpenSslInternal("initialising encryption");
+  }
+  if (!UpdateAad(gcm.ctx.get(), aad, /*encrypt=*/true)) {
+    return OpenSslInternal("authenticating the aad");
+  }
+  if (!UpdateData(gcm.ctx.get(), plaintext, body, /*encrypt=*/true)) {
+    return OpenSslInternal("encrypting");
+  }
+  int final_len = 0;
+  if (EVP_EncryptFinal_ex(gcm.ctx.get(), tag, &final_len) != 1 || final_len != 0) {
+    return OpenSslInternal("finishing encryption");
+  }
+  if (EVP_CIPHER_CTX_ctrl(gcm.ctx.get(), EVP_CTRL_AEAD_GET_TAG, static_cast<int>(kTagSize), tag) !=
+      1) {
+    return OpenSslInternal("reading the tag");
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> AesGcmOpen(const SecretBytes& key, std::string_view sealed,
+                                       std::string_view aad) {
+  if (key.size() != kKeySize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("AES-256-GCM needs a 32-byte key, got ", key.size(), " bytes"));
+  }
+  if (sealed.size() < kNonceSize + kTagSize) {
+    return absl::DataLossError(
+        absl::StrCat("sealed data is ", sealed.size(), " bytes, shorter than a nonce and a tag"));
+  }
+  UTPOST_ASSIGN_OR_RETURN(GcmContext gcm, NewGcmContext());
+
+  const auto* nonce = reinterpret_cast<const unsigned char*>(sealed.data());
+  const std::string_view body = sealed.substr(kNonceSize, sealed.size() - kNonceSize - kTagSize);
+  // EVP_CTRL_AEAD_SET_TAG takes a non-const pointer but only reads from it.
+  unsigned char tag[kTagSize];
+  std::memcpy(tag, sealed.data() + sealed.size() - kTagSize, kTagSize);
+
+  if (EVP_DecryptInit_ex2(gcm.ctx.get(), gcm.cipher.get(), key.data(), nonce, nullptr) != 1) {
+    return OpenSslInternal("initialising decryption");
+  }
+  if (!UpdateAad(gcm.ctx.get(), aad, /*encrypt=*/false)) {
+    return OpenSslInternal("authenticating the aad");
+  }
+  std::string plaintext;
+  plaintext.resize(body.size());
+  if (!UpdateData(gcm.ctx.get(), body, reinterpret_cast<unsigned char*>(plaintext.data()),
+                  /*encrypt=*/false)) {
+    OPENSSL_cleanse(plaintext.data(), plaintext.size());
+    return OpenSslInternal("decrypting");
+  }
+  if (EVP_CIPHER_CTX_ctrl(gcm.ctx.get(), EVP_CTRL_AEAD_SET_TAG, static_cast<int>(kTagSize), tag) !=
+      1) {
+    OPENSSL_cleanse(plaintext.data(), plaintext.size());
+    return OpenSslInternal("setting the tag");
+  }
+  int final_len = 0;
+  if (EVP_DecryptFinal_ex(gcm.ctx.get(), nullptr, &final_len) != 1) {
+    // Unauthenticated plaintext must not outlive the failed check.
+    OPENSSL_cleanse(plaintext.data(), plaintext.size());
+    ERR_clear_error();
+    return absl::DataLossError("AES-256-GCM: the data or its aad does not authenticate");
+  }
+  return plaintext;
+}
+
+std::string DocumentAad(std::string_view letter_id, uint32_t position) {
+  std::string aad;
+  aad.reserve(kDocumentAadPrefix.size() + letter_id.size() + 1 + 4);
+  aad.append(kDocumentAadPrefix);
+  aad.append(letter_id);
+  aad.push_back('\0');
+  aad.push_back(static_cast<char>((position >> 24) & 0xff));
+  aad.push_back(static_cast<char>((position >> 16) & 0xff));
+  aad.push_back(static_cast<char>((position >> 8) & 0xff));
+  aad.push_back(static_cast<char>(position & 0xff));
+  return aad;
+}
+
+std::string EncryptedDocument::Serialize() const {
+  using google::protobuf::internal::WireFormatLite;
+  using google::protobuf::io::CodedOutputStream;
+  using Record = utpost::storage::v1::EncryptedDocument;
+  // The small fields go through the message. The ciphertext, which can be tens of MiB, is
+  // appended in the wire format the message itself would write (it is the last field by
+  // number, and a serialization is its fields in number order), so it is copied once instead
+  // of into a message and then out again. The tests check that the result is byte for byte
+  // the message's own serialization.
+  Record head;
+  head.set_kek_id(kek_id_);
+  head.set_wrapped_key(wrapped_key_);
+  constexpr uint32_t kCiphertextTag = WireFormatLite::MakeTag(
+      Record::kCiphertextFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  const size_t field_size = ciphertext_.empty()
+                                ? 0
+                                : CodedOutputStream::VarintSize32(kCiphertextTag) +
+                                      CodedOutputStream::VarintSize64(ciphertext_.size()) +
+                                      ciphertext_.size();
+  std::string out;
+  out.reserve(head.ByteSizeLong() + field_size);
+  head.AppendToString(&out);
+  if (!ciphertext_.empty()) {
+    uint8_t prefix[2 * 10];  // two varints of at most 10 bytes each
+    uint8_t* end = CodedOutputStream::WriteVarint32ToArray(kCiphertextTag, prefix);
+    end = CodedOutputStream::WriteVarint64ToArray(ciphertext_.size(), end);
+    out.append(reinterpret_cast<const char*>(prefix), static_cast<size_t>(end - prefix));
+    out.append(ciphertext_);
+  }
+  return out;
+}
+
+absl::StatusOr<EncryptedDocument> EncryptedDocument::Parse(std::string_view stored) {
+  if (stored.size() > static_cast<size_t>(INT_MAX)) {
+    return absl::DataLossError("stored encrypted document is larger than 2 GiB");
+  }
+  utpost::storage::v1::EncryptedDocument record;
+  if (!record.ParseFromArray(stored.data(), static_cast<int>(stored.size()))) {
+    return absl::DataLossError("stored encrypted document does not parse");
+  }
+  if (record.kek_id().empty()) {
+    return absl::DataLossError("stored encrypted document has no key-encryption key id");
+  }
+  if (record.wrapped_key().empty()) {
+    return absl::DataLossError("stored encrypted document has no wrapped data key");
+  }
+  if (record.ciphertext().size() < kNonceSize + kTagSize) {
+    return absl::DataLossError(absl::StrCat("stored encrypted document's ciphertext is ",
+                                            record.ciphertext().size(),
+                                            " bytes, shorter than a nonce and a tag"));
+  }
+  EncryptedDocument doc;
+  doc.kek_id_ = std::move(*record.mutable_kek_id());
+  doc.wrapped_key_ = std::move(*record.mutable_wrapped_key());
+  doc.ciphertext_ = std::move(*record.mutable_ciphertext());
+  return doc;
+}
+
+absl::StatusOr<EncryptedDocument> Envelope::Seal(std::string_view plaintext,
+                                                 std::string_view aad) const {
+  const SecretBytes data_key = SecretBytes::Random(kKeySize);
+  // Wrap first: a key store that is down fails the call before any bulk encryption.
+  UTPOST_ASSIGN_OR_RETURN(WrappedKey wrapped, keys_.Wrap(data_key, aad));
+  UTPOST_ASSIGN_OR_RETURN(std::string ciphertext, AesGcmSeal(data_key, plaintext, aad));
+  EncryptedDocument doc;
+  doc.kek_id_ = std::move(wrapped.kek_id);
+  doc.wrapped_key_ = std::move(wrapped.wrapped);
+  doc.ciphertext_ = std::move(ciphertext);
+  return doc;
+}
+
+absl::StatusOr<std::string> Envelope::Open(const EncryptedDocument& doc,
+                                           std::string_view aad) const {
+  if (doc.ciphertext_.size() < kNonceSize + kTagSize) {
+    return absl::DataLossError(absl::StrCat("document ciphertext is ", doc.ciphertext_.size(),
+                                            " bytes, shorter than a nonce and a tag"));
+  }
+  UTPOST_ASSIGN_OR_RETURN(SecretBytes data_key,
+                          keys_.Unwrap(WrappedKey{doc.kek_id_, doc.wrapped_key_}, aad));
+  if (data_key.size() != kKeySize) {
+    return absl::DataLossError(
+        absl::StrCat("unwrapped data key is ", data_key.size(), " bytes, not 32"));
+  }
+  return AesGcmOpen(data_key, doc.ciphertext_, aad);
+}
+
+}  // namespace utpost::crypto

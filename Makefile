@@ -1,0 +1,57 @@
+# utpost — the two commands: `make run` and `make test`. Everything else is optional.
+#   make run          install missing Debian packages, build, start utpost --target=all
+#   make test         install, build, lint the protos, run every test
+#   make bench        build optimised and run the benchmarks (writes bench/results.md)
+#   make asan         build and test with AddressSanitizer + UndefinedBehaviorSanitizer
+#   make format       clang-format every source file; make format-check only checks
+JOBS      ?= 2
+BUILD     ?= build
+ASAN_BUILD = build-asan
+BENCH_BUILD = build-bench
+CMAKE_FLAGS ?=
+BUF_VERSION = 1.47.2
+SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
+
+.PHONY: run test build deps bench asan format format-check lint-proto clean
+
+deps:
+	@tools/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS)
+
+run: build
+	$(BUILD)/services/utpost/utpost --target=all --data-dir=data
+
+test: build lint-proto
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 600
+
+# buf from npm, pinned, installed under the build directory (nothing global).
+lint-proto: deps
+	@if [ ! -x $(BUILD)/npm/node_modules/.bin/buf ]; then \
+	  npm install --silent --no-save --no-audit --no-fund --prefix $(BUILD)/npm @bufbuild/buf@$(BUF_VERSION) >/dev/null; fi
+	cd proto && ../$(BUILD)/npm/node_modules/.bin/buf lint
+	@echo "buf lint: passed"
+
+bench: deps
+	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DUTPOST_BUILD_TESTS=OFF
+	cmake --build $(BENCH_BUILD) -j$(JOBS) --target utpost utpost_loadgen utpost_bench_ceilings
+	bench/run.sh $(BENCH_BUILD)
+
+asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DUTPOST_SANITIZE=ON -DUTPOST_BUILD_BENCH=OFF
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j$(JOBS) --timeout 900
+
+format:
+	clang-format -i $(SOURCES)
+
+format-check:
+	clang-format --dry-run --Werror $(SOURCES)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)

@@ -1,0 +1,78 @@
+// The C++ client library of utpost: connection settings, channel set-up (mutual TLS), and a
+// LetterService client whose errors are absl::Status (with google.rpc.BadRequest field
+// violations kept as payload; see common::GetBadRequest).
+#pragma once
+
+#include <grpcpp/channel.h>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "utpost/v1/letters.grpc.pb.h"
+
+namespace utpost::client {
+
+// Where and as whom to connect.
+struct ConnectionOptions {
+  std::string address;          // host:port
+  std::filesystem::path ca;     // CA that signed the server certificate
+  std::filesystem::path cert;   // client certificate (names the organisation)
+  std::filesystem::path key;    // its private key
+  bool insecure = false;        // plaintext (server started with --insecure)
+  std::string organisation;     // insecure mode only: the organisation to act as
+};
+
+// Settings from the command line; unset ones come from the environment (UTPOST_ADDRESS,
+// UTPOST_CA, UTPOST_CERT, UTPOST_KEY, UTPOST_ORGANISATION), then from the config file
+// (`config`, else $UTPOST_CLIENT_CONFIG, else ./data/utpostctl.yaml, written by a dev utpost).
+struct ConnectionOverrides {
+  std::optional<std::string> config;
+  std::optional<std::string> address, ca, cert, key, organisation;
+  bool insecure = false;
+};
+
+// Resolves the settings. FAILED_PRECONDITION saying what is missing and how to provide it.
+[[nodiscard]] absl::StatusOr<ConnectionOptions> ResolveConnection(
+    const ConnectionOverrides& overrides);
+
+[[nodiscard]] absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(
+    const ConnectionOptions& options, int64_t max_message_bytes = 64ll << 20);
+
+// Builds a recipient from any of the four identifier kinds, told apart by length: 11 digits
+// Norwegian national id / D-number, 9 Norwegian org number, 10 (or DDMMYY-SSSS) Danish CPR,
+// 8 Danish CVR. INVALID_ARGUMENT naming what is wrong.
+[[nodiscard]] absl::StatusOr<v1::Recipient> RecipientFromIdentifier(std::string_view text);
+
+// A media type for a file name by its extension (application/octet-stream if unknown).
+std::string MediaTypeForFile(const std::filesystem::path& path);
+
+class LetterClient {
+ public:
+  LetterClient(std::shared_ptr<grpc::Channel> channel, ConnectionOptions options,
+               absl::Duration timeout = absl::Seconds(60));
+
+  [[nodiscard]] absl::StatusOr<v1::SendLetterResponse> Send(const v1::SendLetterRequest& request);
+  [[nodiscard]] absl::StatusOr<v1::GetLetterResponse> Get(std::string_view letter_id);
+  [[nodiscard]] absl::StatusOr<v1::ListLettersResponse> List(const v1::ListLettersRequest& request);
+  [[nodiscard]] absl::StatusOr<v1::CancelLetterResponse> Cancel(std::string_view letter_id);
+
+  // Streams events after `after_sequence` to `on_event` until it returns false, the server
+  // ends the stream, or an error occurs. The returned status is the stream's end (OK when
+  // on_event stopped it).
+  [[nodiscard]] absl::Status Watch(uint64_t after_sequence,
+                                   const std::function<bool(const v1::LetterEvent&)>& on_event);
+
+ private:
+  void Prepare(grpc::ClientContext& context, bool deadline = true) const;
+
+  std::unique_ptr<v1::LetterService::Stub> stub_;
+  ConnectionOptions options_;
+  absl::Duration timeout_;
+};
+
+}  // namespace utpost::client

@@ -1,0 +1,36 @@
+#include "services/common/grpc_status.h"
+
+#include "absl/strings/cord.h"
+#include "common/field_violations.h"
+#include "google/rpc/status.pb.h"
+
+namespace utpost::service {
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  const auto code = static_cast<grpc::StatusCode>(status.code());
+  std::optional<google::rpc::BadRequest> bad_request = common::GetBadRequest(status);
+  if (!bad_request) return grpc::Status(code, std::string(status.message()));
+  google::rpc::Status details;
+  details.set_code(static_cast<int>(status.code()));
+  details.set_message(std::string(status.message()));
+  details.add_details()->PackFrom(*bad_request);
+  return grpc::Status(code, std::string(status.message()), details.SerializeAsString());
+}
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  absl::Status result(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  google::rpc::Status details;
+  if (!status.error_details().empty() && details.ParseFromString(status.error_details())) {
+    for (const auto& any : details.details()) {
+      google::rpc::BadRequest bad_request;
+      if (any.UnpackTo(&bad_request)) {
+        result.SetPayload(common::kBadRequestTypeUrl, absl::Cord(bad_request.SerializeAsString()));
+      }
+    }
+  }
+  return result;
+}
+
+}  // namespace utpost::service

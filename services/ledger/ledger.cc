@@ -1,0 +1,483 @@
+#include "services/ledger/ledger.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/hash/hash.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/field_violations.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+#include "crypto/digest.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/ledger/send_letter_validation.h"
+
+namespace utpost::ledger {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
+}
+
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(t));
+}
+
+// Feeds a protobuf serialization straight into SHA-256, so fingerprinting a 50 MiB request
+// makes no copy of it.
+class Sha256OutputStream final : public google::protobuf::io::ZeroCopyOutputStream {
+ public:
+  explicit Sha256OutputStream(crypto::Sha256& sha) : sha_(sha) {}
+  ~Sha256OutputStream() override { Flush(); }
+  bool Next(void** data, int* size) override {
+    Flush();
+    *data = buffer_;
+    *size = sizeof(buffer_);
+    pending_ = sizeof(buffer_);
+    return true;
+  }
+  void BackUp(int count) override { pending_ -= count; }
+  int64_t ByteCount() const override { return total_ + pending_; }
+  void Flush() {
+    sha_.Update(std::string_view(buffer_, pending_));
+    total_ += pending_;
+    pending_ = 0;
+  }
+
+ private:
+  crypto::Sha256& sha_;
+  char buffer_[64 << 10];
+  int pending_ = 0;
+  int64_t total_ = 0;
+};
+
+// SHA-256 of the request's deterministic serialization: equal requests, equal fingerprints.
+std::string Fingerprint(const v1::SendLetterRequest& request) {
+  crypto::Sha256 sha;
+  {
+    Sha256OutputStream stream(sha);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    request.SerializeWithCachedSizes(&coded);
+  }
+  return sha.Finish();
+}
+
+// Page tokens: the last letter id of the page and a hash of the filters, so a token cannot
+// be reused with other filters.
+uint64_t FilterHash(const v1::ListLettersRequest& request) {
+  std::string filters;
+  for (int s : request.statuses()) absl::StrAppend(&filters, s, ",");
+  absl::StrAppend(&filters, "|", request.accepted_after().seconds(), ".",
+                  request.accepted_after().nanos(), "|", request.accepted_before().seconds(), ".",
+                  request.accepted_before().nanos());
+  crypto::Sha256 sha;
+  sha.Update(filters);
+  const std::string digest = sha.Finish();
+  uint64_t h = 0;
+  std::memcpy(&h, digest.data(), sizeof(h));
+  return h;
+}
+
+std::string EncodePageToken(const common::LetterIdBytes& last, uint64_t filter_hash) {
+  std::string raw(reinterpret_cast<const char*>(last.data()), last.size());
+  raw.append(reinterpret_cast<const char*>(&filter_hash), sizeof(filter_hash));
+  return absl::WebSafeBase64Escape(raw);
+}
+
+absl::StatusOr<common::LetterIdBytes> DecodePageToken(std::string_view token,
+                                                      uint64_t filter_hash) {
+  std::string raw;
+  if (!absl::WebSafeBase64Unescape(common::Av(token), &raw) || raw.size() != 16 + sizeof(uint64_t)) {
+    return common::FieldError(absl::StatusCode::kInvalidArgument, "page_token",
+                              "is not a token this server issued");
+  }
+  uint64_t hash = 0;
+  std::memcpy(&hash, raw.data() + 16, sizeof(hash));
+  if (hash != filter_hash) {
+    return common::FieldError(absl::StatusCode::kInvalidArgument, "page_token",
+                              "was issued for other filters");
+  }
+  common::LetterIdBytes id{};
+  std::memcpy(id.data(), raw.data(), id.size());
+  return id;
+}
+
+absl::StatusOr<common::LetterIdBytes> ParseLetterId(std::string_view letter_id) {
+  absl::StatusOr<common::LetterIdBytes> id = common::DecodeLetterId(letter_id);
+  if (!id.ok()) {
+    return common::FieldError(absl::StatusCode::kInvalidArgument, "letter_id",
+                              std::string(id.status().message()));
+  }
+  return id;
+}
+
+// The range google.protobuf.Timestamp allows: years 1 to 9999.
+bool IsValidTimestamp(const google::protobuf::Timestamp& t) {
+  return t.seconds() >= -62135596800 && t.seconds() <= 253402300799 && t.nanos() >= 0 &&
+         t.nanos() <= 999999999;
+}
+
+absl::Status LetterNotFound(std::string_view letter_id) {
+  return absl::NotFoundError(absl::StrCat("letter ", common::Av(letter_id), " not found"));
+}
+
+}  // namespace
+
+bool IsAllowedTransition(v1::LetterStatus from, v1::LetterStatus to) {
+  using S = v1::LetterStatus;
+  switch (from) {
+    case S::LETTER_STATUS_ACCEPTED:
+      return to == S::LETTER_STATUS_ROUTED || to == S::LETTER_STATUS_QUEUED_FOR_PRINT ||
+             to == S::LETTER_STATUS_CANCELLED || to == S::LETTER_STATUS_FAILED;
+    case S::LETTER_STATUS_ROUTED:
+      return to == S::LETTER_STATUS_DELIVERED_DIGITALLY ||
+             to == S::LETTER_STATUS_QUEUED_FOR_PRINT || to == S::LETTER_STATUS_CANCELLED ||
+             to == S::LETTER_STATUS_FAILED;
+    case S::LETTER_STATUS_DELIVERED_DIGITALLY:
+      // Unread past its deadline, a delivered letter is printed as well.
+      return to == S::LETTER_STATUS_READ || to == S::LETTER_STATUS_QUEUED_FOR_PRINT;
+    case S::LETTER_STATUS_QUEUED_FOR_PRINT:
+      return to == S::LETTER_STATUS_PRINTED || to == S::LETTER_STATUS_FAILED;
+    default:
+      return false;
+  }
+}
+
+v1::Letter ToLetter(const storage::LetterRecord& record) {
+  v1::Letter letter;
+  letter.set_letter_id(record.letter_id());
+  *letter.mutable_recipient() = record.recipient();
+  letter.set_title(record.title());
+  letter.set_external_reference(record.external_reference());
+  letter.set_status(record.status());
+  letter.set_channel(record.channel());
+  *letter.mutable_accepted_time() = record.accepted_time();
+  *letter.mutable_update_time() = record.update_time();
+  if (!record.documents_purged()) {
+    for (const auto& meta : record.documents()) {
+      auto* info = letter.add_documents();
+      info->set_filename(meta.filename());
+      info->set_media_type(meta.media_type());
+      info->set_size_bytes(meta.size_bytes());
+    }
+  }
+  if (record.has_options()) *letter.mutable_options() = record.options();
+  if (record.has_postal_address()) *letter.mutable_postal_address() = record.postal_address();
+  if (record.has_reply_to()) *letter.mutable_reply_to() = record.reply_to();
+  return letter;
+}
+
+absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Create(const LedgerConfig& config,
+                                                       storage::LedgerStore& store,
+                                                       const crypto::KeyStore& keys,
+                                                       const common::Clock& clock) {
+  UTPOST_ASSIGN_OR_RETURN(uint64_t last_sequence, store.LastSequence());
+  return std::unique_ptr<Ledger>(new Ledger(config, store, keys, clock, last_sequence));
+}
+
+Ledger::Ledger(const LedgerConfig& config, storage::LedgerStore& store,
+               const crypto::KeyStore& keys, const common::Clock& clock, uint64_t last_sequence)
+    : config_(config), store_(store), envelope_(keys), clock_(clock), feed_(last_sequence) {}
+
+std::mutex& Ledger::LetterLock(const common::LetterIdBytes& id) {
+  return letter_locks_[absl::HashOf(std::string_view(reinterpret_cast<const char*>(id.data()),
+                                                     id.size())) %
+                       letter_locks_.size()];
+}
+
+std::mutex& Ledger::IdempotencyLock(std::string_view sender, std::string_view key) {
+  return idempotency_locks_[absl::HashOf(sender, key) % idempotency_locks_.size()];
+}
+
+absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sender,
+                                                          const v1::SendLetterRequest& request) {
+  UTPOST_RETURN_IF_ERROR(ValidateSendLetter(request, config_.limits));
+
+  // Check-then-write of one idempotency key is serialised so that two concurrent retries
+  // cannot both create a letter.
+  std::unique_lock<std::mutex> idempotency_lock;
+  std::string fingerprint;
+  const std::string& key = request.idempotency_key();
+  if (!key.empty()) {
+    idempotency_lock = std::unique_lock(IdempotencyLock(sender, key));
+    fingerprint = Fingerprint(request);
+    UTPOST_ASSIGN_OR_RETURN(auto previous, store_.GetIdempotency(sender, key));
+    if (previous) {
+      if (previous->request_sha256() != fingerprint) {
+        return common::FieldError(
+            absl::StatusCode::kAlreadyExists, "idempotency_key",
+            absl::StrCat("was already used for a different request (letter ",
+                         previous->letter_id(), "); use a new key for a new letter"));
+      }
+      v1::SendLetterResponse response;
+      response.set_letter_id(previous->letter_id());
+      *response.mutable_accepted_time() = previous->accepted_time();
+      response.set_replayed(true);
+      return response;
+    }
+  }
+
+  const absl::Time now = clock_.Now();
+  const std::string letter_id = ids_.Next(now);
+  UTPOST_ASSIGN_OR_RETURN(common::LetterIdBytes id, common::DecodeLetterId(letter_id));
+  const google::protobuf::Timestamp now_proto = ToProto(now);
+
+  storage::NewLetter letter;
+  letter.id = id;
+  letter.documents.reserve(request.documents_size());
+  for (int i = 0; i < request.documents_size(); ++i) {
+    const v1::Document& document = request.documents(i);
+    UTPOST_ASSIGN_OR_RETURN(
+        crypto::EncryptedDocument sealed,
+        envelope_.Seal(document.content(),
+                       crypto::DocumentAad(letter_id, static_cast<uint32_t>(i))));
+    letter.documents.push_back(std::move(sealed));
+    auto* meta = letter.record.add_documents();
+    meta->set_filename(document.filename());
+    meta->set_media_type(document.media_type());
+    meta->set_size_bytes(document.content().size());
+  }
+
+  storage::LetterRecord& record = letter.record;
+  record.set_letter_id(letter_id);
+  record.set_sender(std::string(sender));
+  *record.mutable_recipient() = request.recipient();
+  if (request.has_postal_address()) *record.mutable_postal_address() = request.postal_address();
+  record.set_title(request.title());
+  if (request.has_options()) *record.mutable_options() = request.options();
+  if (request.options().channel_policy() == v1::CHANNEL_POLICY_UNSPECIFIED) {
+    record.mutable_options()->set_channel_policy(v1::CHANNEL_POLICY_AUTO);
+  }
+  if (request.options().security_level() == v1::SECURITY_LEVEL_UNSPECIFIED) {
+    record.mutable_options()->set_security_level(v1::SECURITY_LEVEL_SUBSTANTIAL);
+  }
+  if (request.has_reply_to()) *record.mutable_reply_to() = request.reply_to();
+  record.set_external_reference(request.external_reference());
+  record.set_status(v1::LETTER_STATUS_ACCEPTED);
+  *record.mutable_accepted_time() = now_proto;
+  *record.mutable_update_time() = now_proto;
+  record.set_event_count(1);
+
+  letter.event.set_letter_id(letter_id);
+  letter.event.set_status(v1::LETTER_STATUS_ACCEPTED);
+  letter.event.set_reason(v1::STATUS_REASON_SUBMITTED);
+  *letter.event.mutable_time() = now_proto;
+
+  letter.task.set_kind(storage::v1::TASK_KIND_ROUTE);
+  letter.task.set_letter_id(letter_id);
+  letter.task.set_sender(std::string(sender));
+  *letter.task.mutable_create_time() = now_proto;
+  letter.task_due = now;
+
+  if (!key.empty()) {
+    letter.idempotency_key = key;
+    letter.idempotency.set_request_sha256(fingerprint);
+    letter.idempotency.set_letter_id(letter_id);
+    *letter.idempotency.mutable_accepted_time() = now_proto;
+  }
+
+  const uint64_t sequence = feed_.Allocate();
+  letter.event.set_sequence(sequence);
+  absl::Status committed = store_.CommitNewLetter(letter);
+  feed_.Complete(sequence);
+  UTPOST_RETURN_IF_ERROR(committed);
+
+  v1::SendLetterResponse response;
+  response.set_letter_id(letter_id);
+  *response.mutable_accepted_time() = now_proto;
+  return response;
+}
+
+absl::StatusOr<std::pair<common::LetterIdBytes, storage::LetterRecord>> Ledger::LoadOwnLetter(
+    std::string_view sender, std::string_view letter_id) const {
+  UTPOST_ASSIGN_OR_RETURN(common::LetterIdBytes id, ParseLetterId(letter_id));
+  UTPOST_ASSIGN_OR_RETURN(std::optional<storage::LetterRecord> record, store_.GetLetter(id));
+  // Another organisation's letter is indistinguishable from a letter that does not exist.
+  if (!record || record->sender() != sender) return LetterNotFound(letter_id);
+  return std::make_pair(id, std::move(*record));
+}
+
+absl::StatusOr<v1::GetLetterResponse> Ledger::GetLetter(
+    std::string_view sender, const v1::GetLetterRequest& request) const {
+  UTPOST_ASSIGN_OR_RETURN(auto loaded, LoadOwnLetter(sender, request.letter_id()));
+  UTPOST_ASSIGN_OR_RETURN(std::vector<v1::LetterEvent> events, store_.GetEvents(loaded.first));
+  v1::GetLetterResponse response;
+  *response.mutable_letter() = ToLetter(loaded.second);
+  for (auto& event : events) *response.add_events() = std::move(event);
+  return response;
+}
+
+absl::StatusOr<v1::ListLettersResponse> Ledger::ListLetters(
+    std::string_view sender, const v1::ListLettersRequest& request) const {
+  common::FieldViolations violations;
+  if (request.page_size() < 0 || request.page_size() > 1000) {
+    violations.Add("page_size", "must be between 0 and 1000");
+  }
+  for (int i = 0; i < request.statuses_size(); ++i) {
+    const int status = request.statuses(i);
+    if (status == v1::LETTER_STATUS_UNSPECIFIED || !v1::LetterStatus_IsValid(status)) {
+      violations.Add(absl::StrCat("statuses[", i, "]"), "is not a letter status");
+    }
+  }
+  for (const auto& [field, ts] : {std::pair{"accepted_after", &request.accepted_after()},
+                                  std::pair{"accepted_before", &request.accepted_before()}}) {
+    if (!IsValidTimestamp(*ts)) violations.Add(field, "is not a valid timestamp");
+  }
+  if (request.has_accepted_after() && request.has_accepted_before() &&
+      FromProto(request.accepted_after()) >= FromProto(request.accepted_before())) {
+    violations.Add("accepted_before", "must be later than accepted_after");
+  }
+  UTPOST_RETURN_IF_ERROR(violations.ToStatus());
+
+  const size_t page_size = request.page_size() == 0 ? 50 : request.page_size();
+  const uint64_t filter_hash = FilterHash(request);
+  std::optional<common::LetterIdBytes> before;
+  if (!request.page_token().empty()) {
+    UTPOST_ASSIGN_OR_RETURN(before, DecodePageToken(request.page_token(), filter_hash));
+  } else if (request.has_accepted_before()) {
+    before = common::MinLetterIdAt(FromProto(request.accepted_before()));
+  }
+  std::optional<common::LetterIdBytes> not_before;
+  if (request.has_accepted_after()) {
+    not_before = common::MinLetterIdAt(FromProto(request.accepted_after()));
+  }
+
+  v1::ListLettersResponse response;
+  size_t scanned = 0;
+  bool exhausted = false;
+  std::optional<common::LetterIdBytes> last;
+  while (static_cast<size_t>(response.letters_size()) < page_size &&
+         scanned < static_cast<size_t>(config_.list_max_scan)) {
+    const size_t want = request.statuses_size() == 0
+                            ? page_size - response.letters_size()
+                            : std::min<size_t>(256, config_.list_max_scan - scanned);
+    UTPOST_ASSIGN_OR_RETURN(auto ids, store_.ListLetterIds(sender, before, not_before, want));
+    if (ids.size() < want) exhausted = true;
+    for (const auto& id : ids) {
+      ++scanned;
+      last = id;
+      UTPOST_ASSIGN_OR_RETURN(auto record, store_.GetLetter(id));
+      if (!record) {
+        return absl::DataLossError("sender index names a letter that does not exist");
+      }
+      const bool match =
+          request.statuses_size() == 0 ||
+          std::find(request.statuses().begin(), request.statuses().end(), record->status()) !=
+              request.statuses().end();
+      if (match) *response.add_letters() = ToLetter(*record);
+      if (static_cast<size_t>(response.letters_size()) == page_size) break;
+    }
+    if (exhausted || ids.empty()) break;
+    before = last;
+  }
+  if (!exhausted && last) response.set_next_page_token(EncodePageToken(*last, filter_hash));
+  return response;
+}
+
+absl::StatusOr<v1::Letter> Ledger::ApplyTransitionLocked(const common::LetterIdBytes& id,
+                                                         storage::LetterRecord record,
+                                                         const Transition& transition,
+                                                         bool purge_documents) {
+  const google::protobuf::Timestamp now = ToProto(clock_.Now());
+  storage::LetterUpdate update;
+  update.id = id;
+  update.purge_documents = purge_documents && !record.documents_purged();
+  update.document_count = static_cast<uint32_t>(record.documents_size());
+  record.set_status(transition.status);
+  if (transition.channel != v1::CHANNEL_UNSPECIFIED) record.set_channel(transition.channel);
+  *record.mutable_update_time() = now;
+  record.set_event_count(record.event_count() + 1);
+  if (purge_documents) record.set_documents_purged(true);
+  update.event.set_letter_id(record.letter_id());
+  update.event.set_status(transition.status);
+  update.event.set_reason(transition.reason);
+  update.event.set_channel(transition.channel);
+  update.event.set_detail(transition.detail);
+  *update.event.mutable_time() = now;
+  update.record = std::move(record);
+
+  const uint64_t sequence = feed_.Allocate();
+  update.event.set_sequence(sequence);
+  absl::Status committed = store_.CommitLetterUpdate(update);
+  feed_.Complete(sequence);
+  UTPOST_RETURN_IF_ERROR(committed);
+  return ToLetter(update.record);
+}
+
+absl::StatusOr<v1::Letter> Ledger::ApplyTransition(std::string_view sender,
+                                                   const Transition& transition) {
+  UTPOST_ASSIGN_OR_RETURN(common::LetterIdBytes id, ParseLetterId(transition.letter_id));
+  std::lock_guard lock(LetterLock(id));
+  UTPOST_ASSIGN_OR_RETURN(auto loaded, LoadOwnLetter(sender, transition.letter_id));
+  if (!IsAllowedTransition(loaded.second.status(), transition.status)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "letter ", transition.letter_id, " is ", v1::LetterStatus_Name(loaded.second.status()),
+        " and cannot become ", v1::LetterStatus_Name(transition.status)));
+  }
+  if (transition.reason == v1::STATUS_REASON_UNSPECIFIED) {
+    return absl::InvalidArgumentError("every status change needs a reason");
+  }
+  // Only a cancelled letter's documents are destroyed here: a failed letter's documents are
+  // what manual handling works from; delivered ones are purged by retention.
+  return ApplyTransitionLocked(id, std::move(loaded.second), transition,
+                               transition.status == v1::LETTER_STATUS_CANCELLED);
+}
+
+absl::StatusOr<v1::CancelLetterResponse> Ledger::CancelLetter(
+    std::string_view sender, const v1::CancelLetterRequest& request) {
+  UTPOST_ASSIGN_OR_RETURN(common::LetterIdBytes id, ParseLetterId(request.letter_id()));
+  std::lock_guard lock(LetterLock(id));
+  UTPOST_ASSIGN_OR_RETURN(auto loaded, LoadOwnLetter(sender, request.letter_id()));
+  v1::CancelLetterResponse response;
+  const v1::LetterStatus status = loaded.second.status();
+  if (status == v1::LETTER_STATUS_CANCELLED) {
+    *response.mutable_letter() = ToLetter(loaded.second);
+    return response;
+  }
+  if (status != v1::LETTER_STATUS_ACCEPTED && status != v1::LETTER_STATUS_ROUTED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("letter ", request.letter_id(), " is ", v1::LetterStatus_Name(status),
+                     "; only letters not yet handed to a channel can be cancelled"));
+  }
+  Transition transition;
+  transition.letter_id = request.letter_id();
+  transition.status = v1::LETTER_STATUS_CANCELLED;
+  transition.reason = v1::STATUS_REASON_CANCELLED_BY_SENDER;
+  UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(),
+                          ApplyTransitionLocked(id, std::move(loaded.second), transition,
+                                                /*purge_documents=*/true));
+  return response;
+}
+
+absl::StatusOr<std::vector<v1::LetterEvent>> Ledger::ReadEvents(std::string_view sender,
+                                                                uint64_t after,
+                                                                size_t limit) const {
+  const uint64_t watermark = feed_.Watermark();
+  if (after > watermark) {
+    return common::FieldError(
+        absl::StatusCode::kInvalidArgument, "after_sequence",
+        absl::StrCat("is ahead of the newest event (", watermark, ")"));
+  }
+  return store_.ReadFeed(sender, after, watermark, limit);
+}
+
+absl::StatusOr<std::string> Ledger::ReadDocument(std::string_view sender,
+                                                 std::string_view letter_id,
+                                                 uint32_t position) const {
+  UTPOST_ASSIGN_OR_RETURN(auto loaded, LoadOwnLetter(sender, letter_id));
+  if (loaded.second.documents_purged() ||
+      position >= static_cast<uint32_t>(loaded.second.documents_size())) {
+    return absl::NotFoundError(absl::StrCat("letter ", common::Av(letter_id), " has no document ", position));
+  }
+  UTPOST_ASSIGN_OR_RETURN(crypto::EncryptedDocument sealed,
+                          store_.GetDocument(loaded.first, position));
+  return envelope_.Open(sealed, crypto::DocumentAad(letter_id, position));
+}
+
+}  // namespace utpost::ledger

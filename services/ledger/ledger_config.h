@@ -1,0 +1,31 @@
+// Configuration of the ledger component.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+
+#include "services/ledger/send_letter_validation.h"
+
+namespace utpost::ledger {
+
+struct LedgerConfig {
+  // RocksDB directory of the ledger.
+  std::filesystem::path data_dir;
+  // Directory of the file key store (key-encryption keys).
+  std::filesystem::path key_dir;
+  // Limits on one letter.
+  LetterLimits limits;
+  // Threads that run ledger work (encryption, synced writes). Synced writes block, and
+  // concurrent writes share syncs, so this is sized for concurrency, not for cores.
+  int worker_threads = 32;
+  // Requests waiting for a worker before new ones are refused with RESOURCE_EXHAUSTED.
+  int max_queued_requests = 256;
+  // Document bytes held by requests in progress (queued or running) before new ones are
+  // refused with RESOURCE_EXHAUSTED. Bounds memory under overload.
+  uint64_t max_inflight_bytes = 512ull << 20;
+  // Letters scanned at most for one ListLetters page (bounds the work of a filtered page).
+  int list_max_scan = 2000;
+};
+
+}  // namespace utpost::ledger

@@ -1,0 +1,171 @@
+#include "services/utpost/app.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+#include "crypto/dev_pki.h"
+#include "services/common/log.h"
+#include "services/utpost/modules.h"
+
+namespace utpost::app {
+
+absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path.string()));
+  std::stringstream content;
+  content << in.rdbuf();
+  if (in.bad()) return absl::UnavailableError(absl::StrCat("error reading ", path.string()));
+  return content.str();
+}
+
+absl::Status InitServer(App& app) {
+  const Config& config = app.config;
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  if (config.insecure) {
+    credentials = grpc::InsecureServerCredentials();
+    app.authenticator = service::NewInsecureHeaderAuthenticator();
+    service::Log(spdlog::level::warn, "serving plaintext without client authentication",
+                 {{"listen", config.listen}});
+  } else {
+    grpc::SslServerCredentialsOptions options(
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    UTPOST_ASSIGN_OR_RETURN(options.pem_root_certs, ReadFile(config.InData(config.tls.ca)));
+    grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+    UTPOST_ASSIGN_OR_RETURN(pair.private_key, ReadFile(config.InData(config.tls.key)));
+    UTPOST_ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(config.InData(config.tls.cert)));
+    options.pem_key_cert_pairs.push_back(std::move(pair));
+    credentials = grpc::SslServerCredentials(options);
+    app.authenticator = service::NewCertificateAuthenticator();
+  }
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  app.builder.AddListeningPort(config.listen, credentials, &app.port);
+  // A letter may be as large as the configured limit; leave room for the envelope.
+  app.builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::min<uint64_t>(config.ledger.limits.max_total_bytes + (1 << 20),
+                                          std::numeric_limits<int>::max())));
+  // Keep idle watch streams alive through proxies and notice dead peers.
+  app.builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
+  app.builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
+  app.builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  app.builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  return absl::OkStatus();
+}
+
+absl::Status InitLedger(App& app) {
+  const ledger::LedgerConfig& config = app.config.ledger;
+  UTPOST_ASSIGN_OR_RETURN(app.keys, crypto::FileKeyStore::Open(config.key_dir));
+  storage::DbOptions db_options;
+  db_options.path = config.data_dir;
+  UTPOST_ASSIGN_OR_RETURN(app.db, storage::Db::Open(db_options));
+  app.store = std::make_unique<storage::LedgerStore>(*app.db);
+  UTPOST_ASSIGN_OR_RETURN(app.ledger,
+                          ledger::Ledger::Create(config, *app.store, *app.keys, app.clock));
+  app.executor = std::make_unique<service::BoundedExecutor>("ledger-worker", config.worker_threads,
+                                                            config.max_queued_requests);
+  app.letter_service =
+      std::make_unique<ledger::LetterServiceImpl>(*app.ledger, *app.authenticator, *app.executor);
+  app.builder.RegisterService(app.letter_service.get());
+  app.service_names.push_back(v1::LetterService::service_full_name());
+  service::Log(spdlog::level::info, "ledger ready",
+               {{"data_dir", config.data_dir.string()},
+                {"kek_id", app.keys->CurrentKeyId()},
+                {"last_sequence", std::to_string(app.ledger->feed().Watermark())}});
+  return absl::OkStatus();
+}
+
+App::~App() { Stop(); }
+
+absl::Status App::Init(std::string_view target) {
+  UTPOST_ASSIGN_OR_RETURN(auto modules, ResolveTarget(target));
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create data directory ", config.data_dir.string(), ": ", ec.message()));
+  }
+  if (config.dev_pki) {
+    std::vector<crypto::DevOrganisation> orgs;
+    for (const auto& org : kExampleOrganisations) orgs.push_back({org.org_key, org.name});
+    UTPOST_RETURN_IF_ERROR(crypto::EnsureDevPki(config.InData("pki"), orgs));
+    UTPOST_RETURN_IF_ERROR(crypto::FileKeyStore::EnsureKey(config.ledger.key_dir).status());
+  }
+  for (const ModuleSpec* module : modules) {
+    if (module->init == nullptr) continue;
+    absl::Status status = module->init(*this);
+    if (!status.ok()) {
+      return absl::Status(status.code(),
+                          absl::StrCat("module ", module->name, ": ", status.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string App::address() const {
+  std::string host = config.listen.substr(0, config.listen.rfind(':'));
+  return absl::StrCat(host, ":", port);
+}
+
+std::filesystem::path App::ClientConfigPath(std::string_view org_key) const {
+  if (org_key == kExampleOrganisations[0].org_key) return config.InData("utpostctl.yaml");
+  return config.InData(absl::StrCat("utpostctl-", common::Av(org_key), ".yaml"));
+}
+
+absl::Status App::Start() {
+  server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config.listen, " (address in use or not local?)"));
+  }
+  for (const auto& name : service_names) {
+    server->GetHealthCheckService()->SetServingStatus(name, true);
+  }
+  if (config.dev_pki) {
+    // utpostctl's configuration: paths relative to the file's own directory.
+    for (const auto& org : kExampleOrganisations) {
+      const std::filesystem::path client_dir =
+          crypto::DevClientDir("pki", org.org_key);
+      std::ofstream out(ClientConfigPath(org.org_key), std::ios::trunc);
+      out << "# Written by utpost at start-up (dev PKI); utpostctl reads it by default.\n"
+          << "# Identity: " << org.name << " (" << org.org_key << ")\n"
+          << "address: " << address() << "\n"
+          << "ca: " << (client_dir / "ca.pem").string() << "\n"
+          << "cert: " << (client_dir / "client.pem").string() << "\n"
+          << "key: " << (client_dir / "client.key").string() << "\n";
+      if (!out) return absl::UnavailableError("cannot write the utpostctl configuration");
+    }
+  }
+  service::Log(spdlog::level::info, "serving",
+               {{"address", address()}, {"tls", config.insecure ? "off" : "mutual"}});
+  return absl::OkStatus();
+}
+
+void App::Stop(absl::Duration grace) {
+  if (stopped_) return;
+  stopped_ = true;
+  if (server != nullptr) {
+    server->GetHealthCheckService()->Shutdown();
+    if (letter_service) letter_service->Shutdown();
+    server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
+    server->Wait();
+  }
+  // Work already queued finishes (each letter is acknowledged only after it is durable).
+  if (executor) executor->Shutdown();
+  server.reset();
+  letter_service.reset();
+  executor.reset();
+  ledger.reset();
+  store.reset();
+  db.reset();
+  keys.reset();
+  service::Log(spdlog::level::info, "stopped");
+}
+
+}  // namespace utpost::app

@@ -1,0 +1,155 @@
+#include "services/utpost/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+
+namespace utpost::app {
+namespace {
+
+using Setter = std::function<absl::Status(const YAML::Node&, const std::string& path)>;
+
+absl::Status Invalid(const std::string& path, std::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("config key '", path, "': ", common::Av(why)));
+}
+
+template <typename T>
+absl::Status Read(const YAML::Node& node, const std::string& path, T& out) {
+  if (!node.IsScalar()) return Invalid(path, "must be a single value");
+  try {
+    out = node.as<T>();
+  } catch (const YAML::Exception& e) {
+    return Invalid(path, absl::StrCat("cannot be read as the expected type (", e.what(), ")"));
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+Setter Field(T& out) {
+  return [&out](const YAML::Node& node, const std::string& path) { return Read(node, path, out); };
+}
+
+Setter PathField(std::filesystem::path& out) {
+  return [&out](const YAML::Node& node, const std::string& path) {
+    std::string s;
+    UTPOST_RETURN_IF_ERROR(Read(node, path, s));
+    out = s;
+    return absl::OkStatus();
+  };
+}
+
+template <typename T>
+Setter PositiveField(T& out) {
+  return [&out](const YAML::Node& node, const std::string& path) {
+    int64_t value = 0;
+    UTPOST_RETURN_IF_ERROR(Read(node, path, value));
+    if (value <= 0) return Invalid(path, "must be a positive number");
+    out = static_cast<T>(value);
+    return absl::OkStatus();
+  };
+}
+
+// Applies a mapping whose keys must all be in `setters`.
+absl::Status ApplyMap(const YAML::Node& node, const std::string& prefix,
+                      const std::map<std::string, Setter>& setters) {
+  if (!node.IsMap()) return Invalid(prefix.empty() ? "(top level)" : prefix, "must be a mapping");
+  for (const auto& entry : node) {
+    const std::string key = entry.first.as<std::string>();
+    const std::string path = prefix.empty() ? key : absl::StrCat(prefix, ".", key);
+    auto it = setters.find(key);
+    if (it == setters.end()) return Invalid(path, "unknown key");
+    UTPOST_RETURN_IF_ERROR(it->second(entry.second, path));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::filesystem::path Config::InData(const std::filesystem::path& path) const {
+  return path.is_absolute() ? path : data_dir / path;
+}
+
+bool IsLoopbackListen(std::string_view listen) {
+  std::string_view host = listen;
+  if (host.starts_with("[")) {
+    host = host.substr(1, host.find(']') == std::string_view::npos ? 0 : host.find(']') - 1);
+  } else if (size_t colon = host.rfind(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+absl::Status ApplyYaml(std::string_view yaml, Config& config) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("config is not valid YAML: ", e.what()));
+  }
+  if (root.IsNull()) return absl::OkStatus();
+  const std::map<std::string, Setter> tls = {
+      {"ca", PathField(config.tls.ca)},
+      {"cert", PathField(config.tls.cert)},
+      {"key", PathField(config.tls.key)},
+  };
+  ledger::LedgerConfig& l = config.ledger;
+  const std::map<std::string, Setter> ledger = {
+      {"max_letter_bytes", PositiveField(l.limits.max_total_bytes)},
+      {"worker_threads", PositiveField(l.worker_threads)},
+      {"max_queued_requests", PositiveField(l.max_queued_requests)},
+      {"max_inflight_bytes", PositiveField(l.max_inflight_bytes)},
+      {"list_max_scan", PositiveField(l.list_max_scan)},
+  };
+  const std::map<std::string, Setter> top = {
+      {"data_dir", PathField(config.data_dir)},
+      {"listen", Field(config.listen)},
+      {"insecure", Field(config.insecure)},
+      {"dev_pki", Field(config.dev_pki)},
+      {"log_level", Field(config.log_level)},
+      {"tls", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, tls); }},
+      {"ledger",
+       [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, ledger); }},
+  };
+  return ApplyMap(root, "", top);
+}
+
+absl::Status ApplyYamlFile(const std::filesystem::path& path, Config& config) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file ", path.string()));
+  std::stringstream text;
+  text << in.rdbuf();
+  absl::Status status = ApplyYaml(text.str(), config);
+  if (!status.ok()) {
+    return absl::Status(status.code(), absl::StrCat(path.string(), ": ", status.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Finalize(Config& config) {
+  static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  if (std::find(std::begin(kLevels), std::end(kLevels), config.log_level) == std::end(kLevels)) {
+    return Invalid("log_level", "must be one of trace, debug, info, warn, error");
+  }
+  if (config.listen.rfind(':') == std::string::npos) {
+    return Invalid("listen", "must be host:port");
+  }
+  if (config.insecure && !IsLoopbackListen(config.listen)) {
+    return Invalid("insecure",
+                   "plaintext is only allowed on a loopback address (127.0.0.1, ::1, localhost)");
+  }
+  config.ledger.data_dir = config.InData("ledger");
+  config.ledger.key_dir = config.InData("keys");
+  return absl::OkStatus();
+}
+
+}  // namespace utpost::app

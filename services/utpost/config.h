@@ -1,0 +1,62 @@
+// utpost's configuration: a YAML file, then command-line flags on top. An unknown key fails
+// start-up naming the key, so a typo never silently falls back to a default.
+//
+//   data_dir: data              # everything below is relative to it unless absolute
+//   listen: 127.0.0.1:7443      # host:port; port 0 picks a free port
+//   insecure: false             # plaintext, loopback only; identity from a header
+//   dev_pki: true               # make a dev CA, certificates and a KEK on first start
+//   log_level: info             # trace, debug, info, warn, error
+//   tls:
+//     ca: pki/ca.pem            # CA that client certificates must chain to
+//     cert: pki/server.pem
+//     key: pki/server.key
+//   ledger:
+//     max_letter_bytes: 52428800
+//     worker_threads: 32
+//     max_queued_requests: 256
+//     max_inflight_bytes: 536870912
+//     list_max_scan: 2000
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "services/ledger/ledger_config.h"
+
+namespace utpost::app {
+
+struct TlsConfig {
+  std::filesystem::path ca = "pki/ca.pem";
+  std::filesystem::path cert = "pki/server.pem";
+  std::filesystem::path key = "pki/server.key";
+};
+
+struct Config {
+  std::filesystem::path data_dir = "data";
+  std::string listen = "127.0.0.1:7443";
+  bool insecure = false;
+  bool dev_pki = true;
+  std::string log_level = "info";
+  TlsConfig tls;
+  ledger::LedgerConfig ledger;
+
+  // `path` resolved against data_dir.
+  std::filesystem::path InData(const std::filesystem::path& path) const;
+};
+
+// Parses YAML text onto `config` (keys absent from the text keep their values).
+// INVALID_ARGUMENT naming the key for unknown keys and ill-typed or out-of-range values.
+[[nodiscard]] absl::Status ApplyYaml(std::string_view yaml, Config& config);
+
+// Reads and applies a YAML file. NOT_FOUND if it does not exist.
+[[nodiscard]] absl::Status ApplyYamlFile(const std::filesystem::path& path, Config& config);
+
+// Fills the derived paths (ledger data and key directories) and checks the whole config:
+// INVALID_ARGUMENT naming the setting, e.g. insecure with a non-loopback listen address.
+[[nodiscard]] absl::Status Finalize(Config& config);
+
+// True for 127.0.0.0/8, ::1 and localhost.
+bool IsLoopbackListen(std::string_view listen);
+
+}  // namespace utpost::app

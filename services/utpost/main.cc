@@ -1,0 +1,109 @@
+// utpost: one binary, several targets. `utpost --target=all` runs every component in one
+// process; `utpost --list-targets` shows the module graph.
+#include <CLI/CLI.hpp>
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "crypto/file_key_store.h"
+#include "services/common/log.h"
+#include "services/utpost/app.h"
+#include "services/utpost/config.h"
+#include "services/utpost/modules.h"
+
+namespace {
+
+int Fail(const absl::Status& status) {
+  utpost::service::Log(spdlog::level::critical, "start-up failed",
+                       {{"error", status.ToString()}});
+  std::fprintf(stderr, "utpost: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+void PrintReady(const utpost::app::App& app) {
+  if (!app.config.dev_pki) return;
+  std::printf(
+      "\nutpost is ready on %s (mutual TLS; dev certificates in %s).\n"
+      "In another terminal, from the project root:\n"
+      "  python3 tools/make-example-pdf.py vedtak.pdf\n"
+      "  build/clients/cli/utpostctl send --to 15076500565 --title Vedtak --file vedtak.pdf\n"
+      "  build/clients/cli/utpostctl list\n"
+      "  build/clients/cli/utpostctl get <letter id>\n"
+      "  build/clients/cli/utpostctl watch\n"
+      "Stop with Ctrl-C (in-flight letters finish first).\n\n",
+      app.address().c_str(), app.config.InData("pki").string().c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"utpost: secure digital-mail and form-delivery gateway"};
+  std::string config_file;
+  std::string target = "all";
+  bool list_targets = false;
+  bool rotate_kek = false;
+  std::optional<std::string> data_dir, listen, log_level;
+  bool insecure = false;
+  cli.add_option("-c,--config", config_file, "YAML configuration file")->check(CLI::ExistingFile);
+  cli.add_option("--target", target, "what to run: all, ledger (see --list-targets)");
+  cli.add_flag("--list-targets", list_targets, "print the targets and their dependencies");
+  cli.add_option("--data-dir", data_dir, "data directory (default: data)");
+  cli.add_option("--listen", listen, "host:port to serve on (default: 127.0.0.1:7443)");
+  cli.add_flag("--insecure", insecure,
+               "plaintext without client certificates; loopback addresses only");
+  cli.add_option("--log-level", log_level, "trace, debug, info, warn or error");
+  cli.add_flag("--rotate-kek", rotate_kek,
+               "add a new key-encryption key (new letters use it; old ones still decrypt), "
+               "then exit");
+  CLI11_PARSE(cli, argc, argv);
+
+  if (list_targets) {
+    std::cout << utpost::app::DescribeTargets();
+    return 0;
+  }
+
+  utpost::app::Config config;
+  if (!config_file.empty()) {
+    if (absl::Status s = utpost::app::ApplyYamlFile(config_file, config); !s.ok()) {
+      std::fprintf(stderr, "utpost: %s\n", std::string(s.message()).c_str());
+      return 2;
+    }
+  }
+  if (data_dir) config.data_dir = *data_dir;
+  if (listen) config.listen = *listen;
+  if (insecure) config.insecure = true;
+  if (log_level) config.log_level = *log_level;
+  if (absl::Status s = utpost::app::Finalize(config); !s.ok()) {
+    std::fprintf(stderr, "utpost: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  utpost::service::SetUpLogging(config.log_level);
+
+  if (rotate_kek) {
+    absl::StatusOr<std::string> id = utpost::crypto::FileKeyStore::Rotate(config.ledger.key_dir);
+    if (!id.ok()) return Fail(id.status());
+    std::printf("new key-encryption key %s; restart utpost to use it\n", id->c_str());
+    return 0;
+  }
+
+  // SIGTERM and SIGINT are taken by sigwait below; block them before any thread starts so
+  // that no other thread is interrupted by them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  utpost::app::App app(config);
+  if (absl::Status s = app.Init(target); !s.ok()) return Fail(s);
+  if (absl::Status s = app.Start(); !s.ok()) return Fail(s);
+  PrintReady(app);
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  utpost::service::Log(spdlog::level::info, "draining", {{"signal", strsignal(signal_number)}});
+  app.Stop();
+  return 0;
+}

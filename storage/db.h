@@ -1,0 +1,84 @@
+// The ledger's RocksDB instance: every column family opened once, at start.
+//
+// Durability: Write() uses WriteOptions::sync = true, so when it returns OK the batch is in
+// the write-ahead log and the log has been fdatasync'ed: it survives a process crash and a
+// power loss (given a disk that honours flushes). Concurrent writers are grouped by RocksDB's
+// write thread: one leader writes and syncs the log for the whole group, so letters that
+// arrive together share one sync (group commit).
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <memory>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "rocksdb/db.h"
+#include "rocksdb/statistics.h"
+#include "rocksdb/write_batch.h"
+
+namespace utpost::storage {
+
+// Column families. Keys are described in storage/keys.h.
+enum class Cf : int {
+  kLetters = 0,      // letter id -> LetterRecord
+  kDocuments,        // letter id + position -> EncryptedDocument (in blob files)
+  kEvents,           // letter id + index -> LetterEvent
+  kFeed,             // sender + sequence -> LetterEvent (the WatchLetterEvents feed)
+  kTasks,            // due time + letter id + kind -> TaskRecord
+  kIdempotency,      // sender + idempotency key -> IdempotencyRecord
+  kSenderIndex,      // sender + letter id -> "" (ListLetters)
+  kCount,
+};
+
+std::string_view CfName(Cf cf);
+
+struct DbOptions {
+  std::filesystem::path path;
+  // Values at least this large in the documents family go to blob files, out of the LSM
+  // tree that compaction rewrites.
+  uint64_t min_blob_bytes = 1024;
+  // Memtable size per column family; the documents family gets four times this.
+  size_t write_buffer_bytes = 32ull << 20;
+  // Background flush and compaction threads.
+  int background_jobs = 2;
+};
+
+class Db {
+ public:
+  // Opens or creates the database. UNAVAILABLE if another process holds it (RocksDB's LOCK),
+  // DATA_LOSS if it is corrupt, INTERNAL otherwise.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Db>> Open(const DbOptions& options);
+
+  // Flushes nothing that is not already durable: the WAL of every acknowledged write is
+  // synced. Closing syncs the WAL again and releases the lock.
+  ~Db();
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  // Applies `batch` atomically and syncs the WAL before returning.
+  [[nodiscard]] absl::Status Write(rocksdb::WriteBatch& batch);
+
+  rocksdb::DB& raw() { return *db_; }
+  rocksdb::ColumnFamilyHandle* cf(Cf cf) const { return handles_[static_cast<int>(cf)]; }
+
+  // A RocksDB statistics ticker, e.g. rocksdb::WAL_FILE_SYNCED.
+  uint64_t Ticker(rocksdb::Tickers ticker) const { return statistics_->getTickerCount(ticker); }
+
+  // Flushes every memtable to SST and blob files (for tests and clean shutdown).
+  [[nodiscard]] absl::Status FlushAll();
+
+ private:
+  Db() = default;
+  std::shared_ptr<rocksdb::Statistics> statistics_;
+  std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+// The one place where rocksdb::Status becomes absl::Status. `context` names the operation.
+// Busy/TryAgain/TimedOut/IOError -> UNAVAILABLE, Corruption -> DATA_LOSS, NotFound ->
+// NOT_FOUND, others -> INTERNAL.
+absl::Status FromRocksDb(const rocksdb::Status& status, std::string_view context);
+
+}  // namespace utpost::storage

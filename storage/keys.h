@@ -1,0 +1,45 @@
+// Key layouts, one function per column family. Integers are big-endian so that byte order is
+// numeric order; letter ids are their 16-byte binary form, which is time-ordered.
+//
+//   letters       id(16)
+//   documents     id(16) position(4)
+//   events        id(16) index(4)
+//   feed          sender "/" sequence(8)
+//   tasks         due_unix_ms(8) id(16) kind(1)
+//   idempotency   sender "/" key
+//   sender_index  sender "/" id(16)
+//
+// `sender` is an org key ("NO" + 9 digits or "DK" + 8 digits); its length is fixed per
+// country, so no sender's prefix is a prefix of another's.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/letter_id.h"
+
+namespace utpost::storage::keys {
+
+void AppendU32(std::string& out, uint32_t v);
+void AppendU64(std::string& out, uint64_t v);
+uint32_t ReadU32(std::string_view in);  // first 4 bytes; in.size() >= 4
+uint64_t ReadU64(std::string_view in);  // first 8 bytes; in.size() >= 8
+
+std::string Letter(const common::LetterIdBytes& id);
+std::string Document(const common::LetterIdBytes& id, uint32_t position);
+std::string Event(const common::LetterIdBytes& id, uint32_t index);
+std::string EventPrefix(const common::LetterIdBytes& id);
+std::string Feed(std::string_view sender, uint64_t sequence);
+std::string FeedPrefix(std::string_view sender);
+std::string Task(int64_t due_unix_ms, const common::LetterIdBytes& id, uint8_t kind);
+std::string Idempotency(std::string_view sender, std::string_view key);
+std::string SenderIndex(std::string_view sender, const common::LetterIdBytes& id);
+std::string SenderIndexPrefix(std::string_view sender);
+
+// The letter id at the end of a sender_index key.
+common::LetterIdBytes LetterIdFromSenderIndex(std::string_view key);
+// The sequence at the end of a feed key.
+uint64_t SequenceFromFeed(std::string_view key);
+
+}  // namespace utpost::storage::keys
