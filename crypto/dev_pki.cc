@@ -75,7 +75,7 @@ std::string DrainOpenSslErrors() {
   return reason;
 }
 
-absl::Status OpenSslError(absl::string_view what) {
+[[nodiscard]] absl::Status OpenSslError(absl::string_view what) {
   return absl::InternalError(absl::StrCat("dev PKI: ", what, ": ", DrainOpenSslErrors()));
 }
 
@@ -101,11 +101,11 @@ class Fd {
   int fd_;
 };
 
-absl::Status ErrnoError(int error, absl::string_view what, const fs::path& path) {
+[[nodiscard]] absl::Status ErrnoError(int error, absl::string_view what, const fs::path& path) {
   return absl::ErrnoToStatus(error, absl::StrCat(what, " ", path.string()));
 }
 
-absl::Status MakeDir(const fs::path& dir) {
+[[nodiscard]] absl::Status MakeDir(const fs::path& dir) {
   std::error_code ec;
   if (dir.has_parent_path()) {
     fs::create_directories(dir.parent_path(), ec);
@@ -122,7 +122,7 @@ absl::Status MakeDir(const fs::path& dir) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> Exists(const fs::path& path) {
+[[nodiscard]] absl::StatusOr<bool> Exists(const fs::path& path) {
   std::error_code ec;
   const bool exists = fs::exists(path, ec);
   if (ec) return absl::ErrnoToStatus(ec.value(), absl::StrCat("inspecting ", path.string()));
@@ -131,7 +131,7 @@ absl::StatusOr<bool> Exists(const fs::path& path) {
 
 // True if both files of a certificate and its key exist, false if neither does. One without
 // the other is left for a person to sort out rather than overwritten.
-absl::StatusOr<bool> PairExists(const fs::path& cert, const fs::path& key) {
+[[nodiscard]] absl::StatusOr<bool> PairExists(const fs::path& cert, const fs::path& key) {
   UTPOST_ASSIGN_OR_RETURN(const bool cert_exists, Exists(cert));
   UTPOST_ASSIGN_OR_RETURN(const bool key_exists, Exists(key));
   if (cert_exists != key_exists) {
@@ -142,7 +142,7 @@ absl::StatusOr<bool> PairExists(const fs::path& cert, const fs::path& key) {
   return cert_exists;
 }
 
-absl::StatusOr<std::string> ReadFile(const fs::path& path) {
+[[nodiscard]] absl::StatusOr<std::string> ReadFile(const fs::path& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return ErrnoError(errno, "opening", path);
   std::string content;
@@ -160,7 +160,8 @@ absl::StatusOr<std::string> ReadFile(const fs::path& path) {
 // Writes `content` to `path` with `mode` from the moment the file exists: a temporary file
 // made with O_CREAT | O_EXCL, fsynced, renamed into place without replacing anything, then
 // the directory fsynced.
-absl::Status WriteNewFile(const fs::path& path, std::string_view content, mode_t mode) {
+[[nodiscard]] absl::Status WriteNewFile(const fs::path& path, std::string_view content,
+                                        mode_t mode) {
   const SecretBytes random = SecretBytes::Random(8);
   std::string suffix;
   for (size_t i = 0; i < random.size(); ++i) {
@@ -213,14 +214,14 @@ absl::Status WriteNewFile(const fs::path& path, std::string_view content, mode_t
 
 // --- PEM ---------------------------------------------------------------------------------
 
-absl::StatusOr<std::string> BioContents(BIO* bio) {
+[[nodiscard]] absl::StatusOr<std::string> BioContents(BIO* bio) {
   char* data = nullptr;
   const long size = BIO_get_mem_data(bio, &data);
   if (size < 0 || (size > 0 && data == nullptr)) return OpenSslError("reading a memory BIO");
   return std::string(data, static_cast<size_t>(size));
 }
 
-absl::StatusOr<std::string> CertificatePem(X509* cert) {
+[[nodiscard]] absl::StatusOr<std::string> CertificatePem(X509* cert) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   if (bio == nullptr || PEM_write_bio_X509(bio.get(), cert) != 1) {
     return OpenSslError("encoding a certificate");
@@ -228,7 +229,7 @@ absl::StatusOr<std::string> CertificatePem(X509* cert) {
   return BioContents(bio.get());
 }
 
-absl::StatusOr<SecretBytes> PrivateKeyPem(EVP_PKEY* key) {
+[[nodiscard]] absl::StatusOr<SecretBytes> PrivateKeyPem(EVP_PKEY* key) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   if (bio == nullptr ||
       PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
@@ -240,7 +241,7 @@ absl::StatusOr<SecretBytes> PrivateKeyPem(EVP_PKEY* key) {
   return SecretBytes(std::string_view(data, static_cast<size_t>(size)));
 }
 
-absl::StatusOr<BioPtr> ReadOnlyBio(std::string_view data) {
+[[nodiscard]] absl::StatusOr<BioPtr> ReadOnlyBio(std::string_view data) {
   if (data.size() > static_cast<size_t>(INT_MAX)) {
     return absl::InvalidArgumentError("PEM data larger than 2 GiB");
   }
@@ -249,7 +250,7 @@ absl::StatusOr<BioPtr> ReadOnlyBio(std::string_view data) {
   return bio;
 }
 
-absl::StatusOr<X509Ptr> ParseCertificate(std::string_view pem) {
+[[nodiscard]] absl::StatusOr<X509Ptr> ParseCertificate(std::string_view pem) {
   UTPOST_ASSIGN_OR_RETURN(BioPtr bio, ReadOnlyBio(pem));
   X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr));
   if (cert == nullptr) {
@@ -259,7 +260,7 @@ absl::StatusOr<X509Ptr> ParseCertificate(std::string_view pem) {
   return cert;
 }
 
-absl::StatusOr<PkeyPtr> ParsePrivateKey(std::string_view pem) {
+[[nodiscard]] absl::StatusOr<PkeyPtr> ParsePrivateKey(std::string_view pem) {
   UTPOST_ASSIGN_OR_RETURN(BioPtr bio, ReadOnlyBio(pem));
   PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassphrase, nullptr));
   if (key == nullptr) {
@@ -287,13 +288,13 @@ struct CertSpec {
   std::vector<Extension> extensions;
 };
 
-absl::StatusOr<PkeyPtr> NewP256Key() {
+[[nodiscard]] absl::StatusOr<PkeyPtr> NewP256Key() {
   PkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
   if (key == nullptr) return OpenSslError("generating a P-256 key");
   return key;
 }
 
-absl::Status SetRandomSerial(X509* cert) {
+[[nodiscard]] absl::Status SetRandomSerial(X509* cert) {
   BignumPtr serial(BN_new());
   // 128 random bits with the top one set: never zero, always 16 bytes, far from guessable.
   if (serial == nullptr ||
@@ -305,8 +306,8 @@ absl::Status SetRandomSerial(X509* cert) {
 }
 
 // Makes a certificate for `key` signed by `issuer_key`; self-signed if `issuer` is null.
-absl::StatusOr<X509Ptr> MakeCertificate(const CertSpec& spec, EVP_PKEY* key, X509* issuer,
-                                        EVP_PKEY* issuer_key) {
+[[nodiscard]] absl::StatusOr<X509Ptr> MakeCertificate(const CertSpec& spec, EVP_PKEY* key,
+                                                      X509* issuer, EVP_PKEY* issuer_key) {
   X509Ptr cert(X509_new());
   if (cert == nullptr) return OpenSslError("allocating a certificate");
   if (X509_set_version(cert.get(), X509_VERSION_3) != 1) return OpenSslError("setting version");
@@ -366,8 +367,8 @@ struct Issuer {
 
 // Makes a key and a certificate and writes them, the key first: a crash in between leaves
 // a key without a certificate, which PairExists reports.
-absl::Status MakeAndWrite(const CertSpec& spec, const Issuer& issuer, const fs::path& cert_path,
-                          const fs::path& key_path) {
+[[nodiscard]] absl::Status MakeAndWrite(const CertSpec& spec, const Issuer& issuer,
+                                        const fs::path& cert_path, const fs::path& key_path) {
   UTPOST_ASSIGN_OR_RETURN(PkeyPtr key, NewP256Key());
   UTPOST_ASSIGN_OR_RETURN(X509Ptr cert,
                           MakeCertificate(spec, key.get(), issuer.cert.get(), issuer.key.get()));
@@ -377,7 +378,7 @@ absl::Status MakeAndWrite(const CertSpec& spec, const Issuer& issuer, const fs::
   return WriteNewFile(cert_path, cert_pem, kPublicFileMode);
 }
 
-absl::StatusOr<Issuer> EnsureCa(const fs::path& dir) {
+[[nodiscard]] absl::StatusOr<Issuer> EnsureCa(const fs::path& dir) {
   const fs::path cert_path = dir / "ca.pem";
   const fs::path key_path = dir / "ca.key";
   UTPOST_ASSIGN_OR_RETURN(const bool exists, PairExists(cert_path, key_path));
@@ -427,7 +428,7 @@ absl::StatusOr<Issuer> EnsureCa(const fs::path& dir) {
 }
 
 // The organizationIdentifier value for an org key, or INVALID_ARGUMENT.
-absl::StatusOr<std::string> OrganizationIdentifier(absl::string_view org_key) {
+[[nodiscard]] absl::StatusOr<std::string> OrganizationIdentifier(absl::string_view org_key) {
   if (absl::StartsWith(org_key, kNorwayPrefix)) {
     const absl::string_view number = org_key.substr(kNorwayPrefix.size());
     UTPOST_RETURN_IF_ERROR(
@@ -446,7 +447,7 @@ absl::StatusOr<std::string> OrganizationIdentifier(absl::string_view org_key) {
 
 // The single value of attribute `nid` in `name`, nullopt if absent. Several values are an
 // error: which one the certificate speaks for would be a guess.
-absl::StatusOr<std::optional<std::string>> SingleNameValue(X509_NAME* name, int nid) {
+[[nodiscard]] absl::StatusOr<std::optional<std::string>> SingleNameValue(X509_NAME* name, int nid) {
   const int index = X509_NAME_get_index_by_NID(name, nid, -1);
   if (index < 0) return std::nullopt;
   if (X509_NAME_get_index_by_NID(name, nid, index) >= 0) {

@@ -31,6 +31,8 @@ std::filesystem::path DevClientDir(const std::filesystem::path& dir, std::string
 // subject's organizationIdentifier (OID 2.5.4.97, "NTRNO-<orgnr>" or "NTRDK-<cvr>"), or else
 // a 9-digit subject serialNumber (OID 2.5.4.5, older Norwegian enterprise certificates).
 // UNAUTHENTICATED if the certificate cannot be parsed or names no valid organisation.
+// Only reads the subject: the certificate must already have been verified (by the TLS stack,
+// against the trusted CA) before its organisation is believed.
 [[nodiscard]] absl::StatusOr<std::string> OrgKeyFromCertificatePem(std::string_view pem);
 
 }  // namespace utpost::crypto

@@ -52,7 +52,7 @@ std::string DrainOpenSslErrors() {
   return reason;
 }
 
-absl::Status OpenSslInternal(absl::string_view what) {
+[[nodiscard]] absl::Status OpenSslInternal(absl::string_view what) {
   return absl::InternalError(absl::StrCat("AES-256-GCM: ", what, ": ", DrainOpenSslErrors()));
 }
 
@@ -61,7 +61,7 @@ struct GcmContext {
   CipherCtxPtr ctx;
 };
 
-absl::StatusOr<GcmContext> NewGcmContext() {
+[[nodiscard]] absl::StatusOr<GcmContext> NewGcmContext() {
   GcmContext gcm;
   gcm.cipher.reset(EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr));
   if (gcm.cipher == nullptr) return OpenSslInternal("fetching the cipher");

@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -31,12 +30,13 @@ namespace utpost::crypto {
 namespace {
 
 namespace fs = std::filesystem;
+
 constexpr size_t kKekSize = 32;
 // Includes the terminating NUL, which separates it from the key id.
 constexpr std::string_view kKekAadPrefix{"utpost.v1.kek", sizeof("utpost.v1.kek")};
 constexpr absl::string_view kFilePrefix = "kek-";
 constexpr absl::string_view kFileSuffix = ".key";
-// Ids above this would not fit the uint64 arithmetic used to find the next one.
+// Longer ids would not fit the uint64 arithmetic used to find the next one.
 constexpr size_t kMaxIdDigits = 18;
 // How often Rotate retries when another process took the id it picked.
 constexpr int kRotateAttempts = 16;
@@ -65,14 +65,14 @@ class Fd {
   int fd_;
 };
 
-absl::Status ErrnoError(int error, absl::string_view what, const fs::path& path) {
+[[nodiscard]] absl::Status ErrnoError(int error, absl::string_view what, const fs::path& path) {
   return absl::ErrnoToStatus(error, absl::StrCat(what, " ", path.string()));
 }
 
 // The kek files in `dir`, or an empty list if there are none (or no directory). A name that
 // looks like a key file but has a malformed id is an error: skipping it could leave data
 // that the key would open unreadable without anyone noticing.
-absl::StatusOr<std::vector<KeyFile>> ListKeyFiles(const fs::path& dir) {
+[[nodiscard]] absl::StatusOr<std::vector<KeyFile>> ListKeyFiles(const fs::path& dir) {
   std::vector<KeyFile> files;
   std::error_code ec;
   fs::directory_iterator it(dir, ec);
@@ -113,7 +113,7 @@ const KeyFile* Newest(const std::vector<KeyFile>& files) {
   return newest;
 }
 
-absl::StatusOr<SecretBytes> ReadKeyFile(const fs::path& path) {
+[[nodiscard]] absl::StatusOr<SecretBytes> ReadKeyFile(const fs::path& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return ErrnoError(errno, "opening key file", path);
   struct stat st;
@@ -147,7 +147,8 @@ absl::StatusOr<SecretBytes> ReadKeyFile(const fs::path& path) {
   return key;
 }
 
-absl::Status WriteAll(int fd, const uint8_t* data, size_t size, const fs::path& path) {
+[[nodiscard]] absl::Status WriteAll(int fd, const uint8_t* data, size_t size,
+                                    const fs::path& path) {
   size_t done = 0;
   while (done < size) {
     const ssize_t n = ::write(fd, data + done, size - done);
@@ -158,7 +159,7 @@ absl::Status WriteAll(int fd, const uint8_t* data, size_t size, const fs::path& 
   return absl::OkStatus();
 }
 
-absl::Status FsyncDir(const fs::path& dir) {
+[[nodiscard]] absl::Status FsyncDir(const fs::path& dir) {
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return ErrnoError(errno, "opening directory", dir);
   if (::fsync(fd.get()) != 0) return ErrnoError(errno, "syncing directory", dir);
@@ -179,7 +180,7 @@ int RenameNoReplace(const fs::path& from, const fs::path& to) {
 // Writes a fresh random key as <dir>/kek-<id>.key: a temporary file made with mode 0600,
 // fsynced, renamed into place without replacing anything, then the directory fsynced so that
 // the name survives a crash. ALREADY_EXISTS if the key file exists.
-absl::Status WriteNewKey(const fs::path& dir, const std::string& id) {
+[[nodiscard]] absl::Status WriteNewKey(const fs::path& dir, const std::string& id) {
   const fs::path final_path = dir / absl::StrCat(kFilePrefix, id, kFileSuffix);
   const SecretBytes key = SecretBytes::Random(kKekSize);
   const SecretBytes suffix_bytes = SecretBytes::Random(8);
@@ -212,7 +213,7 @@ absl::Status WriteNewKey(const fs::path& dir, const std::string& id) {
 }
 
 // Creates `dir` with mode 0700 (its parents with the default mode) if it does not exist.
-absl::Status MakeKeyDir(const fs::path& dir) {
+[[nodiscard]] absl::Status MakeKeyDir(const fs::path& dir) {
   std::error_code ec;
   if (dir.has_parent_path()) {
     fs::create_directories(dir.parent_path(), ec);

@@ -19,6 +19,10 @@ class FileKeyStore final : public KeyStore {
  public:
   // Loads every key in `dir`. FAILED_PRECONDITION if there is none, or a key file is not 32
   // bytes, or is readable by group or others.
+  // Also FAILED_PRECONDITION (naming the file) if a key file grants group or others any
+  // permission at all, or is named kek-*.key with an id that is not canonical (ids are
+  // zero-padded to four digits, with no further leading zeros: "0001", "10000"). Other files,
+  // such as the hidden temporary files of an interrupted rotation, are ignored.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<FileKeyStore>> Open(
       const std::filesystem::path& dir);
 
@@ -28,10 +32,11 @@ class FileKeyStore final : public KeyStore {
 
   // Adds a key with the next id (written to a temporary file, fsynced, renamed). Returns
   // its id. A store opened earlier does not see it until reopened.
+  // FAILED_PRECONDITION if `dir` holds no key yet (EnsureKey makes the first). The rename
+  // never replaces an existing key file; concurrent rotations each get their own id.
   [[nodiscard]] static absl::StatusOr<std::string> Rotate(const std::filesystem::path& dir);
 
-  absl::StatusOr<WrappedKey> Wrap(const SecretBytes& data_key,
-                                  std::string_view aad) const override;
+  absl::StatusOr<WrappedKey> Wrap(const SecretBytes& data_key, std::string_view aad) const override;
   absl::StatusOr<SecretBytes> Unwrap(const WrappedKey& wrapped,
                                      std::string_view aad) const override;
   std::string CurrentKeyId() const override { return current_; }

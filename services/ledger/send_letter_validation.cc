@@ -1,11 +1,8 @@
 #include "services/ledger/send_letter_validation.h"
 
-#include <algorithm>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -33,11 +30,11 @@ constexpr std::string_view kPdfMediaType = "application/pdf";
 constexpr std::string_view kPdfHeader = "%PDF-";
 constexpr std::string_view kFilenameForbiddenChars = "/\\:*?\"<>|";
 
-// The code points of `text`, or nullopt if it is not valid UTF-8 (overlong forms,
-// surrogates and values above U+10FFFF are invalid).
-std::optional<std::vector<char32_t>> DecodeUtf8(std::string_view text) {
-  std::vector<char32_t> out;
-  out.reserve(text.size());
+// Calls `f` with each code point of `text`; false if `text` is not valid UTF-8 (overlong
+// forms, surrogates and values above U+10FFFF are invalid). Streams, so a huge field costs
+// no memory.
+template <typename F>
+bool ForEachCodePoint(std::string_view text, F&& f) {
   size_t i = 0;
   while (i < text.size()) {
     const auto lead = static_cast<unsigned char>(text[i]);
@@ -61,59 +58,68 @@ std::optional<std::vector<char32_t>> DecodeUtf8(std::string_view text) {
       cp = lead & 0x07;
       min = 0x10000;
     } else {
-      return std::nullopt;
+      return false;
     }
-    if (text.size() - i <= extra) return std::nullopt;
+    if (text.size() - i <= extra) return false;
     for (size_t k = 1; k <= extra; ++k) {
       const auto cont = static_cast<unsigned char>(text[i + k]);
-      if ((cont & 0xC0) != 0x80) return std::nullopt;
+      if ((cont & 0xC0) != 0x80) return false;
       cp = (cp << 6) | (cont & 0x3F);
     }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
-    out.push_back(cp);
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    f(cp);
     i += extra + 1;
   }
-  return out;
+  return true;
 }
 
 // Unicode general category Cc: C0, DEL and C1.
 bool IsControl(char32_t cp) { return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F); }
+
+struct TextInfo {
+  bool valid_utf8 = false;
+  bool has_control = false;
+  size_t chars = 0;  // code points
+};
+
+TextInfo InspectText(std::string_view text) {
+  TextInfo info;
+  info.valid_utf8 = ForEachCodePoint(text, [&info](char32_t cp) {
+    info.has_control = info.has_control || IsControl(cp);
+    ++info.chars;
+  });
+  return info;
+}
 
 // Checks that `text` is valid UTF-8 without control characters, `min_chars` to `max_chars`
 // code points long. Adds at most one violation for `field`. Descriptions never quote the
 // value: it may be invalid UTF-8, which a google.rpc.BadRequest cannot carry.
 void CheckText(FieldViolations& v, const std::string& field, std::string_view text, int min_chars,
                int max_chars) {
-  const std::optional<std::vector<char32_t>> cps = DecodeUtf8(text);
-  if (!cps) {
+  const TextInfo info = InspectText(text);
+  if (!info.valid_utf8) {
     v.Add(field, "must be valid UTF-8");
-    return;
-  }
-  for (char32_t cp : *cps) {
-    if (IsControl(cp)) {
-      v.Add(field, "must not contain control characters");
-      return;
-    }
-  }
-  const size_t n = cps->size();
-  if (n == 0 && min_chars > 0) {
+  } else if (info.has_control) {
+    v.Add(field, "must not contain control characters");
+  } else if (info.chars == 0 && min_chars > 0) {
     v.Add(field, "must not be empty");
-  } else if (n < static_cast<size_t>(min_chars)) {
-    v.Add(field, absl::StrCat("must be at least ", min_chars, " characters (is ", n, ")"));
-  } else if (n > static_cast<size_t>(max_chars)) {
-    v.Add(field, absl::StrCat("must be at most ", max_chars, " characters (is ", n, ")"));
+  } else if (info.chars < static_cast<size_t>(min_chars)) {
+    v.Add(field, absl::StrCat("must be at least ", min_chars, " characters (is ", info.chars, ")"));
+  } else if (info.chars > static_cast<size_t>(max_chars)) {
+    v.Add(field, absl::StrCat("must be at most ", max_chars, " characters (is ", info.chars, ")"));
   }
 }
 
-// Case folding for duplicate file names: ASCII plus the Latin-1 capitals (Æ, Ø, Å, Ä, Ö,
-// Ü, ...), which covers Nordic names without pulling in a Unicode library.
-std::u32string FoldCase(const std::vector<char32_t>& cps) {
+// The key under which file names must be unique, for valid UTF-8 `name`: case folded for
+// ASCII and the Latin-1 capitals (Æ, Ø, Å, Ä, Ö, Ü, ...), which covers Nordic names without
+// pulling in a Unicode library.
+std::u32string FoldedName(std::string_view name) {
   std::u32string out;
-  out.reserve(cps.size());
-  for (char32_t cp : cps) {
+  out.reserve(name.size());
+  ForEachCodePoint(name, [&out](char32_t cp) {
     if ((cp >= 'A' && cp <= 'Z') || (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7)) cp += 0x20;
     out.push_back(cp);
-  }
+  });
   return out;
 }
 
@@ -259,23 +265,23 @@ void CheckDocuments(FieldViolations& v, const v1::SendLetterRequest& request,
     const std::string filename_field = prefix + ".filename";
 
     const std::string& filename = doc.filename();
-    const std::optional<std::vector<char32_t>> cps = DecodeUtf8(filename);
+    const TextInfo info = InspectText(filename);
     if (filename.empty()) {
       v.Add(filename_field, "must not be empty");
     } else if (filename.size() > kMaxFilenameBytes) {
       v.Add(filename_field, absl::StrCat("must be at most ", kMaxFilenameBytes, " bytes (is ",
                                          filename.size(), ")"));
-    } else if (!cps) {
+    } else if (!info.valid_utf8) {
       v.Add(filename_field, "must be valid UTF-8");
     } else if (filename.find_first_of(kFilenameForbiddenChars) != std::string::npos) {
       v.Add(filename_field, "must not contain any of / \\ : * ? \" < > |");
-    } else if (std::any_of(cps->begin(), cps->end(), IsControl)) {
+    } else if (info.has_control) {
       v.Add(filename_field, "must not contain control characters");
     } else if (filename == "." || filename == "..") {
       v.Add(filename_field, "must not be \".\" or \"..\"");
     }
-    if (cps && !cps->empty()) {
-      const auto [it, inserted] = first_with_name.try_emplace(FoldCase(*cps), i);
+    if (info.valid_utf8 && !filename.empty()) {
+      const auto [it, inserted] = first_with_name.try_emplace(FoldedName(filename), i);
       if (!inserted) {
         v.Add(filename_field, absl::StrCat("must be unique in the letter (same as documents[",
                                            it->second, "].filename, ignoring case)"));

@@ -1,0 +1,251 @@
+// utpost_loadgen: closed-loop SendLetter load over mutual TLS.
+//
+// Each of --concurrency workers has its own channel (its own TCP + TLS connection, as
+// separate case systems would) and loops: SendLetter with one PDF document of
+// --document-bytes to a valid recipient and a fresh idempotency key, wait for the reply,
+// repeat. After --warmup seconds, operations completing in the next --duration seconds are
+// counted. One JSON object (bench/run_stats.h) is printed on stdout; progress and the first
+// error of each kind go to stderr.
+//
+// Usage: utpost_loadgen --config DIR/utpostctl.yaml [--concurrency 16] [--document-bytes 65536]
+//                       [--duration 10] [--warmup 2] [--server-pid PID] [--label TEXT]
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "bench/run_stats.h"
+#include "clients/cpp/utpost_client.h"
+#include "common/status_macros.h"
+
+namespace utpost::bench {
+namespace {
+
+// A valid Norwegian national identity number (checksums and date hold).
+constexpr char kRecipient[] = "15076500565";
+constexpr std::string_view kPdfHeader = "%PDF-1.4\n";
+// Well above the server's default letter limit (50 MiB), so the server's limit is what binds.
+constexpr int kMaxMessageBytes = 64 << 20;
+// Pause after a failed call, so that a server that refuses everything is not spun on.
+constexpr auto kErrorPause = std::chrono::milliseconds(10);
+
+struct Flags {
+  std::string config;
+  int concurrency = 16;
+  uint64_t document_bytes = 65536;
+  double duration_s = 10;
+  double warmup_s = 2;
+  std::optional<int> server_pid;
+  std::string label = "utpost";
+};
+
+absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::FailedPreconditionError(absl::StrCat("cannot read ", path.string()));
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+// Like client::Connect, plus arguments that give each worker a connection of its own:
+// channels with equal arguments otherwise share one subchannel from gRPC's global pool, and
+// all workers would multiplex over a single HTTP/2 connection.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> WorkerChannel(
+    const client::ConnectionOptions& options, int worker) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (options.insecure) {
+    credentials = grpc::InsecureChannelCredentials();
+  } else {
+    grpc::SslCredentialsOptions ssl;
+    UTPOST_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(options.ca));
+    UTPOST_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFile(options.cert));
+    UTPOST_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadFile(options.key));
+    credentials = grpc::SslCredentials(ssl);
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt("utpost.bench.worker", worker);
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(options.address, credentials, args);
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
+    return absl::UnavailableError(
+        absl::StrCat("worker ", worker, ": cannot connect to ", options.address));
+  }
+  return channel;
+}
+
+// One letter with one PDF document of `document_bytes`: the PDF header, then random bytes
+// (random so that nothing on the way can compress it).
+v1::SendLetterRequest MakeRequest(uint64_t document_bytes, std::mt19937_64& random) {
+  v1::SendLetterRequest request;
+  request.mutable_recipient()->mutable_person()->set_norwegian_national_id(kRecipient);
+  request.set_title("Benchmark letter");
+  request.set_external_reference("utpost_loadgen");
+  v1::Document* document = request.add_documents();
+  document->set_filename("letter.pdf");
+  document->set_media_type("application/pdf");
+  std::string content(document_bytes, '\0');
+  content.replace(0, kPdfHeader.size(), kPdfHeader);
+  for (size_t i = kPdfHeader.size(); i < content.size(); i += sizeof(uint64_t)) {
+    const uint64_t word = random();
+    std::memcpy(content.data() + i, &word, std::min(sizeof(word), content.size() - i));
+  }
+  document->set_content(std::move(content));
+  return request;
+}
+
+// Reports the first error of each code on stderr (the JSON only counts them).
+class ErrorSampler {
+ public:
+  void Note(const absl::Status& status) {
+    std::lock_guard lock(mu_);
+    if (seen_.insert(status.code()).second) {
+      std::cerr << "utpost_loadgen: first " << absl::StatusCodeToString(status.code()) << ": "
+                << status.message() << "\n";
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<absl::StatusCode> seen_;
+};
+
+void Work(client::LetterClient& client, v1::SendLetterRequest request,
+          const std::string& key_prefix, const Window& window, ErrorSampler& sampler,
+          WorkerStats& stats) {
+  for (uint64_t sequence = 0;; ++sequence) {
+    const SteadyTime begin = std::chrono::steady_clock::now();
+    if (begin >= window.end) return;
+    request.set_idempotency_key(absl::StrCat(key_prefix, sequence));
+    absl::StatusOr<v1::SendLetterResponse> response = client.Send(request);
+    const SteadyTime end = std::chrono::steady_clock::now();
+    if (!response.ok()) sampler.Note(response.status());
+    if (window.Counts(end)) {
+      if (response.ok()) {
+        stats.latencies_ns.push_back(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(end - begin).count());
+      } else {
+        ++stats.errors[absl::StatusCodeToString(response.status().code())];
+      }
+    }
+    if (!response.ok()) std::this_thread::sleep_for(kErrorPause);
+  }
+}
+
+int Run(const Flags& flags) {
+  client::ConnectionOverrides overrides;
+  overrides.config = flags.config;
+  absl::StatusOr<client::ConnectionOptions> options = client::ResolveConnection(overrides);
+  if (!options.ok()) {
+    std::cerr << "utpost_loadgen: " << options.status().message() << "\n";
+    return 2;
+  }
+
+  std::random_device seed;
+  std::mt19937_64 random((static_cast<uint64_t>(seed()) << 32) ^ seed());
+  // Keys unique across runs, so a rerun against the same data directory stores new letters
+  // rather than replaying earlier ones.
+  const std::string run_id = absl::StrCat(absl::Hex(random(), absl::kZeroPad16));
+
+  std::vector<std::unique_ptr<client::LetterClient>> clients;
+  std::vector<v1::SendLetterRequest> requests;
+  for (int i = 0; i < flags.concurrency; ++i) {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = WorkerChannel(*options, i);
+    if (!channel.ok()) {
+      std::cerr << "utpost_loadgen: " << channel.status().message() << "\n";
+      return 1;
+    }
+    clients.push_back(
+        std::make_unique<client::LetterClient>(*channel, *options, absl::Seconds(60)));
+    requests.push_back(MakeRequest(flags.document_bytes, random));
+  }
+
+  const SteadyTime start = std::chrono::steady_clock::now();
+  const Window window{
+      start + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                  std::chrono::duration<double>(flags.warmup_s)),
+      start + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                  std::chrono::duration<double>(flags.warmup_s + flags.duration_s))};
+  std::cerr << "utpost_loadgen: " << flags.label << ": " << flags.concurrency << " workers, "
+            << flags.document_bytes << " bytes per letter, " << flags.warmup_s << " s warm-up + "
+            << flags.duration_s << " s against " << options->address << "\n";
+
+  ErrorSampler sampler;
+  std::vector<WorkerStats> stats(flags.concurrency);
+  std::vector<std::thread> workers;
+  for (int i = 0; i < flags.concurrency; ++i) {
+    workers.emplace_back(Work, std::ref(*clients[i]), std::move(requests[i]),
+                         absl::StrCat("bench-", run_id, "-", i, "-"), std::cref(window),
+                         std::ref(sampler), std::ref(stats[i]));
+  }
+
+  // CPU used during the window: the load generator shares the machine with the server, so
+  // both are reported.
+  std::this_thread::sleep_until(window.start);
+  const double own_cpu_start = OwnCpuSeconds();
+  std::optional<double> server_cpu_start;
+  if (flags.server_pid) server_cpu_start = ProcessCpuSeconds(*flags.server_pid);
+  std::this_thread::sleep_until(window.end);
+  const double own_cpu = OwnCpuSeconds() - own_cpu_start;
+  std::optional<double> server_cpu;
+  if (server_cpu_start) {
+    if (std::optional<double> now = ProcessCpuSeconds(*flags.server_pid)) {
+      server_cpu = *now - *server_cpu_start;
+    }
+  }
+  for (std::thread& worker : workers) worker.join();
+
+  RunDescription run{flags.label, flags.concurrency, flags.document_bytes, window};
+  nlohmann::json out = Summarise(run, stats);
+  if (flags.server_pid) {
+    if (std::optional<double> rss = PeakRssMib(*flags.server_pid)) {
+      out["server_peak_rss_mib"] = *rss;
+    } else {
+      std::cerr << "utpost_loadgen: cannot read VmHWM of process " << *flags.server_pid << "\n";
+    }
+  }
+  out["loadgen_cpu_cores"] = Round3(own_cpu / window.Seconds());
+  out["server_cpu_cores"] =
+      server_cpu ? nlohmann::json(Round3(*server_cpu / window.Seconds())) : nlohmann::json();
+  std::cout << out.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace
+}  // namespace utpost::bench
+
+int main(int argc, char** argv) {
+  utpost::bench::Flags flags;
+  CLI::App cli{"utpost_loadgen: closed-loop SendLetter load over mutual TLS"};
+  cli.add_option("--config", flags.config, "utpostctl.yaml written by utpost (or the echo server)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cli.add_option("--concurrency", flags.concurrency, "workers, one connection each")
+      ->check(CLI::Range(1, 4096));
+  cli.add_option("--document-bytes", flags.document_bytes,
+                 "bytes of the one PDF document of each letter")
+      ->check(CLI::Range(uint64_t{16}, uint64_t{50} << 20));
+  cli.add_option("--duration", flags.duration_s, "measured seconds")
+      ->check(CLI::Range(0.1, 86400.0));
+  cli.add_option("--warmup", flags.warmup_s, "seconds of load before measuring")
+      ->check(CLI::Range(0.0, 86400.0));
+  cli.add_option("--server-pid", flags.server_pid,
+                 "server process: report its peak RSS (VmHWM) and CPU use");
+  cli.add_option("--label", flags.label, "names the run in the JSON output");
+  CLI11_PARSE(cli, argc, argv);
+  return utpost::bench::Run(flags);
+}

@@ -1,0 +1,116 @@
+#include "tests/testutil/test_stack.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+
+namespace utpost::testing {
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::path(::testing::TempDir()) / "utpost-XXXXXX").string();
+  char* made = mkdtemp(pattern.data());
+  if (made == nullptr) {
+    ADD_FAILURE() << "mkdtemp failed";
+    std::abort();  // a test without its directory cannot run safely
+  }
+  path_ = made;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string MakePdf(std::string_view marker, size_t size) {
+  std::string pdf = "%PDF-1.4\n% utpost test document\n";
+  pdf.append("1 0 obj << /Type /Catalog >> endobj\nstream\n");
+  pdf.append(marker);
+  pdf.push_back('\n');
+  std::mt19937_64 rng(size);
+  while (pdf.size() + 16 < size) pdf.push_back(static_cast<char>('a' + rng() % 26));
+  pdf.append("\nendstream\n%%EOF\n");
+  return pdf;
+}
+
+v1::SendLetterRequest ValidLetter(std::string_view marker, size_t document_bytes) {
+  v1::SendLetterRequest request;
+  request.mutable_recipient()->mutable_person()->set_norwegian_national_id(kCitizen);
+  request.set_title("Vedtak om barnehageplass");
+  auto* document = request.add_documents();
+  document->set_filename("vedtak.pdf");
+  document->set_media_type("application/pdf");
+  document->set_content(MakePdf(marker, document_bytes));
+  request.set_external_reference("2026/1234");
+  return request;
+}
+
+std::vector<std::filesystem::path> FilesContaining(const std::filesystem::path& dir,
+                                                   std::string_view needle) {
+  std::vector<std::filesystem::path> found;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (content.find(needle) != std::string::npos) found.push_back(entry.path());
+  }
+  return found;
+}
+
+std::unique_ptr<TestStack> TestStack::Start(std::filesystem::path data_dir,
+                                            const std::function<void(app::Config&)>& tweak) {
+  auto stack = std::unique_ptr<TestStack>(new TestStack());
+  if (data_dir.empty()) {
+    stack->owned_dir_ = std::make_unique<TempDir>();
+    data_dir = stack->owned_dir_->path();
+  }
+  stack->data_dir_ = data_dir;
+  app::Config config;
+  config.data_dir = data_dir;
+  config.listen = "127.0.0.1:0";
+  config.ledger.worker_threads = 16;
+  if (tweak) tweak(config);
+  if (absl::Status s = app::Finalize(config); !s.ok()) {
+    ADD_FAILURE() << s;
+    return nullptr;
+  }
+  stack->app_ = std::make_unique<app::App>(config);
+  if (absl::Status s = stack->app_->Init("all"); !s.ok()) {
+    ADD_FAILURE() << s;
+    return nullptr;
+  }
+  if (absl::Status s = stack->app_->Start(); !s.ok()) {
+    ADD_FAILURE() << s;
+    return nullptr;
+  }
+  return stack;
+}
+
+TestStack::~TestStack() { Stop(); }
+
+void TestStack::Stop() {
+  if (app_) app_->Stop();
+}
+
+client::ConnectionOptions TestStack::Connection(std::string_view org_key) const {
+  client::ConnectionOverrides overrides;
+  overrides.config = app_->ClientConfigPath(org_key).string();
+  absl::StatusOr<client::ConnectionOptions> options = client::ResolveConnection(overrides);
+  if (!options.ok()) {
+    ADD_FAILURE() << options.status();
+    return {};
+  }
+  return *options;
+}
+
+client::LetterClient TestStack::Client(std::string_view org_key) const {
+  client::ConnectionOptions options = Connection(org_key);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = client::Connect(options);
+  if (!channel.ok()) ADD_FAILURE() << channel.status();
+  return client::LetterClient(*channel, options, absl::Seconds(30));
+}
+
+}  // namespace utpost::testing

@@ -1,0 +1,67 @@
+// Test helpers: unique temporary directories, example letters, and a whole utpost process
+// (the real App: RocksDB, file key store, dev PKI, gRPC over mutual TLS on 127.0.0.1:0) with
+// clients for the two example municipalities.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "clients/cpp/utpost_client.h"
+#include "services/utpost/app.h"
+#include "utpost/v1/letters.pb.h"
+
+namespace utpost::testing {
+
+inline constexpr char kOslo[] = "NO958935420";
+inline constexpr char kBergen[] = "NO964338531";
+inline constexpr char kCitizen[] = "15076500565";
+
+// A fresh directory under the test temp dir, removed by the returned guard's destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A PDF of about `size` bytes that contains `marker` in its body.
+std::string MakePdf(std::string_view marker, size_t size = 2048);
+
+// A valid letter to the example citizen with one PDF document containing `marker`.
+v1::SendLetterRequest ValidLetter(std::string_view marker, size_t document_bytes = 2048);
+
+// Every file under `dir` whose bytes contain `needle`.
+std::vector<std::filesystem::path> FilesContaining(const std::filesystem::path& dir,
+                                                   std::string_view needle);
+
+class TestStack {
+ public:
+  // Starts utpost --target=all on `data_dir` (a new temp dir when empty). `tweak` may change
+  // the config before start.
+  static std::unique_ptr<TestStack> Start(std::filesystem::path data_dir = {},
+                                          const std::function<void(app::Config&)>& tweak = {});
+  ~TestStack();
+
+  app::App& app() { return *app_; }
+  const std::filesystem::path& data_dir() const { return data_dir_; }
+  // A client acting as `org_key` (one of the example municipalities).
+  client::LetterClient Client(std::string_view org_key = kOslo) const;
+  client::ConnectionOptions Connection(std::string_view org_key = kOslo) const;
+  // Stops the server and closes the database (the data directory stays).
+  void Stop();
+
+ private:
+  std::unique_ptr<TempDir> owned_dir_;
+  std::filesystem::path data_dir_;
+  std::unique_ptr<app::App> app_;
+};
+
+}  // namespace utpost::testing
