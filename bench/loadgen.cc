@@ -210,7 +210,7 @@ int Run(const Flags& flags) {
   for (std::thread& worker : workers) worker.join();
 
   RunDescription run{flags.label, flags.concurrency, flags.document_bytes, window};
-  nlohmann::json out = Summarise(run, stats);
+  nlohmann::ordered_json out = Summarise(run, stats);
   if (flags.server_pid) {
     if (std::optional<double> rss = PeakRssMib(*flags.server_pid)) {
       out["server_peak_rss_mib"] = *rss;
@@ -219,8 +219,11 @@ int Run(const Flags& flags) {
     }
   }
   out["loadgen_cpu_cores"] = Round3(own_cpu / window.Seconds());
-  out["server_cpu_cores"] =
-      server_cpu ? nlohmann::json(Round3(*server_cpu / window.Seconds())) : nlohmann::json();
+  if (server_cpu) {
+    out["server_cpu_cores"] = Round3(*server_cpu / window.Seconds());
+  } else {
+    out["server_cpu_cores"] = nullptr;
+  }
   std::cout << out.dump() << std::endl;
   return 0;
 }

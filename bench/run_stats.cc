@@ -26,7 +26,8 @@ double TimevalSeconds(const timeval& t) {
 
 double Round3(double value) { return std::round(value * 1000.0) / 1000.0; }
 
-nlohmann::json Summarise(const RunDescription& run, const std::vector<WorkerStats>& workers) {
+nlohmann::ordered_json Summarise(const RunDescription& run,
+                                 const std::vector<WorkerStats>& workers) {
   std::vector<int64_t> latencies;
   std::map<std::string, uint64_t> errors;
   for (const WorkerStats& worker : workers) {
@@ -37,13 +38,13 @@ nlohmann::json Summarise(const RunDescription& run, const std::vector<WorkerStat
   const double seconds = run.window.Seconds();
   const uint64_t letters = latencies.size();
 
-  nlohmann::json out;
+  nlohmann::ordered_json out;
   out["label"] = run.label;
   out["concurrency"] = run.concurrency;
   out["document_bytes"] = run.document_bytes;
   out["duration_s"] = Round3(seconds);
   out["letters"] = letters;
-  out["errors"] = nlohmann::json::object();
+  out["errors"] = nlohmann::ordered_json::object();
   for (const auto& [name, count] : errors) out["errors"][name] = count;
   out["letters_per_s"] = Round3(static_cast<double>(letters) / seconds);
   out["mib_per_s"] = Round3(static_cast<double>(letters) * static_cast<double>(run.document_bytes) /

@@ -49,7 +49,8 @@ struct RunDescription {
 // errors (by name), letters_per_s, mib_per_s (payload bytes of successful operations),
 // p50_ms, p99_ms, max_ms (nearest-rank, successful operations only; null when none), and
 // server_peak_rss_mib (null here; the caller fills it when it knows the server).
-nlohmann::json Summarise(const RunDescription& run, const std::vector<WorkerStats>& workers);
+nlohmann::ordered_json Summarise(const RunDescription& run,
+                                 const std::vector<WorkerStats>& workers);
 
 // VmHWM of `pid` (its peak resident set since it started) in MiB; nullopt if unreadable.
 std::optional<double> PeakRssMib(pid_t pid);
