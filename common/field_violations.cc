@@ -13,7 +13,15 @@ absl::Status FieldViolations::ToStatus(absl::StatusCode code) const {
   if (violations_.empty()) return absl::OkStatus();
   google::rpc::BadRequest bad_request;
   std::string message;
+  // The details travel in a trailer, and gRPC clients refuse trailers over 8 KiB by default:
+  // report the first violations and say how many more there are.
+  constexpr size_t kMaxReported = 20;
+  size_t reported = 0;
   for (const auto& [field, description] : violations_) {
+    if (++reported > kMaxReported) {
+      absl::StrAppend(&message, "; and ", violations_.size() - kMaxReported, " more");
+      break;
+    }
     auto* v = bad_request.add_field_violations();
     v->set_field(field);
     v->set_description(description);

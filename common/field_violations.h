@@ -27,7 +27,8 @@ class FieldViolations {
 
   // OK if empty; otherwise a status of `code` whose message lists every violation
   // ("title: must not be empty; documents[0].filename: ...") and whose payload is the
-  // serialized google.rpc.BadRequest.
+  // serialized google.rpc.BadRequest. At most the first 20 violations are reported (the
+  // message says how many more there were), so the details fit gRPC's default trailer limit.
   [[nodiscard]] absl::Status ToStatus(
       absl::StatusCode code = absl::StatusCode::kInvalidArgument) const;
 

@@ -341,12 +341,21 @@ absl::StatusOr<v1::ListLettersResponse> Ledger::ListLetters(
   if (!request.page_token().empty()) {
     UTPOST_ASSIGN_OR_RETURN(before, DecodePageToken(request.page_token(), filter_hash));
   } else if (request.has_accepted_before()) {
-    before = common::MinLetterIdAt(FromProto(request.accepted_before()));
+    // Ids carry whole milliseconds: scan the whole millisecond of each bound and compare the
+    // exact accepted time below.
+    before = common::MinLetterIdAt(
+        absl::FromUnixMillis(absl::ToUnixMillis(FromProto(request.accepted_before())) + 1));
   }
   std::optional<common::LetterIdBytes> not_before;
   if (request.has_accepted_after()) {
-    not_before = common::MinLetterIdAt(FromProto(request.accepted_after()));
+    not_before = common::MinLetterIdAt(
+        absl::FromUnixMillis(absl::ToUnixMillis(FromProto(request.accepted_after()))));
   }
+  auto in_window = [&](const storage::LetterRecord& record) {
+    const absl::Time accepted = FromProto(record.accepted_time());
+    return (!request.has_accepted_after() || accepted >= FromProto(request.accepted_after())) &&
+           (!request.has_accepted_before() || accepted < FromProto(request.accepted_before()));
+  };
 
   v1::ListLettersResponse response;
   size_t scanned = 0;
@@ -354,8 +363,9 @@ absl::StatusOr<v1::ListLettersResponse> Ledger::ListLetters(
   std::optional<common::LetterIdBytes> last;
   while (static_cast<size_t>(response.letters_size()) < page_size &&
          scanned < static_cast<size_t>(config_.list_max_scan)) {
-    const size_t want = request.statuses_size() == 0
-                            ? page_size - response.letters_size()
+    const bool filtered = request.statuses_size() > 0 || request.has_accepted_after() ||
+                          request.has_accepted_before();
+    const size_t want = !filtered ? page_size - response.letters_size()
                             : std::min<size_t>(256, config_.list_max_scan - scanned);
     UTPOST_ASSIGN_OR_RETURN(auto ids, store_.ListLetterIds(sender, before, not_before, want));
     if (ids.size() < want) exhausted = true;
@@ -367,9 +377,10 @@ absl::StatusOr<v1::ListLettersResponse> Ledger::ListLetters(
         return absl::DataLossError("sender index names a letter that does not exist");
       }
       const bool match =
-          request.statuses_size() == 0 ||
+          in_window(*record) &&
+          (request.statuses_size() == 0 ||
           std::find(request.statuses().begin(), request.statuses().end(), record->status()) !=
-              request.statuses().end();
+              request.statuses().end());
       if (match) *response.add_letters() = ToLetter(*record);
       if (static_cast<size_t>(response.letters_size()) == page_size) break;
     }

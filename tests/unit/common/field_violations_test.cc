@@ -125,3 +125,23 @@ TEST(GetBadRequestTest, NoneForGarbagePayload) {
 
 }  // namespace
 }  // namespace utpost::common
+
+namespace utpost::common {
+namespace {
+
+TEST(FieldViolationsCapTest, ReportsTheFirstTwentyAndCountsTheRest) {
+  FieldViolations violations;
+  for (int i = 0; i < 100; ++i) {
+    violations.Add("documents[" + std::to_string(i) + "].filename", "is empty");
+  }
+  const absl::Status status = violations.ToStatus();
+  auto bad = GetBadRequest(status);
+  ASSERT_TRUE(bad.has_value());
+  EXPECT_EQ(bad->field_violations_size(), 20);
+  EXPECT_EQ(bad->field_violations(19).field(), "documents[19].filename");
+  EXPECT_NE(std::string(status.message()).find("and 80 more"), std::string::npos);
+  EXPECT_LT(bad->ByteSizeLong(), 2048u);
+}
+
+}  // namespace
+}  // namespace utpost::common

@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# Runs the SendLetter benchmarks with binaries already built in BUILD_DIR (it builds nothing;
+# `make bench` builds a Release tree, then calls this) and writes bench/results.md.
+#
+#   bench/run.sh BUILD_DIR
+#
+# Two scenarios, each at concurrency 16: (a) 64 KiB documents, (b) 1 MiB documents. Each runs
+#   utpost             the real server, fresh data directory, driven by utpost_loadgen
+#   transport ceiling  utpost_bench_ceilings echo-server: same gRPC, mTLS and threading,
+#                      no work; driven by the same utpost_loadgen command
+#   disk ceiling       utpost_bench_ceilings disk: appends + fdatasync on the same filesystem
+#
+# Environment:
+#   BENCH_SECONDS  measured seconds per run (default 15; each run adds 2 s of warm-up)
+#   BENCH_DIR      parent of the temporary directories (default ./build-bench/tmp). All runs
+#                  write there, so utpost and the disk ceiling use the same disk.
+#
+# Every server started here is stopped (SIGTERM, then SIGKILL after 60 s) and every temporary
+# directory removed, also on failure or Ctrl-C.
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: $0 BUILD_DIR" >&2
+  exit 2
+fi
+build_arg=$1
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "$build_arg" && pwd)
+seconds=${BENCH_SECONDS:-15}
+bench_dir=${BENCH_DIR:-$(pwd)/build-bench/tmp}
+concurrency=16
+
+utpost_bin=$build/services/utpost/utpost
+loadgen_bin=$build/bench/utpost_loadgen
+ceilings_bin=$build/bench/utpost_bench_ceilings
+for bin in "$utpost_bin" "$loadgen_bin" "$ceilings_bin"; do
+  if [[ ! -x $bin ]]; then
+    echo "run.sh: $bin is missing; build the targets utpost utpost_loadgen" \
+      "utpost_bench_ceilings first (make bench does)" >&2
+    exit 2
+  fi
+done
+
+mkdir -p "$bench_dir"
+work=$(mktemp -d "$bench_dir/run.XXXXXX")
+results=$work/results.jsonl
+commands=$work/commands.txt
+: >"$results"
+: >"$commands"
+server_pid=""
+
+# Stops the background server: SIGTERM (utpost drains), SIGKILL if it is still there after
+# 60 s. Returns the server's exit status.
+stop_server() {
+  [[ -n $server_pid ]] || return 0
+  local pid=$server_pid rc=0 tenths=0
+  server_pid=""
+  kill -TERM "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null && ((tenths < 600)); do
+    sleep 0.1
+    tenths=$((tenths + 1))
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "run.sh: server $pid did not stop within 60 s of SIGTERM; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || rc=$?
+  return "$rc"
+}
+
+cleanup() {
+  stop_server || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start_server DATA_DIR LOG COMMAND...: starts COMMAND in the background and waits until it
+# has written DATA_DIR/utpostctl.yaml (its last line, "key:", is written last).
+start_server() {
+  local data_dir=$1 log=$2
+  shift 2
+  "$@" >"$log" 2>&1 &
+  server_pid=$!
+  local tenths=0
+  until grep -qs '^key:' "$data_dir/utpostctl.yaml"; do
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      echo "run.sh: $1 exited before serving:" >&2
+      cat "$log" >&2
+      server_pid=""
+      return 1
+    fi
+    if ((tenths >= 600)); then
+      echo "run.sh: $1 did not write $data_dir/utpostctl.yaml within 60 s" >&2
+      cat "$log" >&2
+      return 1
+    fi
+    sleep 0.1
+    tenths=$((tenths + 1))
+  done
+}
+
+# record [--background] COMMAND...: notes a command for results.md, shell-quoted, with the
+# temporary directory written as $tmp and paths relative to the project root.
+record() {
+  local suffix=""
+  if [[ $1 == --background ]]; then
+    suffix="&"
+    shift
+  fi
+  local line
+  line="$(printf '%q ' "$@")$suffix"
+  line=${line//$work/\$tmp}
+  echo "${line//$root\//}" >>"$commands"
+}
+
+# run_loadgen_against LABEL NAME DOCUMENT_BYTES SERVER_COMMAND...: one server, one load run.
+run_loadgen_against() {
+  local label=$1 name=$2 bytes=$3
+  shift 3
+  local dir
+  dir=$(mktemp -d "$work/$name.XXXXXX")
+  local server=("$@" --data-dir "$dir/data" --listen 127.0.0.1:0)
+  record --background "${server[@]}"
+  start_server "$dir/data" "$dir/server.log" "${server[@]}"
+  local loadgen=("$loadgen_bin" --config "$dir/data/utpostctl.yaml" --concurrency "$concurrency"
+    --document-bytes "$bytes" --duration "$seconds" --warmup 2 --server-pid "$server_pid"
+    --label "$label")
+  record "${loadgen[@]}"
+  "${loadgen[@]}" >>"$results"
+  if ! stop_server; then
+    echo "run.sh: $label did not stop cleanly:" >&2
+    tail -n 20 "$dir/server.log" >&2
+    exit 1
+  fi
+  rm -rf "$dir"
+}
+
+run_disk() {
+  local bytes=$1 name=$2
+  local dir
+  dir=$(mktemp -d "$work/$name.XXXXXX")
+  local disk=("$ceilings_bin" disk --dir "$dir" --concurrency "$concurrency"
+    --document-bytes "$bytes" --duration "$seconds" --warmup 2 --label "disk ceiling")
+  record "${disk[@]}"
+  "${disk[@]}" >>"$results"
+  rm -rf "$dir"
+}
+
+for scenario in 65536:64k 1048576:1m; do
+  bytes=${scenario%%:*}
+  name=${scenario##*:}
+  echo "run.sh: scenario $name: $bytes-byte documents, concurrency $concurrency, $seconds s" >&2
+  run_loadgen_against utpost "utpost-$name" "$bytes" "$utpost_bin" --log-level warn
+  run_loadgen_against "transport ceiling" "echo-$name" "$bytes" "$ceilings_bin" echo-server
+  run_disk "$bytes" "disk-$name"
+done
+
+build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null || true)
+revision=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$root" status --porcelain 2>/dev/null || true) ]]; then
+  revision="$revision (with uncommitted changes)"
+fi
+filesystem="$(stat -f -c %T "$bench_dir") on $(df --output=source "$bench_dir" | tail -n 1)"
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+
+BENCH_NPROC=$(nproc)
+BENCH_KERNEL=$(uname -r)
+BENCH_DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+export BENCH_CONCURRENCY=$concurrency BENCH_MEASURED=$seconds BENCH_BUILD_ARG=$build_arg
+export BENCH_BUILD_TYPE=${build_type:-unknown} BENCH_REVISION=$revision BENCH_CPU=$cpu
+export BENCH_FILESYSTEM=$filesystem BENCH_NPROC BENCH_KERNEL BENCH_DATE
+python3 - "$results" "$commands" "$root/bench/results.md" <<'PY'
+import json, os, sys
+
+results_path, commands_path, out_path = sys.argv[1:4]
+env = os.environ
+runs = [json.loads(line) for line in open(results_path) if line.strip()]
+commands = [line.rstrip("\n") for line in open(commands_path)]
+scenarios = [(65536, "64 KiB documents"), (1048576, "1 MiB documents")]
+rows = ["utpost", "transport ceiling", "disk ceiling"]
+concurrency, seconds = env["BENCH_CONCURRENCY"], env["BENCH_MEASURED"]
+
+
+def find(label, size):
+    for run in runs:
+        if run["label"] == label and run["document_bytes"] == size:
+            return run
+    return None
+
+
+def cell(value, digits=1):
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def verdict(ok):
+    return "met" if ok else "**NOT met**"
+
+
+lines = [
+    "# SendLetter benchmark",
+    "",
+    f"Closed loop, {concurrency} concurrent clients (one mTLS connection each), one PDF document",
+    f"per letter, {seconds} s measured after 2 s of warm-up. Latency is client-side, per",
+    "SendLetter call (or per write + fdatasync for the disk ceiling); the table counts",
+    "successful calls only. MiB/s counts document bytes. Peak RSS is the server's VmHWM;",
+    "CPU cores are CPU seconds per second during the measured window.",
+    "",
+    "- utpost: `utpost` (RocksDB, synced write per letter, AES-256-GCM per document).",
+    "- transport ceiling: the same gRPC server set-up (mTLS, limits, keepalive, 32-thread",
+    "  executor) answering SendLetter at once without storing anything.",
+    f"- disk ceiling: {concurrency} threads appending the same bytes per letter to one file on",
+    "  the same filesystem, fdatasync after each write.",
+    "",
+    "| scenario | run | letters/s | MiB/s | p50 ms | p99 ms | server peak RSS MiB "
+    "| server CPU cores | loadgen CPU cores | errors |",
+    "|---|---|--:|--:|--:|--:|--:|--:|--:|---|",
+]
+for size, title in scenarios:
+    for label in rows:
+        run = find(label, size)
+        if run is None:
+            lines.append(f"| {title} | {label} | missing | | | | | | | |")
+            continue
+        errors = ", ".join(f"{k} {v}" for k, v in run["errors"].items()) or "0"
+        lines.append(
+            f"| {title} | {label} | {cell(run['letters_per_s'])} | {cell(run['mib_per_s'])} "
+            f"| {cell(run['p50_ms'], 2)} | {cell(run['p99_ms'], 2)} "
+            f"| {cell(run['server_peak_rss_mib'], 0)} | {cell(run.get('server_cpu_cores'), 2)} "
+            f"| {cell(run.get('loadgen_cpu_cores'), 2)} | {errors} |")
+lines.append("")
+
+utpost, echo = find("utpost", 65536), find("transport ceiling", 65536)
+if utpost and echo and echo["letters_per_s"] and utpost["p99_ms"] is not None:
+    share = 100.0 * utpost["letters_per_s"] / echo["letters_per_s"]
+    p99 = utpost["p99_ms"]
+    lines.append(
+        f"- **64 KiB:** SendLetter reaches {share:.0f} % of the transport ceiling "
+        f"(target ≥ 80 %: {verdict(share >= 80)}) with p99 {p99:.1f} ms "
+        f"(target < 50 ms: {verdict(p99 < 50)}).")
+else:
+    lines.append("- **64 KiB:** not computed: a run is missing or had no successful letters.")
+utpost, disk = find("utpost", 1048576), find("disk ceiling", 1048576)
+if utpost and disk and disk["mib_per_s"] and utpost["server_peak_rss_mib"] is not None:
+    share = 100.0 * utpost["mib_per_s"] / disk["mib_per_s"]
+    rss = utpost["server_peak_rss_mib"]
+    lines.append(
+        f"- **1 MiB:** SendLetter reaches {share:.0f} % of the disk ceiling's bytes/s "
+        f"(target ≥ 70 %: {verdict(share >= 70)}), peak RSS {rss:.0f} MiB "
+        f"(target < 1 GiB: {verdict(rss < 1024)}).")
+else:
+    lines.append("- **1 MiB:** not computed: a run is missing or reported no peak RSS.")
+if any(run["errors"] for run in runs):
+    lines.append("- Some calls failed (see the errors column); their latencies are not in the table.")
+
+build_arg = env["BENCH_BUILD_ARG"]
+lines += [
+    "",
+    "## Environment",
+    "",
+    f"- date: {env['BENCH_DATE']}",
+    f"- nproc: {env['BENCH_NPROC']} ({env['BENCH_CPU']}); the load generator shares the machine "
+    "with the server",
+    f"- kernel: {env['BENCH_KERNEL']}; data directories on {env['BENCH_FILESYSTEM']}",
+    f"- build: {env['BENCH_BUILD_TYPE']} ({build_arg}), revision {env['BENCH_REVISION']}",
+    f"- command: `BENCH_SECONDS={seconds} bench/run.sh {build_arg}` (`make bench` builds "
+    "build-bench in Release, then runs `bench/run.sh build-bench`)",
+    "",
+    "Commands run (`$tmp` is a fresh `mktemp -d` under the bench directory; each server was",
+    "stopped with SIGTERM after its load run):",
+    "",
+    "```",
+] + commands + ["```", ""]
+
+text = "\n".join(lines)
+with open(out_path, "w") as out:
+    out.write(text)
+print(text)
+PY

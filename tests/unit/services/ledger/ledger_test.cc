@@ -1,0 +1,143 @@
+// The ledger's logic without gRPC: a real RocksDB in a temp dir, a real file key store, and
+// an injected clock.
+#include "services/ledger/ledger.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/field_violations.h"
+#include "crypto/file_key_store.h"
+#include "tests/testutil/test_stack.h"
+
+namespace utpost::ledger {
+namespace {
+
+using testing::ValidLetter;
+
+class LedgerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(crypto::FileKeyStore::EnsureKey(dir_.path() / "keys").ok());
+    auto keys = crypto::FileKeyStore::Open(dir_.path() / "keys");
+    ASSERT_TRUE(keys.ok());
+    keys_ = std::move(*keys);
+    auto db = storage::Db::Open({.path = dir_.path() / "ledger"});
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = std::move(*db);
+    store_ = std::make_unique<storage::LedgerStore>(*db_);
+    auto ledger = Ledger::Create({}, *store_, *keys_, clock_);
+    ASSERT_TRUE(ledger.ok());
+    ledger_ = std::move(*ledger);
+  }
+
+  std::string Send() {
+    auto r = ledger_->SendLetter(testing::kOslo, ValidLetter("x"));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->letter_id() : "";
+  }
+
+  testing::TempDir dir_;
+  common::FakeClock clock_{absl::FromUnixSeconds(1'790'000'000)};
+  std::unique_ptr<crypto::FileKeyStore> keys_;
+  std::unique_ptr<storage::Db> db_;
+  std::unique_ptr<storage::LedgerStore> store_;
+  std::unique_ptr<Ledger> ledger_;
+};
+
+TEST_F(LedgerTest, AcceptedTimeAndIdComeFromTheInjectedClock) {
+  auto r = ledger_->SendLetter(testing::kOslo, ValidLetter("x"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->accepted_time().seconds(), 1'790'000'000);
+  auto id = common::DecodeLetterId(r->letter_id());
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(common::LetterIdTime(*id), absl::FromUnixSeconds(1'790'000'000));
+}
+
+TEST_F(LedgerTest, TimeWindowIsExactBelowAMillisecond) {
+  const absl::Time t0 = clock_.Now();
+  clock_.Set(t0 + absl::Microseconds(300));
+  const std::string early = Send();
+  clock_.Set(t0 + absl::Microseconds(600));
+  const std::string late = Send();
+  v1::ListLettersRequest request;
+  request.mutable_accepted_after()->set_seconds(absl::ToUnixSeconds(t0));
+  request.mutable_accepted_after()->set_nanos(500'000);
+  auto page = ledger_->ListLetters(testing::kOslo, request);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->letters_size(), 1);
+  EXPECT_EQ(page->letters(0).letter_id(), late);
+
+  v1::ListLettersRequest before;
+  *before.mutable_accepted_before() = request.accepted_after();
+  page = ledger_->ListLetters(testing::kOslo, before);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->letters_size(), 1);
+  EXPECT_EQ(page->letters(0).letter_id(), early);
+}
+
+TEST_F(LedgerTest, StatusFilterScansBoundedWorkPerPage) {
+  LedgerConfig config;
+  config.list_max_scan = 5;
+  auto ledger = Ledger::Create(config, *store_, *keys_, clock_);
+  ASSERT_TRUE(ledger.ok());
+  for (int i = 0; i < 12; ++i) {
+    clock_.Advance(absl::Milliseconds(1));
+    Send();
+  }
+  v1::ListLettersRequest request;
+  request.add_statuses(v1::LETTER_STATUS_CANCELLED);  // matches nothing
+  int pages = 0;
+  for (;;) {
+    auto page = (*ledger)->ListLetters(testing::kOslo, request);
+    ASSERT_TRUE(page.ok());
+    EXPECT_EQ(page->letters_size(), 0);
+    ++pages;
+    if (page->next_page_token().empty()) break;
+    request.set_page_token(page->next_page_token());
+  }
+  EXPECT_EQ(pages, 3) << "12 letters at 5 per page";
+}
+
+TEST_F(LedgerTest, TransitionsFollowTheLifeOfALetter) {
+  using S = v1::LetterStatus;
+  EXPECT_TRUE(IsAllowedTransition(S::LETTER_STATUS_ACCEPTED, S::LETTER_STATUS_ROUTED));
+  EXPECT_TRUE(IsAllowedTransition(S::LETTER_STATUS_ROUTED, S::LETTER_STATUS_QUEUED_FOR_PRINT));
+  EXPECT_TRUE(
+      IsAllowedTransition(S::LETTER_STATUS_DELIVERED_DIGITALLY, S::LETTER_STATUS_QUEUED_FOR_PRINT));
+  EXPECT_TRUE(IsAllowedTransition(S::LETTER_STATUS_QUEUED_FOR_PRINT, S::LETTER_STATUS_PRINTED));
+  EXPECT_FALSE(IsAllowedTransition(S::LETTER_STATUS_PRINTED, S::LETTER_STATUS_CANCELLED));
+  EXPECT_FALSE(IsAllowedTransition(S::LETTER_STATUS_READ, S::LETTER_STATUS_QUEUED_FOR_PRINT));
+  EXPECT_FALSE(
+      IsAllowedTransition(S::LETTER_STATUS_DELIVERED_DIGITALLY, S::LETTER_STATUS_CANCELLED));
+  EXPECT_FALSE(IsAllowedTransition(S::LETTER_STATUS_CANCELLED, S::LETTER_STATUS_ROUTED));
+
+  const std::string id = Send();
+  Transition bad{id, S::LETTER_STATUS_PRINTED, v1::STATUS_REASON_PRINT_CONFIRMED,
+                 v1::CHANNEL_PRINT, ""};
+  EXPECT_EQ(ledger_->ApplyTransition(testing::kOslo, bad).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  Transition no_reason{id, S::LETTER_STATUS_ROUTED, v1::STATUS_REASON_UNSPECIFIED,
+                       v1::CHANNEL_PRINT, ""};
+  EXPECT_EQ(ledger_->ApplyTransition(testing::kOslo, no_reason).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  Transition routed{id, S::LETTER_STATUS_ROUTED, v1::STATUS_REASON_RECIPIENT_RESERVED,
+                    v1::CHANNEL_PRINT, "reserved in the contact register"};
+  auto letter = ledger_->ApplyTransition(testing::kOslo, routed);
+  ASSERT_TRUE(letter.ok()) << letter.status();
+  EXPECT_EQ(letter->channel(), v1::CHANNEL_PRINT);
+  // Another organisation cannot drive this letter.
+  EXPECT_EQ(ledger_->ApplyTransition(testing::kBergen, routed).status().code(),
+            absl::StatusCode::kNotFound);
+  auto got = ledger_->GetLetter(testing::kOslo, [&] {
+    v1::GetLetterRequest r;
+    r.set_letter_id(id);
+    return r;
+  }());
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->events_size(), 2);
+  EXPECT_EQ(got->events(1).reason(), v1::STATUS_REASON_RECIPIENT_RESERVED);
+  EXPECT_EQ(got->events(1).detail(), "reserved in the contact register");
+}
+
+}  // namespace
+}  // namespace utpost::ledger
