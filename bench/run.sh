@@ -71,6 +71,7 @@ stop_server() {
 cleanup() {
   stop_server || true
   rm -rf "$work"
+  rmdir "$bench_dir" 2>/dev/null || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -110,7 +111,8 @@ record() {
     shift
   fi
   local line
-  line="$(printf '%q ' "$@")$suffix"
+  line="$(printf '%q ' "$@")"
+  line="${line% }${suffix:+ $suffix}"
   line=${line//$work/\$tmp}
   echo "${line//$root\//}" >>"$commands"
 }

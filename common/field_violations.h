@@ -16,8 +16,7 @@
 namespace utpost::common {
 
 // The payload type URL under which a google.rpc.BadRequest travels in an absl::Status.
-inline constexpr absl::string_view kBadRequestTypeUrl =
-    "type.googleapis.com/google.rpc.BadRequest";
+inline constexpr absl::string_view kBadRequestTypeUrl = "type.googleapis.com/google.rpc.BadRequest";
 
 class FieldViolations {
  public:

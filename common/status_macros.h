@@ -9,11 +9,11 @@
 #define UTPOST_STATUS_CONCAT_(a, b) UTPOST_STATUS_CONCAT_INNER_(a, b)
 
 // Returns the status from the enclosing function if `expr` is not OK.
-#define UTPOST_RETURN_IF_ERROR(expr)                 \
-  do {                                               \
-    if (::absl::Status _st = (expr); !_st.ok()) {    \
-      return _st;                                    \
-    }                                                \
+#define UTPOST_RETURN_IF_ERROR(expr)              \
+  do {                                            \
+    if (::absl::Status _st = (expr); !_st.ok()) { \
+      return _st;                                 \
+    }                                             \
   } while (0)
 
 // `lhs = value of expr`, or returns its status from the enclosing function.

@@ -65,7 +65,6 @@ class Envelope {
                                                      std::string_view aad);
 // DATA_LOSS if it does not authenticate.
 [[nodiscard]] absl::StatusOr<std::string> AesGcmOpen(const SecretBytes& key,
-                                                     std::string_view sealed,
-                                                     std::string_view aad);
+                                                     std::string_view sealed, std::string_view aad);
 
 }  // namespace utpost::crypto

@@ -22,13 +22,13 @@ namespace utpost::storage {
 
 // Column families. Keys are described in storage/keys.h.
 enum class Cf : int {
-  kLetters = 0,      // letter id -> LetterRecord
-  kDocuments,        // letter id + position -> EncryptedDocument (in blob files)
-  kEvents,           // letter id + index -> LetterEvent
-  kFeed,             // sender + sequence -> LetterEvent (the WatchLetterEvents feed)
-  kTasks,            // due time + letter id + kind -> TaskRecord
-  kIdempotency,      // sender + idempotency key -> IdempotencyRecord
-  kSenderIndex,      // sender + letter id -> "" (ListLetters)
+  kLetters = 0,  // letter id -> LetterRecord
+  kDocuments,    // letter id + position -> EncryptedDocument (in blob files)
+  kEvents,       // letter id + index -> LetterEvent
+  kFeed,         // sender + sequence -> LetterEvent (the WatchLetterEvents feed)
+  kTasks,        // due time + letter id + kind -> TaskRecord
+  kIdempotency,  // sender + idempotency key -> IdempotencyRecord
+  kSenderIndex,  // sender + letter id -> "" (ListLetters)
   kCount,
 };
 

@@ -51,7 +51,8 @@ absl::Status LedgerStore::CommitNewLetter(const NewLetter& letter) {
   auto put = [&](Cf cf, const std::string& key, const std::string& value) {
     return FromRocksDb(batch.Put(db_.cf(cf), key, value), "batch put");
   };
-  UTPOST_RETURN_IF_ERROR(put(Cf::kLetters, keys::Letter(letter.id), SerializeRecord(letter.record)));
+  UTPOST_RETURN_IF_ERROR(
+      put(Cf::kLetters, keys::Letter(letter.id), SerializeRecord(letter.record)));
   for (uint32_t i = 0; i < letter.documents.size(); ++i) {
     UTPOST_RETURN_IF_ERROR(
         put(Cf::kDocuments, keys::Document(letter.id, i), letter.documents[i].Serialize()));
@@ -80,14 +81,14 @@ absl::Status LedgerStore::CommitLetterUpdate(const LetterUpdate& update) {
   UTPOST_RETURN_IF_ERROR(FromRocksDb(
       batch.Put(db_.cf(Cf::kLetters), keys::Letter(update.id), SerializeRecord(update.record)),
       "batch put"));
-  UTPOST_RETURN_IF_ERROR(FromRocksDb(
-      batch.Put(db_.cf(Cf::kEvents), keys::Event(update.id, update.record.event_count() - 1),
-                event),
-      "batch put"));
-  UTPOST_RETURN_IF_ERROR(FromRocksDb(
-      batch.Put(db_.cf(Cf::kFeed), keys::Feed(update.record.sender(), update.event.sequence()),
-                event),
-      "batch put"));
+  UTPOST_RETURN_IF_ERROR(
+      FromRocksDb(batch.Put(db_.cf(Cf::kEvents),
+                            keys::Event(update.id, update.record.event_count() - 1), event),
+                  "batch put"));
+  UTPOST_RETURN_IF_ERROR(
+      FromRocksDb(batch.Put(db_.cf(Cf::kFeed),
+                            keys::Feed(update.record.sender(), update.event.sequence()), event),
+                  "batch put"));
   if (update.purge_documents) {
     for (uint32_t i = 0; i < update.document_count; ++i) {
       UTPOST_RETURN_IF_ERROR(FromRocksDb(
@@ -174,8 +175,10 @@ absl::StatusOr<std::vector<common::LetterIdBytes>> LedgerStore::ListLetterIds(
   return ids;
 }
 
-absl::StatusOr<std::vector<utpost::v1::LetterEvent>> LedgerStore::ReadFeed(
-    std::string_view sender, uint64_t after, uint64_t up_to, size_t limit) const {
+absl::StatusOr<std::vector<utpost::v1::LetterEvent>> LedgerStore::ReadFeed(std::string_view sender,
+                                                                           uint64_t after,
+                                                                           uint64_t up_to,
+                                                                           size_t limit) const {
   std::vector<utpost::v1::LetterEvent> events;
   if (up_to <= after) return events;
   const std::string start = keys::Feed(sender, after + 1);

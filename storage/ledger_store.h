@@ -29,12 +29,12 @@ using storage::v1::TaskRecord;
 // Everything an accepted letter writes, in one batch.
 struct NewLetter {
   common::LetterIdBytes id{};
-  LetterRecord record;                          // event_count == 1
+  LetterRecord record;                               // event_count == 1
   std::vector<crypto::EncryptedDocument> documents;  // in position order
-  utpost::v1::LetterEvent event;                // the first event (index 0)
+  utpost::v1::LetterEvent event;                     // the first event (index 0)
   TaskRecord task;
   absl::Time task_due;
-  std::string idempotency_key;                  // empty: none
+  std::string idempotency_key;  // empty: none
   IdempotencyRecord idempotency;
 };
 

@@ -2,10 +2,10 @@
 //
 // With no connection flags it reads data/utpostctl.yaml, which a dev utpost (`make run`)
 // writes, and acts as the first example municipality.
-#include <CLI/CLI.hpp>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -79,9 +79,9 @@ std::string RecipientText(const v1::Recipient& r) {
 }
 
 std::string EventLine(const v1::LetterEvent& e) {
-  std::string line = absl::StrFormat(
-      "%-8d %-26s %-19s %-20s %s", e.sequence(), e.letter_id(), Time(e.time()),
-      StatusName(e.status()), Short(v1::StatusReason_Name(e.reason()), "STATUS_REASON_"));
+  std::string line = absl::StrFormat("%-8d %-26s %-19s %-20s %s", e.sequence(), e.letter_id(),
+                                     Time(e.time()), StatusName(e.status()),
+                                     Short(v1::StatusReason_Name(e.reason()), "STATUS_REASON_"));
   if (e.channel() != v1::CHANNEL_UNSPECIFIED) {
     absl::StrAppend(&line, " via ", Short(v1::Channel_Name(e.channel()), "CHANNEL_"));
   }
@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
   // send
   auto* send = cli.add_subcommand("send", "send a letter; prints its id");
   std::string to, title, external_reference, idempotency_key, channel = "auto",
-                                                               security = "substantial";
+                                                              security = "substantial";
   std::vector<std::string> files;
   std::string print_if_unread;
   bool colour = false, duplex = false;
@@ -227,8 +227,7 @@ int main(int argc, char** argv) {
       *opts->mutable_print_if_unread_after() =
           google::protobuf::util::TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
     }
-    if (!address_name.empty() || !address_lines.empty() || !postal_code.empty() ||
-        !city.empty()) {
+    if (!address_name.empty() || !address_lines.empty() || !postal_code.empty() || !city.empty()) {
       auto* a = request.mutable_postal_address();
       a->set_name(address_name);
       for (const auto& line : address_lines) a->add_address_lines(line);
@@ -274,7 +273,8 @@ int main(int argc, char** argv) {
               << "status     " << StatusName(l.status()) << "\n"
               << "recipient  " << RecipientText(l.recipient()) << "\n"
               << "title      " << l.title() << "\n";
-    if (!l.external_reference().empty()) std::cout << "reference  " << l.external_reference() << "\n";
+    if (!l.external_reference().empty())
+      std::cout << "reference  " << l.external_reference() << "\n";
     std::cout << "accepted   " << Time(l.accepted_time()) << "\n"
               << "updated    " << Time(l.update_time()) << "\n";
     for (int i = 0; i < l.documents_size(); ++i) {
@@ -331,8 +331,8 @@ int main(int argc, char** argv) {
     uint64_t cursor = after;
     int seen = 0;
     if (out == Output::kText) {
-      std::cout << absl::StrFormat("%-8s %-26s %-19s %-20s %s\n", "SEQ", "LETTER", "TIME",
-                                   "STATUS", "REASON");
+      std::cout << absl::StrFormat("%-8s %-26s %-19s %-20s %s\n", "SEQ", "LETTER", "TIME", "STATUS",
+                                   "REASON");
     }
     // Reconnects from the last sequence seen, so a restart of the server loses nothing.
     for (int failures = 0;;) {
@@ -357,8 +357,8 @@ int main(int argc, char** argv) {
     if (out == Output::kJson) {
       PrintJson(*response);
     } else {
-      std::cout << response->letter().letter_id() << " "
-                << StatusName(response->letter().status()) << "\n";
+      std::cout << response->letter().letter_id() << " " << StatusName(response->letter().status())
+                << "\n";
     }
     return 0;
   }

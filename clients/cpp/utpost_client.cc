@@ -61,8 +61,8 @@ absl::StatusOr<ConnectionOptions> ResolveConnection(const ConnectionOverrides& o
     };
     for (const auto& entry : root) {
       const std::string key = entry.first.as<std::string>();
-      if (key != "address" && key != "ca" && key != "cert" && key != "key" &&
-          key != "insecure" && key != "organisation") {
+      if (key != "address" && key != "ca" && key != "cert" && key != "key" && key != "insecure" &&
+          key != "organisation") {
         return absl::FailedPreconditionError(
             absl::StrCat(*config_path, ": unknown key '", key, "'"));
       }
@@ -164,9 +164,7 @@ std::string MediaTypeForFile(const std::filesystem::path& path) {
 
 LetterClient::LetterClient(std::shared_ptr<grpc::Channel> channel, ConnectionOptions options,
                            absl::Duration timeout)
-    : stub_(v1::LetterService::NewStub(channel)),
-      options_(std::move(options)),
-      timeout_(timeout) {}
+    : stub_(v1::LetterService::NewStub(channel)), options_(std::move(options)), timeout_(timeout) {}
 
 void LetterClient::Prepare(grpc::ClientContext& context, bool deadline) const {
   if (deadline) context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));

@@ -19,12 +19,12 @@ namespace utpost::client {
 
 // Where and as whom to connect.
 struct ConnectionOptions {
-  std::string address;          // host:port
-  std::filesystem::path ca;     // CA that signed the server certificate
-  std::filesystem::path cert;   // client certificate (names the organisation)
-  std::filesystem::path key;    // its private key
-  bool insecure = false;        // plaintext (server started with --insecure)
-  std::string organisation;     // insecure mode only: the organisation to act as
+  std::string address;         // host:port
+  std::filesystem::path ca;    // CA that signed the server certificate
+  std::filesystem::path cert;  // client certificate (names the organisation)
+  std::filesystem::path key;   // its private key
+  bool insecure = false;       // plaintext (server started with --insecure)
+  std::string organisation;    // insecure mode only: the organisation to act as
 };
 
 // Settings from the command line; unset ones come from the environment (UTPOST_ADDRESS,

@@ -18,7 +18,8 @@ class CertificateAuthenticator final : public Authenticator {
     }
     std::vector<grpc::string_ref> pem = auth->FindPropertyValues("x509_pem_cert");
     if (pem.empty()) return absl::UnauthenticatedError("no client certificate was presented");
-    return crypto::OrgKeyFromCertificatePem(std::string_view(pem.front().data(), pem.front().size()));
+    return crypto::OrgKeyFromCertificatePem(
+        std::string_view(pem.front().data(), pem.front().size()));
   }
 };
 
@@ -28,9 +29,9 @@ class InsecureHeaderAuthenticator final : public Authenticator {
     const auto& metadata = context.client_metadata();
     auto it = metadata.find(kInsecureOrganisationHeader);
     if (it == metadata.end()) {
-      return absl::UnauthenticatedError(absl::StrCat(
-          "insecure mode: send the organisation number in the '", kInsecureOrganisationHeader,
-          "' header"));
+      return absl::UnauthenticatedError(
+          absl::StrCat("insecure mode: send the organisation number in the '",
+                       kInsecureOrganisationHeader, "' header"));
     }
     std::string_view value(it->second.data(), it->second.size());
     absl::StatusOr<common::ParsedId> id = common::ParseIdentifier(value);

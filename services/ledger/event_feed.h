@@ -20,7 +20,8 @@ namespace utpost::ledger {
 class EventFeed {
  public:
   // `last_sequence`: the highest sequence already stored (0 for an empty store).
-  explicit EventFeed(uint64_t last_sequence) : next_(last_sequence + 1), watermark_(last_sequence) {}
+  explicit EventFeed(uint64_t last_sequence)
+      : next_(last_sequence + 1), watermark_(last_sequence) {}
 
   // Reserves the next sequence. Every Allocate must be followed by exactly one Complete.
   uint64_t Allocate();

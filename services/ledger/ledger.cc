@@ -93,7 +93,8 @@ std::string EncodePageToken(const common::LetterIdBytes& last, uint64_t filter_h
 absl::StatusOr<common::LetterIdBytes> DecodePageToken(std::string_view token,
                                                       uint64_t filter_hash) {
   std::string raw;
-  if (!absl::WebSafeBase64Unescape(common::Av(token), &raw) || raw.size() != 16 + sizeof(uint64_t)) {
+  if (!absl::WebSafeBase64Unescape(common::Av(token), &raw) ||
+      raw.size() != 16 + sizeof(uint64_t)) {
     return common::FieldError(absl::StatusCode::kInvalidArgument, "page_token",
                               "is not a token this server issued");
   }
@@ -186,8 +187,8 @@ Ledger::Ledger(const LedgerConfig& config, storage::LedgerStore& store,
     : config_(config), store_(store), envelope_(keys), clock_(clock), feed_(last_sequence) {}
 
 std::mutex& Ledger::LetterLock(const common::LetterIdBytes& id) {
-  return letter_locks_[absl::HashOf(std::string_view(reinterpret_cast<const char*>(id.data()),
-                                                     id.size())) %
+  return letter_locks_[absl::HashOf(
+                           std::string_view(reinterpret_cast<const char*>(id.data()), id.size())) %
                        letter_locks_.size()];
 }
 
@@ -212,8 +213,8 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
       if (previous->request_sha256() != fingerprint) {
         return common::FieldError(
             absl::StatusCode::kAlreadyExists, "idempotency_key",
-            absl::StrCat("was already used for a different request (letter ",
-                         previous->letter_id(), "); use a new key for a new letter"));
+            absl::StrCat("was already used for a different request (letter ", previous->letter_id(),
+                         "); use a new key for a new letter"));
       }
       v1::SendLetterResponse response;
       response.set_letter_id(previous->letter_id());
@@ -303,8 +304,8 @@ absl::StatusOr<std::pair<common::LetterIdBytes, storage::LetterRecord>> Ledger::
   return std::make_pair(id, std::move(*record));
 }
 
-absl::StatusOr<v1::GetLetterResponse> Ledger::GetLetter(
-    std::string_view sender, const v1::GetLetterRequest& request) const {
+absl::StatusOr<v1::GetLetterResponse> Ledger::GetLetter(std::string_view sender,
+                                                        const v1::GetLetterRequest& request) const {
   UTPOST_ASSIGN_OR_RETURN(auto loaded, LoadOwnLetter(sender, request.letter_id()));
   UTPOST_ASSIGN_OR_RETURN(std::vector<v1::LetterEvent> events, store_.GetEvents(loaded.first));
   v1::GetLetterResponse response;
@@ -366,7 +367,7 @@ absl::StatusOr<v1::ListLettersResponse> Ledger::ListLetters(
     const bool filtered = request.statuses_size() > 0 || request.has_accepted_after() ||
                           request.has_accepted_before();
     const size_t want = !filtered ? page_size - response.letters_size()
-                            : std::min<size_t>(256, config_.list_max_scan - scanned);
+                                  : std::min<size_t>(256, config_.list_max_scan - scanned);
     UTPOST_ASSIGN_OR_RETURN(auto ids, store_.ListLetterIds(sender, before, not_before, want));
     if (ids.size() < want) exhausted = true;
     for (const auto& id : ids) {
@@ -377,10 +378,9 @@ absl::StatusOr<v1::ListLettersResponse> Ledger::ListLetters(
         return absl::DataLossError("sender index names a letter that does not exist");
       }
       const bool match =
-          in_window(*record) &&
-          (request.statuses_size() == 0 ||
-          std::find(request.statuses().begin(), request.statuses().end(), record->status()) !=
-              request.statuses().end());
+          in_window(*record) && (request.statuses_size() == 0 ||
+                                 std::find(request.statuses().begin(), request.statuses().end(),
+                                           record->status()) != request.statuses().end());
       if (match) *response.add_letters() = ToLetter(*record);
       if (static_cast<size_t>(response.letters_size()) == page_size) break;
     }
@@ -471,9 +471,8 @@ absl::StatusOr<std::vector<v1::LetterEvent>> Ledger::ReadEvents(std::string_view
                                                                 size_t limit) const {
   const uint64_t watermark = feed_.Watermark();
   if (after > watermark) {
-    return common::FieldError(
-        absl::StatusCode::kInvalidArgument, "after_sequence",
-        absl::StrCat("is ahead of the newest event (", watermark, ")"));
+    return common::FieldError(absl::StatusCode::kInvalidArgument, "after_sequence",
+                              absl::StrCat("is ahead of the newest event (", watermark, ")"));
   }
   return store_.ReadFeed(sender, after, watermark, limit);
 }
@@ -484,7 +483,8 @@ absl::StatusOr<std::string> Ledger::ReadDocument(std::string_view sender,
   UTPOST_ASSIGN_OR_RETURN(auto loaded, LoadOwnLetter(sender, letter_id));
   if (loaded.second.documents_purged() ||
       position >= static_cast<uint32_t>(loaded.second.documents_size())) {
-    return absl::NotFoundError(absl::StrCat("letter ", common::Av(letter_id), " has no document ", position));
+    return absl::NotFoundError(
+        absl::StrCat("letter ", common::Av(letter_id), " has no document ", position));
   }
   UTPOST_ASSIGN_OR_RETURN(crypto::EncryptedDocument sealed,
                           store_.GetDocument(loaded.first, position));

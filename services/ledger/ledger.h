@@ -42,9 +42,10 @@ class Ledger {
  public:
   // Recovers the event feed's position from `store`. `store`, `keys` and `clock` must outlive
   // the ledger.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Ledger>> Create(
-      const LedgerConfig& config, storage::LedgerStore& store, const crypto::KeyStore& keys,
-      const common::Clock& clock);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Ledger>> Create(const LedgerConfig& config,
+                                                                      storage::LedgerStore& store,
+                                                                      const crypto::KeyStore& keys,
+                                                                      const common::Clock& clock);
 
   // Errors: INVALID_ARGUMENT (field violations), ALREADY_EXISTS (idempotency key reused for
   // another request), UNAVAILABLE (storage).

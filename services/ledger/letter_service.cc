@@ -225,8 +225,8 @@ grpc::ServerWriteReactor<v1::WatchLetterEventsResponse>* LetterServiceImpl::Watc
   if (!sender.ok()) {
     refusal = service::ToGrpcStatus(sender.status());
   } else if (request->after_sequence() > ledger_.feed().Watermark()) {
-    refusal = service::ToGrpcStatus(
-        ledger_.ReadEvents(*sender, request->after_sequence(), 1).status());
+    refusal =
+        service::ToGrpcStatus(ledger_.ReadEvents(*sender, request->after_sequence(), 1).status());
   }
   std::lock_guard lock(watchers_mu_);
   if (refusal.ok() && shutting_down_) {

@@ -48,9 +48,8 @@ absl::Status InitServer(App& app) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   app.builder.AddListeningPort(config.listen, credentials, &app.port);
   // A letter may be as large as the configured limit; leave room for the envelope.
-  app.builder.SetMaxReceiveMessageSize(
-      static_cast<int>(std::min<uint64_t>(config.ledger.limits.max_total_bytes + (1 << 20),
-                                          std::numeric_limits<int>::max())));
+  app.builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(
+      config.ledger.limits.max_total_bytes + (1 << 20), std::numeric_limits<int>::max())));
   // Keep idle watch streams alive through proxies and notice dead peers.
   app.builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
   app.builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
@@ -88,8 +87,8 @@ absl::Status App::Init(std::string_view target) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot create data directory ", config.data_dir.string(), ": ", ec.message()));
+    return absl::UnavailableError(absl::StrCat("cannot create data directory ",
+                                               config.data_dir.string(), ": ", ec.message()));
   }
   if (config.dev_pki) {
     std::vector<crypto::DevOrganisation> orgs;
@@ -130,8 +129,7 @@ absl::Status App::Start() {
   if (config.dev_pki) {
     // utpostctl's configuration: paths relative to the file's own directory.
     for (const auto& org : kExampleOrganisations) {
-      const std::filesystem::path client_dir =
-          crypto::DevClientDir("pki", org.org_key);
+      const std::filesystem::path client_dir = crypto::DevClientDir("pki", org.org_key);
       std::ofstream out(ClientConfigPath(org.org_key), std::ios::trunc);
       out << "# Written by utpost at start-up (dev PKI); utpostctl reads it by default.\n"
           << "# Identity: " << org.name << " (" << org.org_key << ")\n"

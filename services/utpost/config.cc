@@ -117,8 +117,7 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"dev_pki", Field(config.dev_pki)},
       {"log_level", Field(config.log_level)},
       {"tls", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, tls); }},
-      {"ledger",
-       [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, ledger); }},
+      {"ledger", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, ledger); }},
   };
   return ApplyMap(root, "", top);
 }

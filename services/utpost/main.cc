@@ -1,8 +1,8 @@
 // utpost: one binary, several targets. `utpost --target=all` runs every component in one
 // process; `utpost --list-targets` shows the module graph.
-#include <CLI/CLI.hpp>
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 
@@ -15,8 +15,7 @@
 namespace {
 
 int Fail(const absl::Status& status) {
-  utpost::service::Log(spdlog::level::critical, "start-up failed",
-                       {{"error", status.ToString()}});
+  utpost::service::Log(spdlog::level::critical, "start-up failed", {{"error", status.ToString()}});
   std::fprintf(stderr, "utpost: %s\n", std::string(status.message()).c_str());
   return 1;
 }

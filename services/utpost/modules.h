@@ -17,7 +17,7 @@ struct ModuleSpec {
   std::string name;
   std::vector<std::string> deps;
   std::string description;
-  bool is_target;                // may be named by --target
+  bool is_target;                  // may be named by --target
   absl::Status (*init)(App& app);  // wires the module into `app`
 };
 
@@ -26,8 +26,7 @@ const std::vector<ModuleSpec>& Modules();
 
 // The modules `target` needs, dependencies first, each once. INVALID_ARGUMENT for an unknown
 // target or one that is not user-visible, listing the valid targets.
-[[nodiscard]] absl::StatusOr<std::vector<const ModuleSpec*>> ResolveTarget(
-    std::string_view target);
+[[nodiscard]] absl::StatusOr<std::vector<const ModuleSpec*>> ResolveTarget(std::string_view target);
 
 // Text for --list-targets: each target, what it runs and what it depends on.
 std::string DescribeTargets();

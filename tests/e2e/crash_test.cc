@@ -186,7 +186,8 @@ TEST(CrashTest, KillNineWhileSendingLosesNothingAcknowledged) {
       EXPECT_EQ(feed->size(), 1u) << "feed entry of event " << e.sequence();
     }
     std::string value;
-    EXPECT_TRUE((*db)->raw()
+    EXPECT_TRUE((*db)
+                    ->raw()
                     .Get(rocksdb::ReadOptions(), (*db)->cf(storage::Cf::kSenderIndex),
                          storage::keys::SenderIndex(r.sender(), id), &value)
                     .ok());

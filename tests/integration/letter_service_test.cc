@@ -164,7 +164,9 @@ TEST_F(LetterServiceTest, EveryClassOfBadInputNamesTheFieldAndChangesNothing) {
   const std::vector<Case> cases = {
       {"no recipient", [](auto& r) { r.clear_recipient(); }, {"recipient"}},
       {"national id check digit",
-       [](auto& r) { r.mutable_recipient()->mutable_person()->set_norwegian_national_id("15076500566"); },
+       [](auto& r) {
+         r.mutable_recipient()->mutable_person()->set_norwegian_national_id("15076500566");
+       },
        {"recipient.person.norwegian_national_id"}},
       {"org number check digit",
        [](auto& r) {

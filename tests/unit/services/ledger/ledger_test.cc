@@ -112,8 +112,8 @@ TEST_F(LedgerTest, TransitionsFollowTheLifeOfALetter) {
   EXPECT_FALSE(IsAllowedTransition(S::LETTER_STATUS_CANCELLED, S::LETTER_STATUS_ROUTED));
 
   const std::string id = Send();
-  Transition bad{id, S::LETTER_STATUS_PRINTED, v1::STATUS_REASON_PRINT_CONFIRMED,
-                 v1::CHANNEL_PRINT, ""};
+  Transition bad{id, S::LETTER_STATUS_PRINTED, v1::STATUS_REASON_PRINT_CONFIRMED, v1::CHANNEL_PRINT,
+                 ""};
   EXPECT_EQ(ledger_->ApplyTransition(testing::kOslo, bad).status().code(),
             absl::StatusCode::kFailedPrecondition);
   Transition no_reason{id, S::LETTER_STATUS_ROUTED, v1::STATUS_REASON_UNSPECIFIED,
