@@ -11,11 +11,11 @@
 //                       [--duration 10] [--warmup 2] [--server-pid PID] [--label TEXT]
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <mutex>

@@ -1,0 +1,92 @@
+#include "services/utpost/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "services/utpost/modules.h"
+
+namespace utpost::app {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ConfigTest, TheExampleFileParsesAndMatchesTheDefaults) {
+  Config config;
+  ASSERT_TRUE(ApplyYamlFile(UTPOST_SOURCE_DIR "/config/utpost.example.yaml", config).ok());
+  Config defaults;
+  EXPECT_EQ(config.listen, defaults.listen);
+  EXPECT_EQ(config.ledger.limits.max_total_bytes, defaults.ledger.limits.max_total_bytes);
+  EXPECT_EQ(config.ledger.worker_threads, defaults.ledger.worker_threads);
+  EXPECT_EQ(config.ledger.max_inflight_bytes, defaults.ledger.max_inflight_bytes);
+  EXPECT_EQ(config.tls.ca, defaults.tls.ca);
+}
+
+TEST(ConfigTest, ValuesApply) {
+  Config config;
+  ASSERT_TRUE(ApplyYaml("listen: 127.0.0.1:9000\nledger:\n  worker_threads: 4\n", config).ok());
+  EXPECT_EQ(config.listen, "127.0.0.1:9000");
+  EXPECT_EQ(config.ledger.worker_threads, 4);
+}
+
+TEST(ConfigTest, AnUnknownKeyIsNamed) {
+  Config config;
+  absl::Status s = ApplyYaml("ledger:\n  worker_thread: 4\n", config);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("'ledger.worker_thread': unknown key"));
+  s = ApplyYaml("listn: x\n", config);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("'listn'"));
+}
+
+TEST(ConfigTest, IllTypedAndOutOfRangeValuesAreNamed) {
+  Config config;
+  absl::Status s = ApplyYaml("ledger:\n  worker_threads: many\n", config);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("ledger.worker_threads"));
+  s = ApplyYaml("ledger:\n  max_letter_bytes: -1\n", config);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("must be a positive number"));
+  s = ApplyYaml("tls: [a, b]\n", config);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("'tls': must be a mapping"));
+  EXPECT_EQ(ApplyYaml("a: [\n", config).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ConfigTest, PlaintextOnlyOnLoopback) {
+  Config config;
+  config.insecure = true;
+  config.listen = "0.0.0.0:7443";
+  absl::Status s = Finalize(config);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("insecure"));
+  for (const char* listen : {"127.0.0.1:1", "localhost:1", "[::1]:1"}) {
+    config.listen = listen;
+    EXPECT_TRUE(Finalize(config).ok()) << listen;
+  }
+  config.log_level = "loud";
+  EXPECT_THAT(std::string(Finalize(config).message()), HasSubstr("log_level"));
+}
+
+TEST(ConfigTest, DerivedPathsLiveUnderTheDataDir) {
+  Config config;
+  config.data_dir = "/srv/utpost";
+  ASSERT_TRUE(Finalize(config).ok());
+  EXPECT_EQ(config.ledger.data_dir, "/srv/utpost/ledger");
+  EXPECT_EQ(config.ledger.key_dir, "/srv/utpost/keys");
+  EXPECT_EQ(config.InData("pki/ca.pem"), "/srv/utpost/pki/ca.pem");
+  EXPECT_EQ(config.InData("/etc/ca.pem"), "/etc/ca.pem");
+}
+
+TEST(ModulesTest, AllResolvesDependenciesFirst) {
+  auto modules = ResolveTarget("all");
+  ASSERT_TRUE(modules.ok());
+  std::vector<std::string> names;
+  for (const auto* m : *modules) names.push_back(m->name);
+  EXPECT_THAT(names, ::testing::ElementsAre("server", "ledger", "all"));
+}
+
+TEST(ModulesTest, UnknownAndInternalTargetsAreRefusedWithTheList) {
+  auto unknown = ResolveTarget("routr");
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("targets: ledger, all"));
+  EXPECT_FALSE(ResolveTarget("server").ok());
+  EXPECT_THAT(DescribeTargets(), HasSubstr("ledger"));
+}
+
+}  // namespace
+}  // namespace utpost::app
