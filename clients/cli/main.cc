@@ -28,16 +28,26 @@ namespace v1 = utpost::v1;
 
 enum class Output { kText, kJson };
 
+// Exit codes: 1 for errors of the server or the connection, 3 for a request that names a
+// wrong field (fix the request, do not retry).
 int Report(const absl::Status& status) {
-  std::fprintf(stderr, "utpostctl: %s: %s\n", absl::StatusCodeToString(status.code()).c_str(),
-               std::string(status.message()).c_str());
-  if (auto bad = utpost::common::GetBadRequest(status)) {
-    std::fprintf(stderr, "wrong fields:\n");
+  const std::string code = absl::StatusCodeToString(status.code());
+  auto bad = utpost::common::GetBadRequest(status);
+  if (bad && bad->field_violations_size() == 1) {
+    const auto& v = bad->field_violations(0);
+    std::fprintf(stderr, "utpostctl: %s: %s: %s\n", code.c_str(), v.field().c_str(),
+                 v.description().c_str());
+  } else if (bad) {
+    std::fprintf(stderr, "utpostctl: %s: %d fields are wrong:\n", code.c_str(),
+                 bad->field_violations_size());
     for (const auto& v : bad->field_violations()) {
       std::fprintf(stderr, "  %s: %s\n", v.field().c_str(), v.description().c_str());
     }
+  } else {
+    std::fprintf(stderr, "utpostctl: %s: %s\n", code.c_str(),
+                 std::string(status.message()).c_str());
   }
-  return status.code() == absl::StatusCode::kInvalidArgument ? 3 : 1;
+  return bad ? 3 : 1;
 }
 
 void PrintJson(const google::protobuf::Message& message) {
@@ -338,6 +348,7 @@ int main(int argc, char** argv) {
     for (int failures = 0;;) {
       absl::Status status = client.Watch(cursor, [&](const v1::LetterEvent& e) {
         cursor = e.sequence();
+        failures = 0;
         if (out == Output::kJson) {
           PrintJson(e);
         } else {

@@ -513,3 +513,50 @@ TEST(LetterServiceTlsTest, ACallerWithoutACertificateFromTheCaIsRefused) {
 
 }  // namespace
 }  // namespace utpost::testing
+
+namespace utpost::testing {
+namespace {
+
+TEST(LetterServiceOverloadTest, OverloadIsShedWithResourceExhaustedAndNothingHalfDone) {
+  auto stack = TestStack::Start({}, [](app::Config& c) {
+    c.ledger.worker_threads = 1;
+    c.ledger.max_queued_requests = 1;
+    c.ledger.max_inflight_bytes = 300 << 10;
+  });
+  ASSERT_NE(stack, nullptr);
+  constexpr int kClients = 16;
+  std::vector<client::LetterClient> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(stack->Client());
+    // Connect (TLS handshake) before the burst so that the sends arrive together.
+    ASSERT_EQ(clients.back().Get("01J00000000000000000000000").status().code(),
+              absl::StatusCode::kNotFound);
+  }
+  std::atomic<int> ready{0}, accepted{0}, shed{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      v1::SendLetterRequest request = ValidLetter(absl::StrCat("MARKER-LOAD-", i), 256 << 10);
+      ++ready;
+      while (ready < kClients) std::this_thread::yield();
+      auto response = clients[i].Send(request);
+      if (response.ok()) {
+        ++accepted;
+      } else if (response.status().code() == absl::StatusCode::kResourceExhausted) {
+        ++shed;
+      } else {
+        ++other;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_GT(shed.load(), 0) << "16 simultaneous 256 KiB letters against a 300 KiB budget";
+  EXPECT_GT(accepted.load(), 0);
+  auto all = stack->app().store->AllLetterIds();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(static_cast<int>(all->size()), accepted.load()) << "a shed letter stores nothing";
+}
+
+}  // namespace
+}  // namespace utpost::testing
