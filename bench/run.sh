@@ -164,7 +164,7 @@ revision=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$root" status --porcelain 2>/dev/null || true) ]]; then
   revision="$revision (with uncommitted changes)"
 fi
-filesystem="$(stat -f -c %T "$bench_dir") on $(df --output=source "$bench_dir" | tail -n 1)"
+filesystem=$(findmnt -n -o FSTYPE,SOURCE --target "$bench_dir" | awk '{print $1 " on " $2}')
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 
 BENCH_NPROC=$(nproc)

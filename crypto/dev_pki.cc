@@ -30,10 +30,15 @@
 #include "absl/strings/strip.h"
 #include "common/ids.h"
 #include "common/status_macros.h"
+#include "crypto/internal.h"
 #include "crypto/secret.h"
 
 namespace utpost::crypto {
 namespace {
+
+using internal::DrainOpenSslErrors;
+using internal::ErrnoError;
+using internal::Fd;
 
 namespace fs = std::filesystem;
 
@@ -65,16 +70,6 @@ using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
 using BignumPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
 using ExtensionPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION_free>>;
 
-// Takes every queued OpenSSL error off this thread's queue and describes the first one.
-std::string DrainOpenSslErrors() {
-  const unsigned long first = ERR_get_error();
-  ERR_clear_error();
-  if (first == 0) return "no OpenSSL error detail";
-  char reason[256];
-  ERR_error_string_n(first, reason, sizeof(reason));
-  return reason;
-}
-
 [[nodiscard]] absl::Status OpenSslError(absl::string_view what) {
   return absl::InternalError(absl::StrCat("dev PKI: ", what, ": ", DrainOpenSslErrors()));
 }
@@ -85,25 +80,6 @@ int NoPassphrase(char*, int, int, void*) { return 0; }
 int OrganizationIdentifierNid() { return OBJ_txt2nid("2.5.4.97"); }
 
 // --- Files -------------------------------------------------------------------------------
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int Release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
-[[nodiscard]] absl::Status ErrnoError(int error, absl::string_view what, const fs::path& path) {
-  return absl::ErrnoToStatus(error, absl::StrCat(what, " ", path.string()));
-}
 
 [[nodiscard]] absl::Status MakeDir(const fs::path& dir) {
   std::error_code ec;

@@ -15,12 +15,15 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "crypto/internal.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
 #include "utpost/storage/v1/records.pb.h"
 
 namespace utpost::crypto {
 namespace {
+
+using internal::DrainOpenSslErrors;
 
 constexpr size_t kKeySize = 32;
 constexpr size_t kNonceSize = 12;
@@ -40,17 +43,6 @@ struct CipherFree {
 };
 using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
 using CipherPtr = std::unique_ptr<EVP_CIPHER, CipherFree>;
-
-// Takes every queued OpenSSL error off this thread's queue, so that a failure here is not
-// reported again by an unrelated call later, and describes the first one.
-std::string DrainOpenSslErrors() {
-  const unsigned long first = ERR_get_error();
-  ERR_clear_error();
-  if (first == 0) return "no OpenSSL error detail";
-  char reason[256];
-  ERR_error_string_n(first, reason, sizeof(reason));
-  return reason;
-}
 
 [[nodiscard]] absl::Status OpenSslInternal(absl::string_view what) {
   return absl::InternalError(absl::StrCat("AES-256-GCM: ", what, ": ", DrainOpenSslErrors()));

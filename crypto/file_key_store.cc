@@ -25,9 +25,13 @@
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 #include "crypto/envelope.h"
+#include "crypto/internal.h"
 
 namespace utpost::crypto {
 namespace {
+
+using internal::ErrnoError;
+using internal::Fd;
 
 namespace fs = std::filesystem;
 
@@ -48,26 +52,6 @@ struct KeyFile {
 };
 
 std::string FormatId(uint64_t number) { return absl::StrFormat("%04d", number); }
-
-// Closes a file descriptor when it goes out of scope (error paths); Release() hands it back.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int Release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
-[[nodiscard]] absl::Status ErrnoError(int error, absl::string_view what, const fs::path& path) {
-  return absl::ErrnoToStatus(error, absl::StrCat(what, " ", path.string()));
-}
 
 // The kek files in `dir`, or an empty list if there are none (or no directory). A name that
 // looks like a key file but has a malformed id is an error: skipping it could leave data
