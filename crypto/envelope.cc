@@ -195,35 +195,34 @@ std::string DocumentAad(std::string_view letter_id, uint32_t position) {
   return aad;
 }
 
-std::string EncryptedDocument::Serialize() const {
+std::string EncryptedDocument::SerializeHead() const {
   using google::protobuf::internal::WireFormatLite;
   using google::protobuf::io::CodedOutputStream;
   using Record = utpost::storage::v1::EncryptedDocument;
   // The small fields go through the message. The ciphertext, which can be tens of MiB, is
-  // appended in the wire format the message itself would write (it is the last field by
-  // number, and a serialization is its fields in number order), so it is copied once instead
-  // of into a message and then out again. The tests check that the result is byte for byte
-  // the message's own serialization.
+  // the last field by number, and a serialization is its fields in number order: its tag and
+  // length end the head, and the ciphertext itself follows without passing through a message.
+  // The tests check that head + ciphertext is byte for byte the message's own serialization.
   Record head;
   head.set_kek_id(kek_id_);
   head.set_wrapped_key(wrapped_key_);
-  constexpr uint32_t kCiphertextTag = WireFormatLite::MakeTag(
-      Record::kCiphertextFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
-  const size_t field_size = ciphertext_.empty()
-                                ? 0
-                                : CodedOutputStream::VarintSize32(kCiphertextTag) +
-                                      CodedOutputStream::VarintSize64(ciphertext_.size()) +
-                                      ciphertext_.size();
   std::string out;
-  out.reserve(head.ByteSizeLong() + field_size);
   head.AppendToString(&out);
   if (!ciphertext_.empty()) {
+    constexpr uint32_t kCiphertextTag = WireFormatLite::MakeTag(
+        Record::kCiphertextFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
     uint8_t prefix[2 * 10];  // two varints of at most 10 bytes each
     uint8_t* end = CodedOutputStream::WriteVarint32ToArray(kCiphertextTag, prefix);
     end = CodedOutputStream::WriteVarint64ToArray(ciphertext_.size(), end);
     out.append(reinterpret_cast<const char*>(prefix), static_cast<size_t>(end - prefix));
-    out.append(ciphertext_);
   }
+  return out;
+}
+
+std::string EncryptedDocument::Serialize() const {
+  std::string out = SerializeHead();
+  out.reserve(out.size() + ciphertext_.size());
+  out.append(ciphertext_);
   return out;
 }
 

@@ -26,6 +26,9 @@ class EncryptedDocument {
 
   // The stored form (a utpost.storage.v1.EncryptedDocument message).
   std::string Serialize() const;
+  // The stored form without the ciphertext bytes: SerializeHead() + ciphertext() ==
+  // Serialize(). Lets a writer hand both parts to storage without copying the ciphertext.
+  std::string SerializeHead() const;
   // DATA_LOSS if `stored` is not a well-formed stored form.
   [[nodiscard]] static absl::StatusOr<EncryptedDocument> Parse(std::string_view stored);
 

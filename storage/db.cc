@@ -50,6 +50,9 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const DbOptions& options) {
   db_options.statistics = db->statistics_;
   db_options.max_background_jobs = options.background_jobs;
   db_options.bytes_per_sync = 1 << 20;
+  // WAL writes of one group overlap memtable inserts of the previous one; more letters per
+  // second from concurrent writers, same durability (each write still waits for its sync).
+  db_options.enable_pipelined_write = true;
   // Keep the info LOG small: operators read utpost's own logs.
   db_options.max_log_file_size = 8 << 20;
   db_options.keep_log_file_num = 3;

@@ -54,8 +54,16 @@ absl::Status LedgerStore::CommitNewLetter(const NewLetter& letter) {
   UTPOST_RETURN_IF_ERROR(
       put(Cf::kLetters, keys::Letter(letter.id), SerializeRecord(letter.record)));
   for (uint32_t i = 0; i < letter.documents.size(); ++i) {
+    // Head and ciphertext as two parts: the batch copies the ciphertext once, not twice.
+    const crypto::EncryptedDocument& document = letter.documents[i];
+    const std::string key = keys::Document(letter.id, i);
+    const std::string head = document.SerializeHead();
+    const rocksdb::Slice key_part(key);
+    const rocksdb::Slice value_parts[] = {head, document.ciphertext()};
     UTPOST_RETURN_IF_ERROR(
-        put(Cf::kDocuments, keys::Document(letter.id, i), letter.documents[i].Serialize()));
+        FromRocksDb(batch.Put(db_.cf(Cf::kDocuments), rocksdb::SliceParts(&key_part, 1),
+                              rocksdb::SliceParts(value_parts, 2)),
+                    "batch put"));
   }
   const std::string event = SerializeRecord(letter.event);
   UTPOST_RETURN_IF_ERROR(put(Cf::kEvents, keys::Event(letter.id, 0), event));

@@ -95,6 +95,7 @@ class EnvelopeTest : public testing::Test {
     record.set_wrapped_key(doc->wrapped_key());
     record.set_ciphertext(doc->ciphertext());
     EXPECT_TRUE(stored == record.SerializeAsString());
+    EXPECT_TRUE(doc->SerializeHead() + doc->ciphertext() == stored);
 
     // The same through the stored form.
     absl::StatusOr<EncryptedDocument> parsed = EncryptedDocument::Parse(stored);
