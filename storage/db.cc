@@ -53,6 +53,9 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const DbOptions& options) {
   // WAL writes of one group overlap memtable inserts of the previous one; more letters per
   // second from concurrent writers, same durability (each write still waits for its sync).
   db_options.enable_pipelined_write = true;
+  // A write group is capped at 1 MiB by default, so letters of 1 MiB would each get a sync
+  // of their own; a larger cap lets them share syncs too.
+  db_options.max_write_batch_group_size_bytes = 16ull << 20;
   // Keep the info LOG small: operators read utpost's own logs.
   db_options.max_log_file_size = 8 << 20;
   db_options.keep_log_file_num = 3;
