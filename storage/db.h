@@ -43,6 +43,9 @@ struct DbOptions {
   size_t write_buffer_bytes = 32ull << 20;
   // Background flush and compaction threads.
   int background_jobs = 2;
+  // Write flushed files with O_DIRECT where the filesystem supports it: documents reach the
+  // disk twice (WAL, then blob file), and the second copy need not pass the page cache.
+  bool direct_io_for_flush = true;
 };
 
 class Db {

@@ -107,8 +107,10 @@ std::string RandomKey() {
   return key;
 }
 
+// Worth another try. CANCELLED is included because a server that is shutting down refuses
+// new streams that way; retries of a send reuse its idempotency key, so they are safe.
 bool Retryable(const absl::Status& s) {
-  return s.code() == absl::StatusCode::kUnavailable ||
+  return s.code() == absl::StatusCode::kUnavailable || s.code() == absl::StatusCode::kCancelled ||
          s.code() == absl::StatusCode::kResourceExhausted ||
          s.code() == absl::StatusCode::kDeadlineExceeded;
 }
