@@ -4,6 +4,7 @@
 #   make bench        build optimised and run the benchmarks (writes bench/results.md)
 #   make asan         build and test with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make format       clang-format every source file; make format-check only checks
+MAKEFLAGS += --no-print-directory
 JOBS      ?= 2
 BUILD     ?= build
 ASAN_BUILD = build-asan

@@ -19,7 +19,7 @@
 #include "storage/keys.h"
 #include "tests/testutil/test_stack.h"
 
-namespace utpost::testing {
+namespace utpost::testutil {
 namespace {
 
 class ServerProcess {
@@ -248,4 +248,4 @@ TEST(CrashTest, SigtermDrainsLettersInFlightAndExitsCleanly) {
 }
 
 }  // namespace
-}  // namespace utpost::testing
+}  // namespace utpost::testutil

@@ -14,7 +14,7 @@
 #include "storage/keys.h"
 #include "tests/testutil/test_stack.h"
 
-namespace utpost::testing {
+namespace utpost::testutil {
 namespace {
 
 using ::testing::ElementsAre;
@@ -512,9 +512,9 @@ TEST(LetterServiceTlsTest, ACallerWithoutACertificateFromTheCaIsRefused) {
 }
 
 }  // namespace
-}  // namespace utpost::testing
+}  // namespace utpost::testutil
 
-namespace utpost::testing {
+namespace utpost::testutil {
 namespace {
 
 TEST(LetterServiceOverloadTest, OverloadIsShedWithResourceExhaustedAndNothingHalfDone) {
@@ -559,4 +559,4 @@ TEST(LetterServiceOverloadTest, OverloadIsShedWithResourceExhaustedAndNothingHal
 }
 
 }  // namespace
-}  // namespace utpost::testing
+}  // namespace utpost::testutil

@@ -9,7 +9,7 @@
 #include "common/ids.h"
 #include "tests/testutil/test_stack.h"
 
-namespace utpost::testing {
+namespace utpost::testutil {
 namespace {
 
 std::string ToString(const grpc::ByteBuffer& buffer) {
@@ -120,4 +120,4 @@ TEST(ServerFeaturesTest, InsecureModeTakesTheOrganisationFromAHeaderOnLoopbackOn
 }
 
 }  // namespace
-}  // namespace utpost::testing
+}  // namespace utpost::testutil

@@ -8,22 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace utpost::testing {
-
-TempDir::TempDir() {
-  std::string pattern = (std::filesystem::path(::testing::TempDir()) / "utpost-XXXXXX").string();
-  char* made = mkdtemp(pattern.data());
-  if (made == nullptr) {
-    ADD_FAILURE() << "mkdtemp failed";
-    std::abort();  // a test without its directory cannot run safely
-  }
-  path_ = made;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
+namespace utpost::testutil {
 
 std::string MakePdf(std::string_view marker, size_t size) {
   std::string pdf = "%PDF-1.4\n% utpost test document\n";
@@ -46,18 +31,6 @@ v1::SendLetterRequest ValidLetter(std::string_view marker, size_t document_bytes
   document->set_content(MakePdf(marker, document_bytes));
   request.set_external_reference("2026/1234");
   return request;
-}
-
-std::vector<std::filesystem::path> FilesContaining(const std::filesystem::path& dir,
-                                                   std::string_view needle) {
-  std::vector<std::filesystem::path> found;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
-    if (!entry.is_regular_file()) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
-    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (content.find(needle) != std::string::npos) found.push_back(entry.path());
-  }
-  return found;
 }
 
 std::unique_ptr<TestStack> TestStack::Start(std::filesystem::path data_dir,
@@ -113,4 +86,4 @@ client::LetterClient TestStack::Client(std::string_view org_key) const {
   return client::LetterClient(*channel, options, absl::Seconds(30));
 }
 
-}  // namespace utpost::testing
+}  // namespace utpost::testutil

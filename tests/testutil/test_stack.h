@@ -1,4 +1,4 @@
-// Test helpers: unique temporary directories, example letters, and a whole utpost process
+// Test helpers: example letters, and a whole utpost process
 // (the real App: RocksDB, file key store, dev PKI, gRPC over mutual TLS on 127.0.0.1:0) with
 // clients for the two example municipalities.
 #pragma once
@@ -11,36 +11,20 @@
 
 #include "clients/cpp/utpost_client.h"
 #include "services/utpost/app.h"
+#include "tests/testutil/files.h"
 #include "utpost/v1/letters.pb.h"
 
-namespace utpost::testing {
+namespace utpost::testutil {
 
 inline constexpr char kOslo[] = "NO958935420";
 inline constexpr char kBergen[] = "NO964338531";
 inline constexpr char kCitizen[] = "15076500565";
-
-// A fresh directory under the test temp dir, removed by the returned guard's destructor.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // A PDF of about `size` bytes that contains `marker` in its body.
 std::string MakePdf(std::string_view marker, size_t size = 2048);
 
 // A valid letter to the example citizen with one PDF document containing `marker`.
 v1::SendLetterRequest ValidLetter(std::string_view marker, size_t document_bytes = 2048);
-
-// Every file under `dir` whose bytes contain `needle`.
-std::vector<std::filesystem::path> FilesContaining(const std::filesystem::path& dir,
-                                                   std::string_view needle);
 
 class TestStack {
  public:
@@ -64,4 +48,4 @@ class TestStack {
   std::unique_ptr<app::App> app_;
 };
 
-}  // namespace utpost::testing
+}  // namespace utpost::testutil

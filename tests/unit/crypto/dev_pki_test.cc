@@ -25,11 +25,15 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "gtest/gtest.h"
+#include "tests/testutil/files.h"
 
 namespace utpost::crypto {
 namespace {
 
 namespace fs = std::filesystem;
+using testutil::MakeTempDir;
+using testutil::ModeOf;
+using testutil::ReadAll;
 
 template <auto kFree>
 struct Deleter {
@@ -53,26 +57,6 @@ const std::vector<DevOrganisation> kOrganisations = {
     {kOslo, "Oslo kommune"},
     {kDanish, "Dansk testkommune æøå"},
 };
-
-fs::path MakeTempDir() {
-  std::string pattern = (fs::path(testing::TempDir()) / "dev_pki_test.XXXXXX").string();
-  if (mkdtemp(pattern.data()) == nullptr) {
-    ADD_FAILURE() << "mkdtemp failed for " << pattern;
-  }
-  return fs::path(pattern);
-}
-
-mode_t ModeOf(const fs::path& path) {
-  struct stat st;
-  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
-  return st.st_mode & 07777;
-}
-
-std::string ReadAll(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << path;
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 X509Ptr LoadCert(const fs::path& path) {
   const std::string pem = ReadAll(path);

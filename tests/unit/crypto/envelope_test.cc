@@ -16,22 +16,16 @@
 #include "crypto/key_store.h"
 #include "crypto/secret.h"
 #include "gtest/gtest.h"
+#include "tests/testutil/files.h"
 #include "utpost/storage/v1/records.pb.h"
 
 namespace utpost::crypto {
 namespace {
 
 namespace fs = std::filesystem;
+using testutil::MakeTempDir;
 
 constexpr char kLetterId[] = "01HZX3K9Q8W7E6R5T4Y3U2I1O0";
-
-fs::path MakeTempDir() {
-  std::string pattern = (fs::path(testing::TempDir()) / "envelope_test.XXXXXX").string();
-  if (mkdtemp(pattern.data()) == nullptr) {
-    ADD_FAILURE() << "mkdtemp failed for " << pattern;
-  }
-  return fs::path(pattern);
-}
 
 // Rewrites the stored form of `doc` through `mutate`, as an attacker with write access to
 // the database could.

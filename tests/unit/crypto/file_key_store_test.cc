@@ -19,30 +19,15 @@
 #include "absl/status/statusor.h"
 #include "crypto/secret.h"
 #include "gtest/gtest.h"
+#include "tests/testutil/files.h"
 
 namespace utpost::crypto {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path MakeTempDir() {
-  std::string pattern = (fs::path(testing::TempDir()) / "file_key_store_test.XXXXXX").string();
-  if (mkdtemp(pattern.data()) == nullptr) {
-    ADD_FAILURE() << "mkdtemp failed for " << pattern;
-  }
-  return fs::path(pattern);
-}
-
-mode_t ModeOf(const fs::path& path) {
-  struct stat st;
-  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
-  return st.st_mode & 07777;
-}
-
-std::string ReadAll(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using testutil::MakeTempDir;
+using testutil::ModeOf;
+using testutil::ReadAll;
 
 // Writes a key file as an operator might; `mode` is applied exactly, whatever the umask.
 void WriteKeyFile(const fs::path& path, const std::string& bytes, mode_t mode = 0600) {

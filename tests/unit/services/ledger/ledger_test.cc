@@ -12,7 +12,7 @@
 namespace utpost::ledger {
 namespace {
 
-using testing::ValidLetter;
+using testutil::ValidLetter;
 
 class LedgerTest : public ::testing::Test {
  protected:
@@ -31,12 +31,12 @@ class LedgerTest : public ::testing::Test {
   }
 
   std::string Send() {
-    auto r = ledger_->SendLetter(testing::kOslo, ValidLetter("x"));
+    auto r = ledger_->SendLetter(testutil::kOslo, ValidLetter("x"));
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? r->letter_id() : "";
   }
 
-  testing::TempDir dir_;
+  testutil::TempDir dir_;
   common::FakeClock clock_{absl::FromUnixSeconds(1'790'000'000)};
   std::unique_ptr<crypto::FileKeyStore> keys_;
   std::unique_ptr<storage::Db> db_;
@@ -45,7 +45,7 @@ class LedgerTest : public ::testing::Test {
 };
 
 TEST_F(LedgerTest, AcceptedTimeAndIdComeFromTheInjectedClock) {
-  auto r = ledger_->SendLetter(testing::kOslo, ValidLetter("x"));
+  auto r = ledger_->SendLetter(testutil::kOslo, ValidLetter("x"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->accepted_time().seconds(), 1'790'000'000);
   auto id = common::DecodeLetterId(r->letter_id());
@@ -62,14 +62,14 @@ TEST_F(LedgerTest, TimeWindowIsExactBelowAMillisecond) {
   v1::ListLettersRequest request;
   request.mutable_accepted_after()->set_seconds(absl::ToUnixSeconds(t0));
   request.mutable_accepted_after()->set_nanos(500'000);
-  auto page = ledger_->ListLetters(testing::kOslo, request);
+  auto page = ledger_->ListLetters(testutil::kOslo, request);
   ASSERT_TRUE(page.ok()) << page.status();
   ASSERT_EQ(page->letters_size(), 1);
   EXPECT_EQ(page->letters(0).letter_id(), late);
 
   v1::ListLettersRequest before;
   *before.mutable_accepted_before() = request.accepted_after();
-  page = ledger_->ListLetters(testing::kOslo, before);
+  page = ledger_->ListLetters(testutil::kOslo, before);
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->letters_size(), 1);
   EXPECT_EQ(page->letters(0).letter_id(), early);
@@ -88,7 +88,7 @@ TEST_F(LedgerTest, StatusFilterScansBoundedWorkPerPage) {
   request.add_statuses(v1::LETTER_STATUS_CANCELLED);  // matches nothing
   int pages = 0;
   for (;;) {
-    auto page = (*ledger)->ListLetters(testing::kOslo, request);
+    auto page = (*ledger)->ListLetters(testutil::kOslo, request);
     ASSERT_TRUE(page.ok());
     EXPECT_EQ(page->letters_size(), 0);
     ++pages;
@@ -114,21 +114,21 @@ TEST_F(LedgerTest, TransitionsFollowTheLifeOfALetter) {
   const std::string id = Send();
   Transition bad{id, S::LETTER_STATUS_PRINTED, v1::STATUS_REASON_PRINT_CONFIRMED, v1::CHANNEL_PRINT,
                  ""};
-  EXPECT_EQ(ledger_->ApplyTransition(testing::kOslo, bad).status().code(),
+  EXPECT_EQ(ledger_->ApplyTransition(testutil::kOslo, bad).status().code(),
             absl::StatusCode::kFailedPrecondition);
   Transition no_reason{id, S::LETTER_STATUS_ROUTED, v1::STATUS_REASON_UNSPECIFIED,
                        v1::CHANNEL_PRINT, ""};
-  EXPECT_EQ(ledger_->ApplyTransition(testing::kOslo, no_reason).status().code(),
+  EXPECT_EQ(ledger_->ApplyTransition(testutil::kOslo, no_reason).status().code(),
             absl::StatusCode::kInvalidArgument);
   Transition routed{id, S::LETTER_STATUS_ROUTED, v1::STATUS_REASON_RECIPIENT_RESERVED,
                     v1::CHANNEL_PRINT, "reserved in the contact register"};
-  auto letter = ledger_->ApplyTransition(testing::kOslo, routed);
+  auto letter = ledger_->ApplyTransition(testutil::kOslo, routed);
   ASSERT_TRUE(letter.ok()) << letter.status();
   EXPECT_EQ(letter->channel(), v1::CHANNEL_PRINT);
   // Another organisation cannot drive this letter.
-  EXPECT_EQ(ledger_->ApplyTransition(testing::kBergen, routed).status().code(),
+  EXPECT_EQ(ledger_->ApplyTransition(testutil::kBergen, routed).status().code(),
             absl::StatusCode::kNotFound);
-  auto got = ledger_->GetLetter(testing::kOslo, [&] {
+  auto got = ledger_->GetLetter(testutil::kOslo, [&] {
     v1::GetLetterRequest r;
     r.set_letter_id(id);
     return r;
