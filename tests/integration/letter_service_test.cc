@@ -517,6 +517,18 @@ TEST(LetterServiceTlsTest, ACallerWithoutACertificateFromTheCaIsRefused) {
 namespace utpost::testutil {
 namespace {
 
+TEST(LetterServiceLimitsTest, LettersUpToTheConfiguredLimitPassGrpcsOwnLimits) {
+  // gRPC refuses messages over 4 MiB unless told otherwise; the default letter limit is 50 MiB.
+  auto stack = TestStack::Start();
+  ASSERT_NE(stack, nullptr);
+  v1::SendLetterRequest request = ValidLetter("MARKER-LARGE", 12 << 20);
+  auto sent = stack->Client().Send(request);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  auto content = stack->app().ledger->ReadDocument(kOslo, sent->letter_id(), 0);
+  ASSERT_TRUE(content.ok());
+  EXPECT_EQ(content->size(), request.documents(0).content().size());
+}
+
 TEST(LetterServiceOverloadTest, OverloadIsShedWithResourceExhaustedAndNothingHalfDone) {
   auto stack = TestStack::Start({}, [](app::Config& c) {
     c.ledger.worker_threads = 1;
