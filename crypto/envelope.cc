@@ -195,6 +195,12 @@ std::string DocumentAad(std::string_view letter_id, uint32_t position) {
   return aad;
 }
 
+std::string LetterContentAad(std::string_view letter_id) {
+  std::string aad("utpost.v1.letter-content", sizeof("utpost.v1.letter-content"));  // with NUL
+  aad.append(letter_id);
+  return aad;
+}
+
 std::string EncryptedDocument::SerializeHead() const {
   using google::protobuf::internal::WireFormatLite;
   using google::protobuf::io::CodedOutputStream;

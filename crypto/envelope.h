@@ -43,6 +43,10 @@ class EncryptedDocument {
 // The additional authenticated data for document `position` of letter `letter_id`.
 std::string DocumentAad(std::string_view letter_id, uint32_t position);
 
+// The additional authenticated data for the sealed personal content of letter `letter_id`
+// (recipient, address, title), so it cannot be moved to another letter or taken for a document.
+std::string LetterContentAad(std::string_view letter_id);
+
 class Envelope {
  public:
   // `keys` must outlive the Envelope. Thread-safe.

@@ -12,8 +12,6 @@
 #include <utility>
 
 namespace utpost::crypto {
-namespace {
-
 // Wipes the whole buffer, not just [0, size()): a moved-from or cleared string can keep old
 // bytes in its buffer (small strings live inside the object itself). Growing to capacity()
 // never reallocates, so this touches exactly the memory the string owns.
@@ -22,8 +20,6 @@ void Wipe(std::string& bytes) {
   OPENSSL_cleanse(bytes.data(), bytes.size());
   bytes.clear();
 }
-
-}  // namespace
 
 SecretBytes::~SecretBytes() { Wipe(bytes_); }
 

@@ -33,4 +33,8 @@ class SecretBytes {
   std::string bytes_;
 };
 
+// Overwrites all of `bytes`' buffer with zeros in a way the compiler cannot elide
+// (OPENSSL_cleanse) and leaves it empty; for plaintext that should not linger in freed memory.
+void Wipe(std::string& bytes);
+
 }  // namespace utpost::crypto

@@ -10,6 +10,7 @@
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "crypto/digest.h"
+#include "crypto/secret.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream.h"
 #include "google/protobuf/util/time_util.h"
@@ -150,30 +151,6 @@ bool IsAllowedTransition(v1::LetterStatus from, v1::LetterStatus to) {
   }
 }
 
-v1::Letter ToLetter(const storage::LetterRecord& record) {
-  v1::Letter letter;
-  letter.set_letter_id(record.letter_id());
-  *letter.mutable_recipient() = record.recipient();
-  letter.set_title(record.title());
-  letter.set_external_reference(record.external_reference());
-  letter.set_status(record.status());
-  letter.set_channel(record.channel());
-  *letter.mutable_accepted_time() = record.accepted_time();
-  *letter.mutable_update_time() = record.update_time();
-  if (!record.documents_purged()) {
-    for (const auto& meta : record.documents()) {
-      auto* info = letter.add_documents();
-      info->set_filename(meta.filename());
-      info->set_media_type(meta.media_type());
-      info->set_size_bytes(meta.size_bytes());
-    }
-  }
-  if (record.has_options()) *letter.mutable_options() = record.options();
-  if (record.has_postal_address()) *letter.mutable_postal_address() = record.postal_address();
-  if (record.has_reply_to()) *letter.mutable_reply_to() = record.reply_to();
-  return letter;
-}
-
 absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Create(const LedgerConfig& config,
                                                        storage::LedgerStore& store,
                                                        const crypto::KeyStore& keys,
@@ -194,6 +171,41 @@ std::mutex& Ledger::LetterLock(const common::LetterIdBytes& id) {
 
 std::mutex& Ledger::IdempotencyLock(std::string_view sender, std::string_view key) {
   return idempotency_locks_[absl::HashOf(sender, key) % idempotency_locks_.size()];
+}
+
+absl::StatusOr<v1::Letter> Ledger::View(const storage::LetterRecord& record) const {
+  UTPOST_ASSIGN_OR_RETURN(crypto::EncryptedDocument sealed,
+                          crypto::EncryptedDocument::Parse(record.sealed_content()));
+  UTPOST_ASSIGN_OR_RETURN(std::string plain,
+                          envelope_.Open(sealed, crypto::LetterContentAad(record.letter_id())));
+  storage::v1::LetterContent content;
+  const bool parsed = content.ParseFromString(plain);
+  crypto::Wipe(plain);
+  if (!parsed) return absl::DataLossError("sealed letter content does not parse");
+
+  v1::Letter letter;
+  letter.set_letter_id(record.letter_id());
+  *letter.mutable_recipient() = std::move(*content.mutable_recipient());
+  letter.set_title(std::move(*content.mutable_title()));
+  letter.set_external_reference(std::move(*content.mutable_external_reference()));
+  if (content.has_postal_address()) {
+    *letter.mutable_postal_address() = std::move(*content.mutable_postal_address());
+  }
+  if (content.has_reply_to()) *letter.mutable_reply_to() = std::move(*content.mutable_reply_to());
+  letter.set_status(record.status());
+  letter.set_channel(record.channel());
+  *letter.mutable_accepted_time() = record.accepted_time();
+  *letter.mutable_update_time() = record.update_time();
+  if (!record.documents_purged()) {
+    for (const auto& meta : record.documents()) {
+      auto* info = letter.add_documents();
+      info->set_filename(meta.filename());
+      info->set_media_type(meta.media_type());
+      info->set_size_bytes(meta.size_bytes());
+    }
+  }
+  if (record.has_options()) *letter.mutable_options() = record.options();
+  return letter;
 }
 
 absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sender,
@@ -245,12 +257,23 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
     meta->set_size_bytes(document.content().size());
   }
 
+  // Who the letter is for and what it is called are personal data: sealed like a document.
+  storage::v1::LetterContent content;
+  *content.mutable_recipient() = request.recipient();
+  if (request.has_postal_address()) *content.mutable_postal_address() = request.postal_address();
+  content.set_title(request.title());
+  if (request.has_reply_to()) *content.mutable_reply_to() = request.reply_to();
+  content.set_external_reference(request.external_reference());
+  std::string plain_content = content.SerializeAsString();
+  absl::StatusOr<crypto::EncryptedDocument> sealed_content =
+      envelope_.Seal(plain_content, crypto::LetterContentAad(letter_id));
+  crypto::Wipe(plain_content);
+  UTPOST_RETURN_IF_ERROR(sealed_content.status());
+
   storage::LetterRecord& record = letter.record;
   record.set_letter_id(letter_id);
   record.set_sender(std::string(sender));
-  *record.mutable_recipient() = request.recipient();
-  if (request.has_postal_address()) *record.mutable_postal_address() = request.postal_address();
-  record.set_title(request.title());
+  record.set_sealed_content(sealed_content->Serialize());
   if (request.has_options()) *record.mutable_options() = request.options();
   if (request.options().channel_policy() == v1::CHANNEL_POLICY_UNSPECIFIED) {
     record.mutable_options()->set_channel_policy(v1::CHANNEL_POLICY_AUTO);
@@ -258,8 +281,6 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
   if (request.options().security_level() == v1::SECURITY_LEVEL_UNSPECIFIED) {
     record.mutable_options()->set_security_level(v1::SECURITY_LEVEL_SUBSTANTIAL);
   }
-  if (request.has_reply_to()) *record.mutable_reply_to() = request.reply_to();
-  record.set_external_reference(request.external_reference());
   record.set_status(v1::LETTER_STATUS_ACCEPTED);
   *record.mutable_accepted_time() = now_proto;
   *record.mutable_update_time() = now_proto;
@@ -309,7 +330,7 @@ absl::StatusOr<v1::GetLetterResponse> Ledger::GetLetter(std::string_view sender,
   UTPOST_ASSIGN_OR_RETURN(auto loaded, LoadOwnLetter(sender, request.letter_id()));
   UTPOST_ASSIGN_OR_RETURN(std::vector<v1::LetterEvent> events, store_.GetEvents(loaded.first));
   v1::GetLetterResponse response;
-  *response.mutable_letter() = ToLetter(loaded.second);
+  UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(), View(loaded.second));
   for (auto& event : events) *response.add_events() = std::move(event);
   return response;
 }
@@ -381,7 +402,9 @@ absl::StatusOr<v1::ListLettersResponse> Ledger::ListLetters(
           in_window(*record) && (request.statuses_size() == 0 ||
                                  std::find(request.statuses().begin(), request.statuses().end(),
                                            record->status()) != request.statuses().end());
-      if (match) *response.add_letters() = ToLetter(*record);
+      if (match) {
+        UTPOST_ASSIGN_OR_RETURN(*response.add_letters(), View(*record));
+      }
       if (static_cast<size_t>(response.letters_size()) == page_size) break;
     }
     if (exhausted || ids.empty()) break;
@@ -418,7 +441,7 @@ absl::StatusOr<v1::Letter> Ledger::ApplyTransitionLocked(const common::LetterIdB
   absl::Status committed = store_.CommitLetterUpdate(update);
   feed_.Complete(sequence);
   UTPOST_RETURN_IF_ERROR(committed);
-  return ToLetter(update.record);
+  return View(update.record);
 }
 
 absl::StatusOr<v1::Letter> Ledger::ApplyTransition(std::string_view sender,
@@ -448,7 +471,7 @@ absl::StatusOr<v1::CancelLetterResponse> Ledger::CancelLetter(
   v1::CancelLetterResponse response;
   const v1::LetterStatus status = loaded.second.status();
   if (status == v1::LETTER_STATUS_CANCELLED) {
-    *response.mutable_letter() = ToLetter(loaded.second);
+    UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(), View(loaded.second));
     return response;
   }
   if (status != v1::LETTER_STATUS_ACCEPTED && status != v1::LETTER_STATUS_ROUTED) {

@@ -96,6 +96,8 @@ class Ledger {
                                                    storage::LetterRecord record,
                                                    const Transition& transition,
                                                    bool purge_documents);
+  // The public view of a stored letter: its sealed personal content opened.
+  absl::StatusOr<v1::Letter> View(const storage::LetterRecord& record) const;
   std::mutex& LetterLock(const common::LetterIdBytes& id);
   std::mutex& IdempotencyLock(std::string_view sender, std::string_view key);
 
@@ -111,7 +113,5 @@ class Ledger {
   std::array<std::mutex, 256> idempotency_locks_;
 };
 
-// The public view of a stored letter.
-v1::Letter ToLetter(const storage::LetterRecord& record);
 
 }  // namespace utpost::ledger

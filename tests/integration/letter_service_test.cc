@@ -435,6 +435,10 @@ TEST_F(LetterServiceTest, NoPlaintextDocumentReachesTheDisk) {
   auto client = stack_->Client();
   // A small document (inline value) and a large one (blob file).
   v1::SendLetterRequest request = ValidLetter(marker, 512);
+  // Who a letter is for and what it is called are personal data too.
+  const std::string title_marker = "UTPOST-TITLE-MARKER-51c2";
+  request.set_title(title_marker);
+  request.set_external_reference("UTPOST-REFERENCE-MARKER-0b9e");
   auto* big = request.add_documents();
   big->set_filename("stor.pdf");
   big->set_media_type("application/pdf");
@@ -445,7 +449,10 @@ TEST_F(LetterServiceTest, NoPlaintextDocumentReachesTheDisk) {
   ASSERT_TRUE(stack_->app().db->FlushAll().ok());
   EXPECT_THAT(FilesContaining(stack_->data_dir(), marker), IsEmpty());
   stack_->Stop();
-  EXPECT_THAT(FilesContaining(stack_->data_dir(), marker), IsEmpty());
+  for (const std::string& needle :
+       {marker, title_marker, std::string("UTPOST-REFERENCE-MARKER-0b9e"), std::string(kCitizen)}) {
+    EXPECT_THAT(FilesContaining(stack_->data_dir(), needle), IsEmpty()) << needle;
+  }
 
   // The scan itself works: a plaintext file with the marker is found.
   std::ofstream(stack_->data_dir() / "control.txt") << "x" << marker << "y";
