@@ -307,7 +307,7 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
   const uint64_t sequence = feed_.Allocate();
   letter.event.set_sequence(sequence);
   absl::Status committed = store_.CommitNewLetter(letter);
-  feed_.Complete(sequence);
+  feed_.Complete(sequence, sender, committed.ok());
   UTPOST_RETURN_IF_ERROR(committed);
 
   v1::SendLetterResponse response;
@@ -439,7 +439,7 @@ absl::StatusOr<v1::Letter> Ledger::ApplyTransitionLocked(const common::LetterIdB
   const uint64_t sequence = feed_.Allocate();
   update.event.set_sequence(sequence);
   absl::Status committed = store_.CommitLetterUpdate(update);
-  feed_.Complete(sequence);
+  feed_.Complete(sequence, update.record.sender(), committed.ok());
   UTPOST_RETURN_IF_ERROR(committed);
   return View(update.record);
 }

@@ -113,5 +113,4 @@ class Ledger {
   std::array<std::mutex, 256> idempotency_locks_;
 };
 
-
 }  // namespace utpost::ledger

@@ -21,7 +21,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchLetterEvents
  public:
   WatchReactor(LetterServiceImpl& service, std::string sender, uint64_t after)
       : service_(service), sender_(std::move(sender)), cursor_(after) {
-    subscription_ = service_.ledger_.feed().Subscribe([this] { Pump(); });
+    subscription_ = service_.ledger_.feed().Subscribe(sender_, [this] { Pump(); });
     Pump();
   }
 
