@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/common/grpc_status.h"
+#include "services/common/log.h"
 
 namespace utpost::ledger {
 namespace {
@@ -11,6 +12,25 @@ constexpr size_t kWatchBatch = 256;
 
 const grpc::Status kAtCapacity(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                "server is at capacity; retry with backoff");
+
+// Errors that are the server's, not the caller's, are logged here, once; the caller's own
+// mistakes are answered, not logged.
+void LogServerError(const char* method, const std::string& sender, const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kUnknown:
+      service::Log(spdlog::level::err, "request failed",
+                   {{"method", method}, {"organisation", sender}, {"error", status.ToString()}});
+      break;
+    case absl::StatusCode::kUnavailable:
+      service::Log(spdlog::level::warn, "request failed, retryable",
+                   {{"method", method}, {"organisation", sender}, {"error", status.ToString()}});
+      break;
+    default:
+      break;
+  }
+}
 
 }  // namespace
 
@@ -141,7 +161,8 @@ LetterServiceImpl::LetterServiceImpl(Ledger& ledger, const service::Authenticato
 LetterServiceImpl::~LetterServiceImpl() = default;
 
 template <typename Request, typename Response, typename Work>
-grpc::ServerUnaryReactor* LetterServiceImpl::Run(grpc::CallbackServerContext* context,
+grpc::ServerUnaryReactor* LetterServiceImpl::Run(const char* method,
+                                                 grpc::CallbackServerContext* context,
                                                  const Request* request, Response* response,
                                                  uint64_t cost_bytes, Work work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -159,7 +180,7 @@ grpc::ServerUnaryReactor* LetterServiceImpl::Run(grpc::CallbackServerContext* co
     return reactor;
   }
   const bool queued = executor_.TrySubmit(
-      [this, context, request, response, reactor, cost_bytes, work, sender = *sender] {
+      [this, method, context, request, response, reactor, cost_bytes, work, sender = *sender] {
         absl::Status status;
         if (context->IsCancelled()) {
           status = absl::CancelledError("the caller went away");
@@ -169,6 +190,7 @@ grpc::ServerUnaryReactor* LetterServiceImpl::Run(grpc::CallbackServerContext* co
           if (result.ok()) *response = std::move(*result);
         }
         inflight_bytes_.fetch_sub(cost_bytes);
+        LogServerError(method, sender, status);
         reactor->Finish(service::ToGrpcStatus(status));
       });
   if (!queued) {
@@ -183,9 +205,10 @@ grpc::ServerUnaryReactor* LetterServiceImpl::SendLetter(grpc::CallbackServerCont
                                                         v1::SendLetterResponse* response) {
   uint64_t cost = 0;
   for (const auto& document : request->documents()) cost += document.content().size();
-  // Work on a letter that the caller no longer waits for still completes: it may be durable
-  // already, and the caller's retry with the same idempotency key replays it.
-  return Run(context, request, response, cost,
+  // A letter whose caller went away before its work started is skipped: nothing was stored,
+  // and a retry creates it. Once started, it completes; a retry with the same idempotency key
+  // then replays it.
+  return Run("SendLetter", context, request, response, cost,
              [this](const std::string& sender, const v1::SendLetterRequest& r) {
                return ledger_.SendLetter(sender, r);
              });
@@ -194,7 +217,7 @@ grpc::ServerUnaryReactor* LetterServiceImpl::SendLetter(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* LetterServiceImpl::GetLetter(grpc::CallbackServerContext* context,
                                                        const v1::GetLetterRequest* request,
                                                        v1::GetLetterResponse* response) {
-  return Run(context, request, response, 0,
+  return Run("GetLetter", context, request, response, 0,
              [this](const std::string& sender, const v1::GetLetterRequest& r) {
                return ledger_.GetLetter(sender, r);
              });
@@ -203,7 +226,7 @@ grpc::ServerUnaryReactor* LetterServiceImpl::GetLetter(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* LetterServiceImpl::ListLetters(grpc::CallbackServerContext* context,
                                                          const v1::ListLettersRequest* request,
                                                          v1::ListLettersResponse* response) {
-  return Run(context, request, response, 0,
+  return Run("ListLetters", context, request, response, 0,
              [this](const std::string& sender, const v1::ListLettersRequest& r) {
                return ledger_.ListLetters(sender, r);
              });
@@ -212,7 +235,7 @@ grpc::ServerUnaryReactor* LetterServiceImpl::ListLetters(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* LetterServiceImpl::CancelLetter(grpc::CallbackServerContext* context,
                                                           const v1::CancelLetterRequest* request,
                                                           v1::CancelLetterResponse* response) {
-  return Run(context, request, response, 0,
+  return Run("CancelLetter", context, request, response, 0,
              [this](const std::string& sender, const v1::CancelLetterRequest& r) {
                return ledger_.CancelLetter(sender, r);
              });

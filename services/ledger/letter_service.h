@@ -47,8 +47,9 @@ class LetterServiceImpl final : public v1::LetterService::CallbackService {
   friend class WatchReactor;
 
   template <typename Request, typename Response, typename Work>
-  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context, const Request* request,
-                                Response* response, uint64_t cost_bytes, Work work);
+  grpc::ServerUnaryReactor* Run(const char* method, grpc::CallbackServerContext* context,
+                                const Request* request, Response* response, uint64_t cost_bytes,
+                                Work work);
 
   Ledger& ledger_;
   const service::Authenticator& authenticator_;
