@@ -173,41 +173,36 @@ void LetterClient::Prepare(grpc::ClientContext& context, bool deadline) const {
   }
 }
 
-absl::StatusOr<v1::SendLetterResponse> LetterClient::Send(const v1::SendLetterRequest& request) {
+template <typename Request, typename Response>
+absl::StatusOr<Response> LetterClient::Call(grpc::Status (v1::LetterService::Stub::*method)(
+                                                grpc::ClientContext*, const Request&, Response*),
+                                            const Request& request) {
   grpc::ClientContext context;
   Prepare(context);
-  v1::SendLetterResponse response;
-  UTPOST_RETURN_IF_ERROR(service::FromGrpcStatus(stub_->SendLetter(&context, request, &response)));
+  Response response;
+  UTPOST_RETURN_IF_ERROR(
+      service::FromGrpcStatus((stub_.get()->*method)(&context, request, &response)));
   return response;
+}
+
+absl::StatusOr<v1::SendLetterResponse> LetterClient::Send(const v1::SendLetterRequest& request) {
+  return Call(&v1::LetterService::Stub::SendLetter, request);
 }
 
 absl::StatusOr<v1::GetLetterResponse> LetterClient::Get(std::string_view letter_id) {
-  grpc::ClientContext context;
-  Prepare(context);
   v1::GetLetterRequest request;
   request.set_letter_id(std::string(letter_id));
-  v1::GetLetterResponse response;
-  UTPOST_RETURN_IF_ERROR(service::FromGrpcStatus(stub_->GetLetter(&context, request, &response)));
-  return response;
+  return Call(&v1::LetterService::Stub::GetLetter, request);
 }
 
 absl::StatusOr<v1::ListLettersResponse> LetterClient::List(const v1::ListLettersRequest& request) {
-  grpc::ClientContext context;
-  Prepare(context);
-  v1::ListLettersResponse response;
-  UTPOST_RETURN_IF_ERROR(service::FromGrpcStatus(stub_->ListLetters(&context, request, &response)));
-  return response;
+  return Call(&v1::LetterService::Stub::ListLetters, request);
 }
 
 absl::StatusOr<v1::CancelLetterResponse> LetterClient::Cancel(std::string_view letter_id) {
-  grpc::ClientContext context;
-  Prepare(context);
   v1::CancelLetterRequest request;
   request.set_letter_id(std::string(letter_id));
-  v1::CancelLetterResponse response;
-  UTPOST_RETURN_IF_ERROR(
-      service::FromGrpcStatus(stub_->CancelLetter(&context, request, &response)));
-  return response;
+  return Call(&v1::LetterService::Stub::CancelLetter, request);
 }
 
 absl::Status LetterClient::Watch(uint64_t after_sequence,

@@ -69,6 +69,11 @@ class LetterClient {
 
  private:
   void Prepare(grpc::ClientContext& context, bool deadline = true) const;
+  // One unary call with this client's deadline and identity; errors as absl::Status.
+  template <typename Request, typename Response>
+  absl::StatusOr<Response> Call(grpc::Status (v1::LetterService::Stub::*method)(
+                                    grpc::ClientContext*, const Request&, Response*),
+                                const Request& request);
 
   std::unique_ptr<v1::LetterService::Stub> stub_;
   ConnectionOptions options_;
