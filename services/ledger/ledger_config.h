@@ -24,6 +24,11 @@ struct LedgerConfig {
   // Document bytes held by requests in progress (queued or running) before new ones are
   // refused with RESOURCE_EXHAUSTED. Bounds memory under overload.
   uint64_t max_inflight_bytes = 512ull << 20;
+  // Requests (queued or running) one organisation may have at once; more are refused with
+  // RESOURCE_EXHAUSTED, so one case system's burst cannot starve the others.
+  int max_inflight_per_organisation = 128;
+  // Open WatchLetterEvents streams per organisation (one stream carries all its events).
+  int max_watch_streams_per_organisation = 16;
   // Letters scanned at most for one ListLetters page (bounds the work of a filtered page).
   int list_max_scan = 2000;
 };

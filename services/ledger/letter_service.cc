@@ -91,6 +91,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchLetterEvents
     {
       std::lock_guard lock(service_.watchers_mu_);
       service_.watchers_.erase(this);
+      if (--service_.watchers_per_org_[sender_] == 0) service_.watchers_per_org_.erase(sender_);
     }
     std::unique_lock lock(mu_);
     done_ = true;
@@ -171,11 +172,20 @@ grpc::ServerUnaryReactor* LetterServiceImpl::Run(const char* method,
     reactor->Finish(service::ToGrpcStatus(sender.status()));
     return reactor;
   }
-  // Admission: bound the document bytes held by requests in progress.
-  // A letter larger than the whole budget is still admitted when nothing else is in flight.
+  // Admission, fair first: no organisation may hold more than its share of the workers, so a
+  // retry storm from one case system cannot starve the others.
+  if (!AdmitOrganisation(*sender)) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "too many requests of this organisation in progress; retry "
+                                 "with backoff"));
+    return reactor;
+  }
+  // Then bound the document bytes held by requests in progress. A letter larger than the whole
+  // budget is still admitted when nothing else is in flight.
   const uint64_t before = inflight_bytes_.fetch_add(cost_bytes);
   if (before > 0 && before + cost_bytes > ledger_.config().max_inflight_bytes) {
     inflight_bytes_.fetch_sub(cost_bytes);
+    ReleaseOrganisation(*sender);
     reactor->Finish(kAtCapacity);
     return reactor;
   }
@@ -190,11 +200,13 @@ grpc::ServerUnaryReactor* LetterServiceImpl::Run(const char* method,
           if (result.ok()) *response = std::move(*result);
         }
         inflight_bytes_.fetch_sub(cost_bytes);
+        ReleaseOrganisation(sender);
         LogServerError(method, sender, status);
         reactor->Finish(service::ToGrpcStatus(status));
       });
   if (!queued) {
     inflight_bytes_.fetch_sub(cost_bytes);
+    ReleaseOrganisation(*sender);
     reactor->Finish(kAtCapacity);
   }
   return reactor;
@@ -255,6 +267,13 @@ grpc::ServerWriteReactor<v1::WatchLetterEventsResponse>* LetterServiceImpl::Watc
   if (refusal.ok() && shutting_down_) {
     refusal = grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down");
   }
+  const int limit = ledger_.config().max_watch_streams_per_organisation;
+  if (refusal.ok() && watchers_per_org_[*sender] >= limit) {
+    refusal =
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                     absl::StrCat("organisation already has ", limit,
+                                  " open watch streams; one stream carries all of its events"));
+  }
   if (!refusal.ok()) {
     // A reactor that finishes at once and deletes itself.
     class Refused final : public grpc::ServerWriteReactor<v1::WatchLetterEventsResponse> {
@@ -266,7 +285,22 @@ grpc::ServerWriteReactor<v1::WatchLetterEventsResponse>* LetterServiceImpl::Watc
   }
   auto* reactor = new WatchReactor(*this, *sender, request->after_sequence());
   watchers_.insert(reactor);
+  ++watchers_per_org_[*sender];
   return reactor;
+}
+
+bool LetterServiceImpl::AdmitOrganisation(const std::string& sender) {
+  std::lock_guard lock(admission_mu_);
+  int& inflight = inflight_per_org_[sender];
+  if (inflight >= ledger_.config().max_inflight_per_organisation) return false;
+  ++inflight;
+  return true;
+}
+
+void LetterServiceImpl::ReleaseOrganisation(const std::string& sender) {
+  std::lock_guard lock(admission_mu_);
+  auto it = inflight_per_org_.find(sender);
+  if (it != inflight_per_org_.end() && --it->second == 0) inflight_per_org_.erase(it);
 }
 
 void LetterServiceImpl::Shutdown() {

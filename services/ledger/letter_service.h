@@ -8,6 +8,7 @@
 #include <mutex>
 #include <set>
 
+#include "absl/container/flat_hash_map.h"
 #include "services/common/executor.h"
 #include "services/common/identity.h"
 #include "services/ledger/ledger.h"
@@ -56,8 +57,15 @@ class LetterServiceImpl final : public v1::LetterService::CallbackService {
   service::BoundedExecutor& executor_;
   std::atomic<uint64_t> inflight_bytes_{0};
 
+  // Requests in progress per organisation (fair admission).
+  bool AdmitOrganisation(const std::string& sender);
+  void ReleaseOrganisation(const std::string& sender);
+  std::mutex admission_mu_;
+  absl::flat_hash_map<std::string, int> inflight_per_org_;
+
   std::mutex watchers_mu_;
   std::set<WatchReactor*> watchers_;
+  absl::flat_hash_map<std::string, int> watchers_per_org_;
   bool shutting_down_ = false;
 };
 

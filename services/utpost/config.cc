@@ -109,6 +109,8 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"max_queued_requests", PositiveField(l.max_queued_requests)},
       {"max_inflight_bytes", PositiveField(l.max_inflight_bytes)},
       {"list_max_scan", PositiveField(l.list_max_scan)},
+      {"max_inflight_per_organisation", PositiveField(l.max_inflight_per_organisation)},
+      {"max_watch_streams_per_organisation", PositiveField(l.max_watch_streams_per_organisation)},
   };
   const std::map<std::string, Setter> top = {
       {"data_dir", PathField(config.data_dir)},

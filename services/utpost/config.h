@@ -16,6 +16,8 @@
 //     max_queued_requests: 256
 //     max_inflight_bytes: 536870912
 //     list_max_scan: 2000
+//     max_inflight_per_organisation: 128
+//     max_watch_streams_per_organisation: 16
 #pragma once
 
 #include <filesystem>

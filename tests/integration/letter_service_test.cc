@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <fstream>
 #include <map>
 #include <set>
@@ -575,6 +576,91 @@ TEST(LetterServiceOverloadTest, OverloadIsShedWithResourceExhaustedAndNothingHal
   auto all = stack->app().store->AllLetterIds();
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(static_cast<int>(all->size()), accepted.load()) << "a shed letter stores nothing";
+}
+
+}  // namespace
+}  // namespace utpost::testutil
+
+namespace utpost::testutil {
+namespace {
+
+TEST(LetterServiceFairnessTest, OneOrganisationsBurstIsShedWhileOthersGetThrough) {
+  auto stack = TestStack::Start({}, [](app::Config& c) {
+    c.ledger.worker_threads = 1;
+    c.ledger.max_inflight_per_organisation = 1;
+  });
+  ASSERT_NE(stack, nullptr);
+  constexpr int kBurst = 16;
+  std::vector<client::LetterClient> oslo;
+  for (int i = 0; i < kBurst; ++i) {
+    oslo.push_back(stack->Client(kOslo));
+    ASSERT_EQ(oslo.back().Get("01J00000000000000000000000").status().code(),
+              absl::StatusCode::kNotFound);  // connected before the burst
+  }
+  auto bergen = stack->Client(kBergen);
+  std::atomic<int> ready{0}, shed{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kBurst; ++i) {
+    threads.emplace_back([&, i] {
+      ++ready;
+      while (ready < kBurst) std::this_thread::yield();
+      auto r = oslo[i].Send(ValidLetter(absl::StrCat("MARKER-BURST-", i), 64 << 10));
+      if (r.status().code() == absl::StatusCode::kResourceExhausted) ++shed;
+    });
+  }
+  while (ready < kBurst) std::this_thread::yield();
+  // Bergen has nothing else in progress, so its letter is admitted whatever Oslo does.
+  auto sent = bergen.Send(ValidLetter("MARKER-BERGEN"));
+  EXPECT_TRUE(sent.ok()) << sent.status();
+  for (auto& t : threads) t.join();
+  EXPECT_GT(shed.load(), 0);
+}
+
+TEST(LetterServiceFairnessTest, WatchStreamsPerOrganisationAreBounded) {
+  auto stack =
+      TestStack::Start({}, [](app::Config& c) { c.ledger.max_watch_streams_per_organisation = 1; });
+  ASSERT_NE(stack, nullptr);
+  ASSERT_TRUE(stack->Client(kOslo).Send(ValidLetter("MARKER-W1")).ok());
+  ASSERT_TRUE(stack->Client(kBergen).Send(ValidLetter("MARKER-W2")).ok());
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool opened = false, release = false;
+  std::thread first([&] {
+    auto client = stack->Client(kOslo);
+    EXPECT_TRUE(client
+                    .Watch(0,
+                           [&](const v1::LetterEvent&) {
+                             std::unique_lock lock(mu);
+                             opened = true;
+                             cv.notify_all();
+                             cv.wait(lock, [&] { return release; });
+                             return false;
+                           })
+                    .ok());
+  });
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return opened; });
+  }
+  absl::Status second = stack->Client(kOslo).Watch(0, [](const auto&) { return false; });
+  EXPECT_EQ(second.code(), absl::StatusCode::kResourceExhausted) << second;
+  absl::Status other = stack->Client(kBergen).Watch(0, [](const auto&) { return false; });
+  EXPECT_TRUE(other.ok()) << "another organisation's limit is its own: " << other;
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  first.join();
+  // The slot is free again once the first stream has ended.
+  absl::Status again;
+  for (int i = 0; i < 100; ++i) {
+    again = stack->Client(kOslo).Watch(0, [](const auto&) { return false; });
+    if (again.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(again.ok()) << again;
 }
 
 }  // namespace

@@ -19,6 +19,10 @@ TEST(ConfigTest, TheExampleFileParsesAndMatchesTheDefaults) {
   EXPECT_EQ(config.ledger.worker_threads, defaults.ledger.worker_threads);
   EXPECT_EQ(config.ledger.max_inflight_bytes, defaults.ledger.max_inflight_bytes);
   EXPECT_EQ(config.tls.ca, defaults.tls.ca);
+  EXPECT_EQ(config.ledger.max_inflight_per_organisation,
+            defaults.ledger.max_inflight_per_organisation);
+  EXPECT_EQ(config.ledger.max_watch_streams_per_organisation,
+            defaults.ledger.max_watch_streams_per_organisation);
 }
 
 TEST(ConfigTest, ValuesApply) {
