@@ -163,15 +163,11 @@ Ledger::Ledger(const LedgerConfig& config, storage::LedgerStore& store,
                const crypto::KeyStore& keys, const common::Clock& clock, uint64_t last_sequence)
     : config_(config), store_(store), envelope_(keys), clock_(clock), feed_(last_sequence) {}
 
-std::mutex& Ledger::LetterLock(const common::LetterIdBytes& id) {
-  return letter_locks_[absl::HashOf(
-                           std::string_view(reinterpret_cast<const char*>(id.data()), id.size())) %
-                       letter_locks_.size()];
+namespace {
+std::string LetterLockKey(const common::LetterIdBytes& id) {
+  return std::string(reinterpret_cast<const char*>(id.data()), id.size());
 }
-
-std::mutex& Ledger::IdempotencyLock(std::string_view sender, std::string_view key) {
-  return idempotency_locks_[absl::HashOf(sender, key) % idempotency_locks_.size()];
-}
+}  // namespace
 
 absl::StatusOr<v1::Letter> Ledger::View(const storage::LetterRecord& record) const {
   UTPOST_ASSIGN_OR_RETURN(crypto::EncryptedDocument sealed,
@@ -214,11 +210,11 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
 
   // Check-then-write of one idempotency key is serialised so that two concurrent retries
   // cannot both create a letter.
-  std::unique_lock<std::mutex> idempotency_lock;
+  std::optional<common::KeyedMutex::Lock> idempotency_lock;
   std::string fingerprint;
   const std::string& key = request.idempotency_key();
   if (!key.empty()) {
-    idempotency_lock = std::unique_lock(IdempotencyLock(sender, key));
+    idempotency_lock.emplace(idempotency_locks_, absl::StrCat(common::Av(sender), "/", key));
     fingerprint = Fingerprint(request);
     UTPOST_ASSIGN_OR_RETURN(auto previous, store_.GetIdempotency(sender, key));
     if (previous) {
@@ -447,7 +443,7 @@ absl::StatusOr<v1::Letter> Ledger::ApplyTransitionLocked(const common::LetterIdB
 absl::StatusOr<v1::Letter> Ledger::ApplyTransition(std::string_view sender,
                                                    const Transition& transition) {
   UTPOST_ASSIGN_OR_RETURN(common::LetterIdBytes id, ParseLetterId(transition.letter_id));
-  std::lock_guard lock(LetterLock(id));
+  common::KeyedMutex::Lock lock(letter_locks_, LetterLockKey(id));
   UTPOST_ASSIGN_OR_RETURN(auto loaded, LoadOwnLetter(sender, transition.letter_id));
   if (!IsAllowedTransition(loaded.second.status(), transition.status)) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -466,7 +462,7 @@ absl::StatusOr<v1::Letter> Ledger::ApplyTransition(std::string_view sender,
 absl::StatusOr<v1::CancelLetterResponse> Ledger::CancelLetter(
     std::string_view sender, const v1::CancelLetterRequest& request) {
   UTPOST_ASSIGN_OR_RETURN(common::LetterIdBytes id, ParseLetterId(request.letter_id()));
-  std::lock_guard lock(LetterLock(id));
+  common::KeyedMutex::Lock lock(letter_locks_, LetterLockKey(id));
   UTPOST_ASSIGN_OR_RETURN(auto loaded, LoadOwnLetter(sender, request.letter_id()));
   v1::CancelLetterResponse response;
   const v1::LetterStatus status = loaded.second.status();

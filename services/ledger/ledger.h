@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
+#include "common/keyed_mutex.h"
 #include "common/letter_id.h"
 #include "crypto/envelope.h"
 #include "crypto/key_store.h"
@@ -98,8 +99,6 @@ class Ledger {
                                                    bool purge_documents);
   // The public view of a stored letter: its sealed personal content opened.
   absl::StatusOr<v1::Letter> View(const storage::LetterRecord& record) const;
-  std::mutex& LetterLock(const common::LetterIdBytes& id);
-  std::mutex& IdempotencyLock(std::string_view sender, std::string_view key);
 
   LedgerConfig config_;
   storage::LedgerStore& store_;
@@ -107,10 +106,10 @@ class Ledger {
   const common::Clock& clock_;
   common::LetterIdGenerator ids_;
   EventFeed feed_;
-  // Striped locks: read-modify-write of one letter, and check-then-write of one
-  // idempotency key, are serialised; unrelated letters rarely share a stripe.
-  std::array<std::mutex, 256> letter_locks_;
-  std::array<std::mutex, 256> idempotency_locks_;
+  // Read-modify-write of one letter, and check-then-write of one idempotency key, are
+  // serialised; nothing else waits, since these locks are held across a synced write.
+  common::KeyedMutex letter_locks_;
+  common::KeyedMutex idempotency_locks_;
 };
 
 }  // namespace utpost::ledger
