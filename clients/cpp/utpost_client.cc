@@ -168,6 +168,7 @@ LetterClient::LetterClient(std::shared_ptr<grpc::Channel> channel, ConnectionOpt
 
 void LetterClient::Prepare(grpc::ClientContext& context, bool deadline) const {
   if (deadline) context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  context.set_wait_for_ready(options_.wait_for_ready);
   if (options_.insecure) {
     context.AddMetadata(service::kInsecureOrganisationHeader, options_.organisation);
   }

@@ -25,6 +25,10 @@ struct ConnectionOptions {
   std::filesystem::path key;   // its private key
   bool insecure = false;       // plaintext (server started with --insecure)
   std::string organisation;    // insecure mode only: the organisation to act as
+  // Wait (within the call's deadline) for a connection that is being set up or re-established
+  // instead of failing at once with UNAVAILABLE. Off for interactive use, where "server not
+  // running" should be said at once; on for batch senders and tests.
+  bool wait_for_ready = false;
 };
 
 // Settings from the command line; unset ones come from the environment (UTPOST_ADDRESS,

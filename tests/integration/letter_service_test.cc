@@ -416,8 +416,11 @@ TEST_F(LetterServiceTest, ConcurrentLettersShareWalSyncs) {
     threads.emplace_back([&, t] {
       auto client = stack_->Client();
       for (int i = 0; i < kPerThread; ++i) {
-        if (client.Send(ValidLetter(absl::StrCat("MARKER-GROUP-", t, "-", i), 64 << 10)).ok()) {
+        auto r = client.Send(ValidLetter(absl::StrCat("MARKER-GROUP-", t, "-", i), 64 << 10));
+        if (r.ok()) {
           ++ok;
+        } else {
+          ADD_FAILURE() << "thread " << t << " letter " << i << ": " << r.status();
         }
       }
     });
@@ -508,6 +511,7 @@ TEST(LetterServiceTlsTest, ACallerWithoutACertificateFromTheCaIsRefused) {
   const auto client_dir = crypto::DevClientDir(other.path(), kOslo);
   options.cert = client_dir / "client.pem";
   options.key = client_dir / "client.key";
+  options.wait_for_ready = false;  // the handshake fails for good; say so at once
   auto channel = client::Connect(options);
   ASSERT_TRUE(channel.ok());
   client::LetterClient forger(*channel, options, absl::Seconds(5));
