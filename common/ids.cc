@@ -127,6 +127,9 @@ absl::Status ValidateNorwegianNationalId(std::string_view id) {
 
 absl::Status ValidateNorwegianOrgNumber(std::string_view id) {
   if (absl::Status s = CheckDigits(id, 9); !s.ok()) return s;
+  // The register (Enhetsregisteret) hands out numbers starting with 8 or 9 only; without this
+  // rule 000000000 would pass, its weighted sum being 0.
+  if (id[0] != '8' && id[0] != '9') return absl::InvalidArgumentError("must start with 8 or 9");
   if (!IsValidNorwegianOrgNumber(id)) return absl::InvalidArgumentError("check digit is wrong");
   return absl::OkStatus();
 }
@@ -142,6 +145,8 @@ absl::Status ValidateDanishCpr(std::string_view id) {
 
 absl::Status ValidateDanishCvr(std::string_view id) {
   if (absl::Status s = CheckDigits(id, 8); !s.ok()) return s;
+  // CVR numbers run from 10000000; 00000000 would otherwise pass the mod-11 rule.
+  if (id[0] == '0') return absl::InvalidArgumentError("must not start with 0");
   if (!IsValidCvr(id)) return absl::InvalidArgumentError("check digit is wrong");
   return absl::OkStatus();
 }

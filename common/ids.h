@@ -18,14 +18,16 @@ namespace utpost::common {
 // 40 or + 80 are accepted), and both mod-11 check digits correct.
 [[nodiscard]] absl::Status ValidateNorwegianNationalId(std::string_view id);
 
-// Norwegian organisation number: 9 digits, weights 3 2 7 6 5 4 3 2, mod-11 check digit.
+// Norwegian organisation number: 9 digits starting with 8 or 9, weights 3 2 7 6 5 4 3 2,
+// mod-11 check digit.
 [[nodiscard]] absl::Status ValidateNorwegianOrgNumber(std::string_view id);
 
 // Danish CPR number: 10 digits (no dash), the first six a real date DDMMYY. The mod-11 rule
 // is not applied: CPR numbers without it have been issued since 2007.
 [[nodiscard]] absl::Status ValidateDanishCpr(std::string_view id);
 
-// Danish CVR number: 8 digits, weights 2 7 6 5 4 3 2 1, weighted sum divisible by 11.
+// Danish CVR number: 8 digits not starting with 0, weights 2 7 6 5 4 3 2 1, weighted sum
+// divisible by 11.
 [[nodiscard]] absl::Status ValidateDanishCvr(std::string_view id);
 
 // The four identifier kinds utpost takes.

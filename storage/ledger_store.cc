@@ -204,8 +204,8 @@ absl::StatusOr<std::vector<utpost::v1::LetterEvent>> LedgerStore::ReadFeed(std::
   return events;
 }
 
-absl::StatusOr<uint64_t> LedgerStore::LastSequence() const {
-  uint64_t last = 0;
+absl::StatusOr<absl::flat_hash_map<std::string, uint64_t>> LedgerStore::LastSequences() const {
+  absl::flat_hash_map<std::string, uint64_t> last;
   std::unique_ptr<rocksdb::Iterator> it(
       db_.raw().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::kFeed)));
   it->SeekToFirst();
@@ -218,7 +218,7 @@ absl::StatusOr<uint64_t> LedgerStore::LastSequence() const {
     end.append(8, '\xff');
     it->SeekForPrev(end);
     if (!it->Valid()) break;
-    last = std::max(last, keys::SequenceFromFeed(it->key().ToStringView()));
+    last[prefix.substr(0, slash)] = keys::SequenceFromFeed(it->key().ToStringView());
     // Next sender: the first key after every key with this prefix.
     prefix.back() = '/' + 1;
     it->Seek(prefix);

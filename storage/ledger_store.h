@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/letter_id.h"
@@ -77,8 +78,9 @@ class LedgerStore {
   [[nodiscard]] absl::StatusOr<std::vector<utpost::v1::LetterEvent>> ReadFeed(
       std::string_view sender, uint64_t after, uint64_t up_to, size_t limit) const;
 
-  // The highest feed sequence stored for any sender (0 if none). One seek per sender.
-  [[nodiscard]] absl::StatusOr<uint64_t> LastSequence() const;
+  // The highest feed sequence stored, per sender (senders without events are absent).
+  // One seek per sender.
+  [[nodiscard]] absl::StatusOr<absl::flat_hash_map<std::string, uint64_t>> LastSequences() const;
 
   // Every letter id in the store (for consistency checks and tools).
   [[nodiscard]] absl::StatusOr<std::vector<common::LetterIdBytes>> AllLetterIds() const;

@@ -25,8 +25,10 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
   return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
 }
 
+// Exact over the whole Timestamp range (years 1 to 9999); int64 nanoseconds would overflow
+// outside 1678 to 2261.
 absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(t));
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
 }
 
 // Feeds a protobuf serialization straight into SHA-256, so fingerprinting a 50 MiB request
@@ -155,13 +157,14 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Create(const LedgerConfig& confi
                                                        storage::LedgerStore& store,
                                                        const crypto::KeyStore& keys,
                                                        const common::Clock& clock) {
-  UTPOST_ASSIGN_OR_RETURN(uint64_t last_sequence, store.LastSequence());
-  return std::unique_ptr<Ledger>(new Ledger(config, store, keys, clock, last_sequence));
+  UTPOST_ASSIGN_OR_RETURN(auto last_sequences, store.LastSequences());
+  return std::unique_ptr<Ledger>(new Ledger(config, store, keys, clock, last_sequences));
 }
 
 Ledger::Ledger(const LedgerConfig& config, storage::LedgerStore& store,
-               const crypto::KeyStore& keys, const common::Clock& clock, uint64_t last_sequence)
-    : config_(config), store_(store), envelope_(keys), clock_(clock), feed_(last_sequence) {}
+               const crypto::KeyStore& keys, const common::Clock& clock,
+               const absl::flat_hash_map<std::string, uint64_t>& last_sequences)
+    : config_(config), store_(store), envelope_(keys), clock_(clock), feed_(last_sequences) {}
 
 namespace {
 std::string LetterLockKey(const common::LetterIdBytes& id) {
@@ -300,10 +303,10 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
     *letter.idempotency.mutable_accepted_time() = now_proto;
   }
 
-  const uint64_t sequence = feed_.Allocate();
+  const uint64_t sequence = feed_.Allocate(sender);
   letter.event.set_sequence(sequence);
   absl::Status committed = store_.CommitNewLetter(letter);
-  feed_.Complete(sequence, sender, committed.ok());
+  feed_.Complete(sender, sequence, committed.ok());
   UTPOST_RETURN_IF_ERROR(committed);
 
   v1::SendLetterResponse response;
@@ -337,10 +340,16 @@ absl::StatusOr<v1::ListLettersResponse> Ledger::ListLetters(
   if (request.page_size() < 0 || request.page_size() > 1000) {
     violations.Add("page_size", "must be between 0 and 1000");
   }
-  for (int i = 0; i < request.statuses_size(); ++i) {
-    const int status = request.statuses(i);
-    if (status == v1::LETTER_STATUS_UNSPECIFIED || !v1::LetterStatus_IsValid(status)) {
-      violations.Add(absl::StrCat("statuses[", i, "]"), "is not a letter status");
+  if (request.statuses_size() > kMaxListStatuses) {
+    // Counted before any per-element work: a request of a million statuses costs nothing.
+    violations.Add("statuses", absl::StrCat("must have at most ", kMaxListStatuses,
+                                            " statuses (has ", request.statuses_size(), ")"));
+  } else {
+    for (int i = 0; i < request.statuses_size(); ++i) {
+      const int status = request.statuses(i);
+      if (status == v1::LETTER_STATUS_UNSPECIFIED || !v1::LetterStatus_IsValid(status)) {
+        violations.Add(absl::StrCat("statuses[", i, "]"), "is not a letter status");
+      }
     }
   }
   for (const auto& [field, ts] : {std::pair{"accepted_after", &request.accepted_after()},
@@ -432,10 +441,10 @@ absl::StatusOr<v1::Letter> Ledger::ApplyTransitionLocked(const common::LetterIdB
   *update.event.mutable_time() = now;
   update.record = std::move(record);
 
-  const uint64_t sequence = feed_.Allocate();
+  const uint64_t sequence = feed_.Allocate(update.record.sender());
   update.event.set_sequence(sequence);
   absl::Status committed = store_.CommitLetterUpdate(update);
-  feed_.Complete(sequence, update.record.sender(), committed.ok());
+  feed_.Complete(update.record.sender(), sequence, committed.ok());
   UTPOST_RETURN_IF_ERROR(committed);
   return View(update.record);
 }
@@ -488,10 +497,11 @@ absl::StatusOr<v1::CancelLetterResponse> Ledger::CancelLetter(
 absl::StatusOr<std::vector<v1::LetterEvent>> Ledger::ReadEvents(std::string_view sender,
                                                                 uint64_t after,
                                                                 size_t limit) const {
-  const uint64_t watermark = feed_.Watermark();
+  const uint64_t watermark = feed_.Watermark(sender);
   if (after > watermark) {
-    return common::FieldError(absl::StatusCode::kInvalidArgument, "after_sequence",
-                              absl::StrCat("is ahead of the newest event (", watermark, ")"));
+    return common::FieldError(
+        absl::StatusCode::kInvalidArgument, "after_sequence",
+        absl::StrCat("is ahead of this organisation's newest event (", watermark, ")"));
   }
   return store_.ReadFeed(sender, after, watermark, limit);
 }

@@ -36,6 +36,9 @@ struct Transition {
   std::string detail;
 };
 
+// The most statuses one ListLetters filter may name (there are fewer distinct statuses).
+inline constexpr int kMaxListStatuses = 16;
+
 // True if a letter in status `from` may move to `to`.
 bool IsAllowedTransition(v1::LetterStatus from, v1::LetterStatus to);
 
@@ -88,7 +91,8 @@ class Ledger {
 
  private:
   Ledger(const LedgerConfig& config, storage::LedgerStore& store, const crypto::KeyStore& keys,
-         const common::Clock& clock, uint64_t last_sequence);
+         const common::Clock& clock,
+         const absl::flat_hash_map<std::string, uint64_t>& last_sequences);
 
   // The sender's letter, or NOT_FOUND (also when it belongs to someone else).
   absl::StatusOr<std::pair<common::LetterIdBytes, storage::LetterRecord>> LoadOwnLetter(

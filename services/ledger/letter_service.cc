@@ -2,7 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/common/grpc_status.h"
-#include "services/common/log.h"
 
 namespace utpost::ledger {
 namespace {
@@ -10,34 +9,36 @@ namespace {
 // Events per stream message.
 constexpr size_t kWatchBatch = 256;
 
-const grpc::Status kAtCapacity(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                               "server is at capacity; retry with backoff");
+// Requests other than SendLetter carry an id, a cursor or a few filters.
+constexpr uint64_t kSmallRequestBytes = 4 << 10;
+constexpr uint64_t kListRequestBytes = 16 << 10;
 
-// Errors that are the server's, not the caller's, are logged here, once; the caller's own
-// mistakes are answered, not logged.
-void LogServerError(const char* method, const std::string& sender, const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kDataLoss:
-    case absl::StatusCode::kUnknown:
-      service::Log(spdlog::level::err, "request failed",
-                   {{"method", method}, {"organisation", sender}, {"error", status.ToString()}});
-      break;
-    case absl::StatusCode::kUnavailable:
-      service::Log(spdlog::level::warn, "request failed, retryable",
-                   {{"method", method}, {"organisation", sender}, {"error", status.ToString()}});
-      break;
-    default:
-      break;
-  }
+service::RequestLimits SendLimits(const LetterLimits& limits) {
+  service::RequestLimits r;
+  r.max_bytes = LetterServiceImpl::MaxSendLetterBytes(limits);
+  // The documents are counted on the wire, before a single Document object is built.
+  r.wire.repeated[v1::SendLetterRequest::descriptor()->FindFieldByName("documents")] = {
+      limits.max_documents, "documents"};
+  return r;
+}
+
+service::RequestLimits SmallLimits(uint64_t max_bytes) {
+  service::RequestLimits r;
+  r.max_bytes = max_bytes;
+  r.wire.max_repeated = 64;
+  r.wire.max_unknown_fields = 64;
+  r.wire.repeated[v1::ListLettersRequest::descriptor()->FindFieldByName("statuses")] = {
+      kMaxListStatuses, "statuses"};
+  return r;
 }
 
 }  // namespace
 
-// Streams a sender's feed. State machine: at most one read (on the executor) or one write
-// (in gRPC) at a time; a feed advance during either sets `more_` so nothing is missed.
-// Deleted in OnDone, or by the read that is still running at that moment.
-class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchLetterEventsResponse> {
+// Streams an organisation's feed. State machine: at most one read (on the executor) or one
+// write (in gRPC) at a time; a feed advance during either sets `more_` so nothing is missed.
+// Owned jointly by gRPC (until OnDone) and by the read in flight, if any: whichever lets go
+// last deletes it, so no path (a refused read, a cancel racing a read) can leak or double-free.
+class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   WatchReactor(LetterServiceImpl& service, std::string sender, uint64_t after)
       : service_(service), sender_(std::move(sender)), cursor_(after) {
@@ -54,11 +55,14 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchLetterEvents
     }
     reading_ = true;
     more_ = false;
+    ++refs_;  // the read's reference
     lock.unlock();
     if (!service_.executor_.TrySubmit([this] { Read(); })) {
       lock.lock();
       reading_ = false;
-      FinishLocked(kAtCapacity);
+      FinishLocked(service::kAtCapacity);
+      lock.unlock();
+      Unref();
     }
   }
 
@@ -93,11 +97,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchLetterEvents
       service_.watchers_.erase(this);
       if (--service_.watchers_per_org_[sender_] == 0) service_.watchers_per_org_.erase(sender_);
     }
-    std::unique_lock lock(mu_);
-    done_ = true;
-    if (reading_) return;  // Read() deletes us when it returns
-    lock.unlock();
-    delete this;
+    Unref();  // gRPC's reference
   }
 
  private:
@@ -106,28 +106,36 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchLetterEvents
         service_.ledger_.ReadEvents(sender_, cursor_, kWatchBatch);
     std::unique_lock lock(mu_);
     reading_ = false;
-    if (done_) {
-      lock.unlock();
-      delete this;
-      return;
-    }
     if (!events.ok()) {
-      FinishLocked(service::ToGrpcStatus(events.status()));
-      return;
-    }
-    if (events->empty()) {
+      FinishLocked(service::Reply("WatchLetterEvents", sender_, events.status()));
+    } else if (events->empty()) {
       if (more_) {
         lock.unlock();
         Pump();
       }
-      return;  // idle until the feed advances
+    } else if (!finished_) {
+      v1::WatchLetterEventsResponse response;
+      for (auto& event : *events) *response.add_events() = std::move(event);
+      cursor_ = response.events(response.events_size() - 1).sequence();
+      buffer_.Clear();
+      if (absl::Status s = service::SerializeResponse(response, buffer_); !s.ok()) {
+        FinishLocked(service::Reply("WatchLetterEvents", sender_, s));
+      } else {
+        writing_ = true;
+        StartWrite(&buffer_);
+      }
     }
-    response_.Clear();
-    for (auto& event : *events) *response_.add_events() = std::move(event);
-    cursor_ = response_.events(response_.events_size() - 1).sequence();
-    if (finished_) return;
-    writing_ = true;
-    StartWrite(&response_);
+    if (lock.owns_lock()) lock.unlock();
+    Unref();
+  }
+
+  void Unref() {
+    bool last;
+    {
+      std::lock_guard lock(mu_);
+      last = --refs_ == 0;
+    }
+    if (last) delete this;
   }
 
   void FinishLocked(const grpc::Status& status) {
@@ -145,123 +153,90 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchLetterEvents
   const std::string sender_;
   uint64_t subscription_ = 0;
   std::mutex mu_;
+  int refs_ = 1;  // gRPC's, until OnDone
   uint64_t cursor_;
   bool reading_ = false;
   bool writing_ = false;
   bool more_ = false;
   bool finished_ = false;
-  bool done_ = false;
   std::optional<grpc::Status> pending_finish_;
-  v1::WatchLetterEventsResponse response_;
+  grpc::ByteBuffer buffer_;
 };
+
+uint64_t LetterServiceImpl::MaxSendLetterBytes(const LetterLimits& limits) {
+  return limits.max_total_bytes + (1 << 20);
+}
 
 LetterServiceImpl::LetterServiceImpl(Ledger& ledger, const service::Authenticator& authenticator,
                                      service::BoundedExecutor& executor)
-    : ledger_(ledger), authenticator_(authenticator), executor_(executor) {}
+    : ledger_(ledger),
+      authenticator_(authenticator),
+      executor_(executor),
+      admission_(service::AdmissionLimits{ledger.config().max_inflight_per_organisation,
+                                          ledger.config().max_inflight_bytes}),
+      core_{authenticator_, admission_, executor_},
+      send_limits_(SendLimits(ledger.config().limits)),
+      small_limits_(SmallLimits(kSmallRequestBytes)),
+      list_limits_(SmallLimits(kListRequestBytes)) {}
 
 LetterServiceImpl::~LetterServiceImpl() = default;
 
-template <typename Request, typename Response, typename Work>
-grpc::ServerUnaryReactor* LetterServiceImpl::Run(const char* method,
-                                                 grpc::CallbackServerContext* context,
-                                                 const Request* request, Response* response,
-                                                 uint64_t cost_bytes, Work work) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<std::string> sender = authenticator_.CallerOrg(*context);
-  if (!sender.ok()) {
-    reactor->Finish(service::ToGrpcStatus(sender.status()));
-    return reactor;
-  }
-  // Admission, fair first: no organisation may hold more than its share of the workers, so a
-  // retry storm from one case system cannot starve the others.
-  if (!AdmitOrganisation(*sender)) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 "too many requests of this organisation in progress; retry "
-                                 "with backoff"));
-    return reactor;
-  }
-  // Then bound the document bytes held by requests in progress. A letter larger than the whole
-  // budget is still admitted when nothing else is in flight.
-  const uint64_t before = inflight_bytes_.fetch_add(cost_bytes);
-  if (before > 0 && before + cost_bytes > ledger_.config().max_inflight_bytes) {
-    inflight_bytes_.fetch_sub(cost_bytes);
-    ReleaseOrganisation(*sender);
-    reactor->Finish(kAtCapacity);
-    return reactor;
-  }
-  const bool queued = executor_.TrySubmit(
-      [this, method, context, request, response, reactor, cost_bytes, work, sender = *sender] {
-        absl::Status status;
-        if (context->IsCancelled()) {
-          status = absl::CancelledError("the caller went away");
-        } else {
-          auto result = work(sender, *request);
-          status = result.status();
-          if (result.ok()) *response = std::move(*result);
-        }
-        inflight_bytes_.fetch_sub(cost_bytes);
-        ReleaseOrganisation(sender);
-        LogServerError(method, sender, status);
-        reactor->Finish(service::ToGrpcStatus(status));
-      });
-  if (!queued) {
-    inflight_bytes_.fetch_sub(cost_bytes);
-    ReleaseOrganisation(*sender);
-    reactor->Finish(kAtCapacity);
-  }
-  return reactor;
-}
-
 grpc::ServerUnaryReactor* LetterServiceImpl::SendLetter(grpc::CallbackServerContext* context,
-                                                        const v1::SendLetterRequest* request,
-                                                        v1::SendLetterResponse* response) {
-  uint64_t cost = 0;
-  for (const auto& document : request->documents()) cost += document.content().size();
+                                                        const grpc::ByteBuffer* request,
+                                                        grpc::ByteBuffer* response) {
   // A letter whose caller went away before its work started is skipped: nothing was stored,
   // and a retry creates it. Once started, it completes; a retry with the same idempotency key
   // then replays it.
-  return Run("SendLetter", context, request, response, cost,
-             [this](const std::string& sender, const v1::SendLetterRequest& r) {
-               return ledger_.SendLetter(sender, r);
-             });
+  return service::ServeUnary<v1::SendLetterRequest>(
+      core_, "SendLetter", context, request, response, send_limits_,
+      [this](const std::string& sender, const v1::SendLetterRequest& r) {
+        return ledger_.SendLetter(sender, r);
+      });
 }
 
 grpc::ServerUnaryReactor* LetterServiceImpl::GetLetter(grpc::CallbackServerContext* context,
-                                                       const v1::GetLetterRequest* request,
-                                                       v1::GetLetterResponse* response) {
-  return Run("GetLetter", context, request, response, 0,
-             [this](const std::string& sender, const v1::GetLetterRequest& r) {
-               return ledger_.GetLetter(sender, r);
-             });
+                                                       const grpc::ByteBuffer* request,
+                                                       grpc::ByteBuffer* response) {
+  return service::ServeUnary<v1::GetLetterRequest>(
+      core_, "GetLetter", context, request, response, small_limits_,
+      [this](const std::string& sender, const v1::GetLetterRequest& r) {
+        return ledger_.GetLetter(sender, r);
+      });
 }
 
 grpc::ServerUnaryReactor* LetterServiceImpl::ListLetters(grpc::CallbackServerContext* context,
-                                                         const v1::ListLettersRequest* request,
-                                                         v1::ListLettersResponse* response) {
-  return Run("ListLetters", context, request, response, 0,
-             [this](const std::string& sender, const v1::ListLettersRequest& r) {
-               return ledger_.ListLetters(sender, r);
-             });
+                                                         const grpc::ByteBuffer* request,
+                                                         grpc::ByteBuffer* response) {
+  return service::ServeUnary<v1::ListLettersRequest>(
+      core_, "ListLetters", context, request, response, list_limits_,
+      [this](const std::string& sender, const v1::ListLettersRequest& r) {
+        return ledger_.ListLetters(sender, r);
+      });
 }
 
 grpc::ServerUnaryReactor* LetterServiceImpl::CancelLetter(grpc::CallbackServerContext* context,
-                                                          const v1::CancelLetterRequest* request,
-                                                          v1::CancelLetterResponse* response) {
-  return Run("CancelLetter", context, request, response, 0,
-             [this](const std::string& sender, const v1::CancelLetterRequest& r) {
-               return ledger_.CancelLetter(sender, r);
-             });
+                                                          const grpc::ByteBuffer* request,
+                                                          grpc::ByteBuffer* response) {
+  return service::ServeUnary<v1::CancelLetterRequest>(
+      core_, "CancelLetter", context, request, response, small_limits_,
+      [this](const std::string& sender, const v1::CancelLetterRequest& r) {
+        return ledger_.CancelLetter(sender, r);
+      });
 }
 
-grpc::ServerWriteReactor<v1::WatchLetterEventsResponse>* LetterServiceImpl::WatchLetterEvents(
-    grpc::CallbackServerContext* context, const v1::WatchLetterEventsRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* LetterServiceImpl::WatchLetterEvents(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request) {
   absl::StatusOr<std::string> sender = authenticator_.CallerOrg(*context);
+  v1::WatchLetterEventsRequest request;
   grpc::Status refusal;
   if (!sender.ok()) {
     refusal = service::ToGrpcStatus(sender.status());
-  } else if (request->after_sequence() > ledger_.feed().Watermark()) {
-    refusal =
-        service::ToGrpcStatus(ledger_.ReadEvents(*sender, request->after_sequence(), 1).status());
+  } else if (absl::Status parsed = service::ParseRequest(*raw_request, request, small_limits_);
+             !parsed.ok()) {
+    refusal = service::ToGrpcStatus(parsed);
+  } else if (request.after_sequence() > ledger_.feed().Watermark(*sender)) {
+    refusal = service::Reply("WatchLetterEvents", *sender,
+                             ledger_.ReadEvents(*sender, request.after_sequence(), 1).status());
   }
   std::lock_guard lock(watchers_mu_);
   if (refusal.ok() && shutting_down_) {
@@ -276,31 +251,17 @@ grpc::ServerWriteReactor<v1::WatchLetterEventsResponse>* LetterServiceImpl::Watc
   }
   if (!refusal.ok()) {
     // A reactor that finishes at once and deletes itself.
-    class Refused final : public grpc::ServerWriteReactor<v1::WatchLetterEventsResponse> {
+    class Refused final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
      public:
       explicit Refused(const grpc::Status& status) { Finish(status); }
       void OnDone() override { delete this; }
     };
     return new Refused(refusal);
   }
-  auto* reactor = new WatchReactor(*this, *sender, request->after_sequence());
+  auto* reactor = new WatchReactor(*this, *sender, request.after_sequence());
   watchers_.insert(reactor);
   ++watchers_per_org_[*sender];
   return reactor;
-}
-
-bool LetterServiceImpl::AdmitOrganisation(const std::string& sender) {
-  std::lock_guard lock(admission_mu_);
-  int& inflight = inflight_per_org_[sender];
-  if (inflight >= ledger_.config().max_inflight_per_organisation) return false;
-  ++inflight;
-  return true;
-}
-
-void LetterServiceImpl::ReleaseOrganisation(const std::string& sender) {
-  std::lock_guard lock(admission_mu_);
-  auto it = inflight_per_org_.find(sender);
-  if (it != inflight_per_org_.end() && --it->second == 0) inflight_per_org_.erase(it);
 }
 
 void LetterServiceImpl::Shutdown() {

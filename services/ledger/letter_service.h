@@ -1,16 +1,18 @@
-// The gRPC handlers of utpost.v1.LetterService: thin. Each one establishes the caller's
-// organisation, applies admission control, hands the work to the ledger on the bounded
-// executor and replies with the translated status. gRPC's threads never block on the disk.
+// The gRPC handlers of utpost.v1.LetterService: thin. Each one runs the shared call path
+// (services/common/unary_call.h: caller's organisation, admission, hand-off to the bounded
+// executor, parsing of the raw request) and hands the parsed request to the ledger. gRPC's
+// threads never block on the disk nor parse a large request.
 #pragma once
 
-#include <atomic>
-#include <cstdint>
 #include <mutex>
 #include <set>
 
 #include "absl/container/flat_hash_map.h"
+#include "services/common/admission.h"
 #include "services/common/executor.h"
 #include "services/common/identity.h"
+#include "services/common/raw_request.h"
+#include "services/common/unary_call.h"
 #include "services/ledger/ledger.h"
 #include "utpost/v1/letters.grpc.pb.h"
 
@@ -18,7 +20,16 @@ namespace utpost::ledger {
 
 class WatchReactor;
 
-class LetterServiceImpl final : public v1::LetterService::CallbackService {
+// Every method takes its request as raw bytes, so that the server parses it (and can answer
+// undecodable input truthfully).
+using RawLetterService = v1::LetterService::WithRawCallbackMethod_SendLetter<
+    v1::LetterService::WithRawCallbackMethod_GetLetter<
+        v1::LetterService::WithRawCallbackMethod_ListLetters<
+            v1::LetterService::WithRawCallbackMethod_WatchLetterEvents<
+                v1::LetterService::WithRawCallbackMethod_CancelLetter<
+                    v1::LetterService::Service>>>>>;
+
+class LetterServiceImpl final : public RawLetterService {
  public:
   // All references must outlive the service.
   LetterServiceImpl(Ledger& ledger, const service::Authenticator& authenticator,
@@ -26,42 +37,40 @@ class LetterServiceImpl final : public v1::LetterService::CallbackService {
   ~LetterServiceImpl() override;
 
   grpc::ServerUnaryReactor* SendLetter(grpc::CallbackServerContext* context,
-                                       const v1::SendLetterRequest* request,
-                                       v1::SendLetterResponse* response) override;
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* GetLetter(grpc::CallbackServerContext* context,
-                                      const v1::GetLetterRequest* request,
-                                      v1::GetLetterResponse* response) override;
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ListLetters(grpc::CallbackServerContext* context,
-                                        const v1::ListLettersRequest* request,
-                                        v1::ListLettersResponse* response) override;
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* CancelLetter(grpc::CallbackServerContext* context,
-                                         const v1::CancelLetterRequest* request,
-                                         v1::CancelLetterResponse* response) override;
-  grpc::ServerWriteReactor<v1::WatchLetterEventsResponse>* WatchLetterEvents(
-      grpc::CallbackServerContext* context, const v1::WatchLetterEventsRequest* request) override;
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* response) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchLetterEvents(
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) override;
 
   // Ends every open watch stream with UNAVAILABLE so that clients reconnect elsewhere or
   // later; call before grpc::Server::Shutdown, which otherwise waits for them.
   void Shutdown();
 
+  // The largest SendLetter request accepted, in bytes: the letter limit plus room for the
+  // envelope. The server's receive limit must be at least this.
+  static uint64_t MaxSendLetterBytes(const LetterLimits& limits);
+
  private:
   friend class WatchReactor;
-
-  template <typename Request, typename Response, typename Work>
-  grpc::ServerUnaryReactor* Run(const char* method, grpc::CallbackServerContext* context,
-                                const Request* request, Response* response, uint64_t cost_bytes,
-                                Work work);
 
   Ledger& ledger_;
   const service::Authenticator& authenticator_;
   service::BoundedExecutor& executor_;
-  std::atomic<uint64_t> inflight_bytes_{0};
-
-  // Requests in progress per organisation (fair admission).
-  bool AdmitOrganisation(const std::string& sender);
-  void ReleaseOrganisation(const std::string& sender);
-  std::mutex admission_mu_;
-  absl::flat_hash_map<std::string, int> inflight_per_org_;
+  service::Admission admission_;
+  const service::ServiceCore core_;
+  // Per-method request limits.
+  const service::RequestLimits send_limits_;
+  const service::RequestLimits small_limits_;  // GetLetter, CancelLetter, WatchLetterEvents
+  const service::RequestLimits list_limits_;
 
   std::mutex watchers_mu_;
   std::set<WatchReactor*> watchers_;

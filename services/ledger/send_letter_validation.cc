@@ -76,9 +76,26 @@ bool ForEachCodePoint(std::string_view text, F&& f) {
 // Unicode general category Cc: C0, DEL and C1.
 bool IsControl(char32_t cp) { return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F); }
 
+// Characters that change how text is shown without being seen: bidirectional embeddings,
+// overrides, isolates and marks (which can make "invoice_fdp.exe" read as "invoice_exe.pdf"),
+// zero-width characters and the Unicode line and paragraph separators.
+bool IsInvisibleFormatting(char32_t cp) {
+  return (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) ||
+         (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x061C ||
+         cp == 0xFEFF || cp == 0x2028 || cp == 0x2029;
+}
+
+// Characters that look like a path separator: division slash, fraction slash, fullwidth
+// solidus and reverse solidus, big solidus.
+bool IsSlashLookalike(char32_t cp) {
+  return cp == 0x2215 || cp == 0x2044 || cp == 0xFF0F || cp == 0xFF3C || cp == 0x29F8;
+}
+
 struct TextInfo {
   bool valid_utf8 = false;
   bool has_control = false;
+  bool has_invisible = false;
+  bool has_slash_lookalike = false;
   size_t chars = 0;  // code points
 };
 
@@ -86,6 +103,8 @@ TextInfo InspectText(std::string_view text) {
   TextInfo info;
   info.valid_utf8 = ForEachCodePoint(text, [&info](char32_t cp) {
     info.has_control = info.has_control || IsControl(cp);
+    info.has_invisible = info.has_invisible || IsInvisibleFormatting(cp);
+    info.has_slash_lookalike = info.has_slash_lookalike || IsSlashLookalike(cp);
     ++info.chars;
   });
   return info;
@@ -95,12 +114,24 @@ TextInfo InspectText(std::string_view text) {
 // code points long. Adds at most one violation for `field`. Descriptions never quote the
 // value: it may be invalid UTF-8, which a google.rpc.BadRequest cannot carry.
 void CheckText(FieldViolations& v, const std::string& field, std::string_view text, int min_chars,
-               int max_chars) {
+               int max_chars, bool forbid_slash_lookalikes = false) {
+  // A code point takes at most 4 bytes: longer text is refused without reading it.
+  if (text.size() > static_cast<size_t>(max_chars) * 4) {
+    v.Add(field,
+          absl::StrCat("must be at most ", max_chars, " characters (is ", text.size(), " bytes)"));
+    return;
+  }
   const TextInfo info = InspectText(text);
   if (!info.valid_utf8) {
     v.Add(field, "must be valid UTF-8");
   } else if (info.has_control) {
     v.Add(field, "must not contain control characters");
+  } else if (info.has_invisible) {
+    v.Add(field,
+          "must not contain invisible formatting characters (bidirectional controls, "
+          "zero-width characters, line or paragraph separators)");
+  } else if (forbid_slash_lookalikes && info.has_slash_lookalike) {
+    v.Add(field, "must not contain characters that look like a slash (U+2215, U+FF0F, ...)");
   } else if (info.chars == 0 && min_chars > 0) {
     v.Add(field, "must not be empty");
   } else if (info.chars < static_cast<size_t>(min_chars)) {
@@ -252,8 +283,10 @@ void CheckDocuments(FieldViolations& v, const v1::SendLetterRequest& request,
   if (count == 0) {
     v.Add("documents", "must have at least 1 document");
   } else if (count > limits.max_documents) {
+    // Refused before any per-document work: a million empty documents cost nothing here.
     v.Add("documents",
           absl::StrCat("must have at most ", limits.max_documents, " documents (has ", count, ")"));
+    return;
   }
 
   uint64_t total_bytes = 0;
@@ -265,10 +298,12 @@ void CheckDocuments(FieldViolations& v, const v1::SendLetterRequest& request,
     const std::string filename_field = prefix + ".filename";
 
     const std::string& filename = doc.filename();
-    const TextInfo info = InspectText(filename);
+    // Byte length first: a long name is neither inspected nor folded.
+    const bool short_enough = filename.size() <= kMaxFilenameBytes;
+    const TextInfo info = short_enough ? InspectText(filename) : TextInfo{};
     if (filename.empty()) {
       v.Add(filename_field, "must not be empty");
-    } else if (filename.size() > kMaxFilenameBytes) {
+    } else if (!short_enough) {
       v.Add(filename_field, absl::StrCat("must be at most ", kMaxFilenameBytes, " bytes (is ",
                                          filename.size(), ")"));
     } else if (!info.valid_utf8) {
@@ -277,10 +312,17 @@ void CheckDocuments(FieldViolations& v, const v1::SendLetterRequest& request,
       v.Add(filename_field, "must not contain any of / \\ : * ? \" < > |");
     } else if (info.has_control) {
       v.Add(filename_field, "must not contain control characters");
+    } else if (info.has_invisible) {
+      v.Add(filename_field,
+            "must not contain invisible formatting characters (bidirectional controls, "
+            "zero-width characters, line or paragraph separators)");
+    } else if (info.has_slash_lookalike) {
+      v.Add(filename_field,
+            "must not contain characters that look like a slash (U+2215, U+FF0F, ...)");
     } else if (filename == "." || filename == "..") {
       v.Add(filename_field, "must not be \".\" or \"..\"");
     }
-    if (info.valid_utf8 && !filename.empty()) {
+    if (short_enough && info.valid_utf8 && !filename.empty()) {
       const auto [it, inserted] = first_with_name.try_emplace(FoldedName(filename), i);
       if (!inserted) {
         v.Add(filename_field, absl::StrCat("must be unique in the letter (same as documents[",
@@ -364,7 +406,8 @@ absl::Status ValidateSendLetter(const v1::SendLetterRequest& request, const Lett
   FieldViolations v;
   CheckRecipient(v, request);
   if (request.has_postal_address()) CheckPostalAddress(v, request.postal_address());
-  CheckText(v, "title", request.title(), 1, limits.max_title_chars);
+  CheckText(v, "title", request.title(), 1, limits.max_title_chars,
+            /*forbid_slash_lookalikes=*/true);
   const bool print_only = request.options().channel_policy() == v1::CHANNEL_POLICY_PRINT_ONLY;
   CheckDocuments(v, request, limits, print_only);
   if (request.has_options()) CheckOptions(v, request.options());

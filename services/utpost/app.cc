@@ -75,8 +75,7 @@ absl::Status InitLedger(App& app) {
   app.service_names.push_back(v1::LetterService::service_full_name());
   service::Log(spdlog::level::info, "ledger ready",
                {{"data_dir", config.data_dir.string()},
-                {"kek_id", app.keys->CurrentKeyId()},
-                {"last_sequence", std::to_string(app.ledger->feed().Watermark())}});
+                {"kek_id", app.keys->CurrentKeyId()}});
   return absl::OkStatus();
 }
 

@@ -8,6 +8,7 @@
 
 #include "crypto/file_key_store.h"
 #include "services/common/log.h"
+#include "services/common/raw_request.h"
 #include "services/utpost/app.h"
 #include "services/utpost/config.h"
 #include "services/utpost/modules.h"
@@ -79,6 +80,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   utpost::service::SetUpLogging(config.log_level);
+  utpost::service::RouteProtobufLogs();
 
   if (rotate_kek) {
     absl::StatusOr<std::string> id = utpost::crypto::FileKeyStore::Rotate(config.ledger.key_dir);

@@ -473,7 +473,7 @@ TEST(LetterServiceRestartTest, LettersAndTheFeedSurviveARestartAndKeyRotation) {
     auto sent = stack->Client().Send(ValidLetter("MARKER-BEFORE"));
     ASSERT_TRUE(sent.ok());
     first_id = sent->letter_id();
-    first_sequence = stack->app().ledger->feed().Watermark();
+    first_sequence = stack->app().ledger->feed().Watermark(kOslo);
   }
   auto rotated = crypto::FileKeyStore::Rotate(dir.path() / "keys");
   ASSERT_TRUE(rotated.ok()) << rotated.status();

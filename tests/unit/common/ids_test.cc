@@ -145,6 +145,14 @@ TEST(NorwegianOrgNumberTest, RejectsEverySingleDigitChange) {
       "964338531", [](std::string_view id) { return ValidateNorwegianOrgNumber(id); });
 }
 
+TEST(NorwegianOrgNumberTest, RejectsNumbersNotStartingWithEightOrNine) {
+  // 000000000 has weighted sum 0 and so passes the mod-11 rule alone.
+  for (std::string_view id : {"000000000", "123456785", "700000000"}) {
+    EXPECT_EQ(ValidateNorwegianOrgNumber(id).message(), "must start with 8 or 9") << id;
+  }
+  EXPECT_FALSE(MakeOrgKey(IdKind::kNorwegianOrgNumber, "000000000").ok());
+}
+
 TEST(NorwegianOrgNumberTest, RejectsWrongLengthOrNonDigits) {
   for (std::string_view id : {"", "95893542", "9589354200", "95893542O", "958 935 420"}) {
     EXPECT_EQ(ValidateNorwegianOrgNumber(id).message(), "must be 9 digits") << id;
@@ -202,6 +210,13 @@ TEST(DanishCvrTest, RejectsWrongChecksum) {
 TEST(DanishCvrTest, RejectsEverySingleDigitChange) {
   ExpectEverySingleDigitChangeRejected("25052943",
                                        [](std::string_view id) { return ValidateDanishCvr(id); });
+}
+
+TEST(DanishCvrTest, RejectsNumbersStartingWithZero) {
+  for (std::string_view id : {"00000000", "01234567"}) {
+    EXPECT_EQ(ValidateDanishCvr(id).message(), "must not start with 0") << id;
+  }
+  EXPECT_FALSE(ParseIdentifier("00000000").ok());
 }
 
 TEST(DanishCvrTest, RejectsWrongLengthOrNonDigits) {

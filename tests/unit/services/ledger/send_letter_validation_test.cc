@@ -177,6 +177,16 @@ TEST(TitleTest, LengthCountsCodePointsNotBytes) {
   ExpectOnly(r, "title", "at most 1000 characters");
 }
 
+TEST(TitleTest, NoInvisibleFormattingOrSlashLookalikes) {
+  v1::SendLetterRequest r = ValidRequest();
+  r.set_title("Vedtak \u202eetatsforslag");
+  ExpectOnly(r, "title", "invisible formatting");
+  r.set_title("Vedtak 2026\u2215123");
+  ExpectOnly(r, "title", "look like a slash");
+  r.set_title("Vedtak 2026/123 \u2013 byggesak");  // an en dash is ordinary text
+  ExpectValid(r);
+}
+
 TEST(TitleTest, LimitIsConfigurable) {
   v1::SendLetterRequest r = ValidRequest();
   LetterLimits limits;
@@ -261,6 +271,16 @@ TEST(DocumentsTest, DefaultLimitIsOneHundred) {
   ExpectOnly(r, "documents", "at most 100");
 }
 
+TEST(DocumentsTest, TooManyDocumentsAreRefusedWithoutInspectingEach) {
+  v1::SendLetterRequest r = ValidRequest();
+  r.clear_documents();
+  // Empty documents with empty names would each be a violation or three.
+  for (int i = 0; i < 100'000; ++i) r.add_documents();
+  EXPECT_THAT(Violations(ValidateSendLetter(r, LetterLimits{})),
+              ElementsAre(std::pair<std::string, std::string>(
+                  "documents", "must have at most 100 documents (has 100000)")));
+}
+
 TEST(DocumentsTest, TotalSizeLimit) {
   LetterLimits limits;
   limits.max_total_bytes = kPdf.size() + 19;  // the two documents of ValidRequest()
@@ -310,6 +330,34 @@ TEST(FilenameTest, NoControlCharacters) {
     v1::SendLetterRequest r = ValidRequest();
     r.mutable_documents(0)->set_filename(std::string(bad));
     ExpectOnly(r, "documents[0].filename", "control characters");
+  }
+}
+
+TEST(FilenameTest, ByteLengthIsCheckedBeforeAnythingElse) {
+  v1::SendLetterRequest r = ValidRequest();
+  // Invalid UTF-8 and a duplicate name, but too long first: one violation, nothing folded.
+  r.mutable_documents(0)->set_filename(std::string(1 << 20, '\xff'));
+  r.mutable_documents(1)->set_filename(std::string(1 << 20, '\xff'));
+  EXPECT_THAT(Fields(ValidateSendLetter(r, LetterLimits{})),
+              ElementsAre("documents[0].filename", "documents[1].filename"));
+}
+
+TEST(FilenameTest, NoInvisibleFormattingOrSlashLookalikes) {
+  for (std::string_view bad : {
+           "fdp\u202e.exe",       // right-to-left override
+           "a\u200bb.pdf",        // zero-width space
+           "a\u2066b\u2069.pdf",  // isolate
+           "a\u2028b.pdf",        // line separator
+           "a\ufeffb.pdf",        // zero-width no-break space
+       }) {
+    v1::SendLetterRequest r = ValidRequest();
+    r.mutable_documents(0)->set_filename(std::string(bad));
+    ExpectOnly(r, "documents[0].filename", "invisible formatting");
+  }
+  for (std::string_view bad : {"..\u2215etc\u2215passwd", "a\uff0fb.pdf"}) {
+    v1::SendLetterRequest r = ValidRequest();
+    r.mutable_documents(0)->set_filename(std::string(bad));
+    ExpectOnly(r, "documents[0].filename", "look like a slash");
   }
 }
 
@@ -742,7 +790,7 @@ TEST(IdempotencyKeyTest, RejectsSpacesControlAndNonAscii) {
 
 TEST(SendLetterValidationTest, ReportsEveryViolationAtOnce) {
   LetterLimits limits;
-  limits.max_documents = 3;
+  limits.max_documents = 4;
   limits.max_total_bytes = 64;
 
   v1::SendLetterRequest r;
@@ -786,7 +834,6 @@ TEST(SendLetterValidationTest, ReportsEveryViolationAtOnce) {
                           "postal_address.address_lines[1]",         //
                           "postal_address.postal_code",              //
                           "title",                                   //
-                          "documents",                               // 4 > 3 documents
                           "documents[0].filename",                   // '/'
                           "documents[0].content",                    // no %PDF-
                           "documents[1].media_type",                 // upper case

@@ -1,0 +1,81 @@
+// The path of every unary call of the public services, in one place:
+//   identity from the client certificate -> admission (a Ticket) -> hand-off to the bounded
+//   executor -> parse the raw request (raw_request.h) -> the logic -> reply.
+// gRPC's threads never parse a large request nor wait on the disk, and every refusal has
+// its own clear status. Services own a ServiceCore and call ServeUnary from each handler.
+#pragma once
+
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/server_callback.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "services/common/admission.h"
+#include "services/common/executor.h"
+#include "services/common/grpc_status.h"
+#include "services/common/identity.h"
+#include "services/common/raw_request.h"
+
+namespace utpost::service {
+
+// What a public service shares between its handlers. All references must outlive it.
+struct ServiceCore {
+  const Authenticator& authenticator;
+  Admission& admission;
+  BoundedExecutor& executor;
+};
+
+inline const grpc::Status kAtCapacity(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                      "server is at capacity; retry with backoff");
+
+// Serves one unary call. `work(organisation, const Request&)` runs on the executor and
+// returns absl::StatusOr<Response>. A call whose caller went away before its work started
+// is skipped.
+template <typename Request, typename Work>
+grpc::ServerUnaryReactor* ServeUnary(const ServiceCore& core, const char* method,
+                                     grpc::CallbackServerContext* context,
+                                     const grpc::ByteBuffer* raw_request,
+                                     grpc::ByteBuffer* raw_response, const RequestLimits& limits,
+                                     Work work) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<std::string> organisation = core.authenticator.CallerOrg(*context);
+  if (!organisation.ok()) {
+    reactor->Finish(ToGrpcStatus(organisation.status()));
+    return reactor;
+  }
+  // The whole request counts, not only its documents: a request of a million empty
+  // documents costs memory too.
+  absl::StatusOr<Admission::Ticket> ticket =
+      core.admission.Admit(*organisation, raw_request->Length());
+  if (!ticket.ok()) {
+    reactor->Finish(ToGrpcStatus(ticket.status()));
+    return reactor;
+  }
+  // std::function needs a copyable task; the ticket moves into shared ownership.
+  auto held = std::make_shared<Admission::Ticket>(std::move(*ticket));
+  const bool queued =
+      core.executor.TrySubmit([method, context, raw_request, raw_response, reactor, &limits, work,
+                               held = std::move(held), organisation = *organisation]() mutable {
+        absl::Status status;
+        if (context->IsCancelled()) {
+          status = absl::CancelledError("the caller went away");
+        } else {
+          Request request;
+          status = ParseRequest(*raw_request, request, limits);
+          if (status.ok()) {
+            auto result = work(organisation, request);
+            status = result.status();
+            if (result.ok()) status = SerializeResponse(*result, *raw_response);
+          }
+        }
+        grpc::Status reply = Reply(method, organisation, status);
+        held.reset();  // the request's share is given back before the reply leaves
+        reactor->Finish(reply);
+      });
+  if (!queued) reactor->Finish(kAtCapacity);
+  return reactor;
+}
+
+}  // namespace utpost::service
