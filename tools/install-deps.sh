@@ -9,6 +9,7 @@ packages=(
   libssl-dev libabsl-dev librocksdb-dev prometheus-cpp-dev
   libspdlog-dev libcli11-dev libyaml-cpp-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -14,6 +14,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream.h"
 #include "google/protobuf/util/time_util.h"
+#include "services/ledger/page_token.h"
 #include "services/ledger/send_letter_validation.h"
 
 namespace utpost::ledger {
@@ -69,47 +70,6 @@ std::string Fingerprint(const v1::SendLetterRequest& request) {
     request.SerializeWithCachedSizes(&coded);
   }
   return sha.Finish();
-}
-
-// Page tokens: the last letter id of the page and a hash of the filters, so a token cannot
-// be reused with other filters.
-uint64_t FilterHash(const v1::ListLettersRequest& request) {
-  std::string filters;
-  for (int s : request.statuses()) absl::StrAppend(&filters, s, ",");
-  absl::StrAppend(&filters, "|", request.accepted_after().seconds(), ".",
-                  request.accepted_after().nanos(), "|", request.accepted_before().seconds(), ".",
-                  request.accepted_before().nanos());
-  crypto::Sha256 sha;
-  sha.Update(filters);
-  const std::string digest = sha.Finish();
-  uint64_t h = 0;
-  std::memcpy(&h, digest.data(), sizeof(h));
-  return h;
-}
-
-std::string EncodePageToken(const common::LetterIdBytes& last, uint64_t filter_hash) {
-  std::string raw(reinterpret_cast<const char*>(last.data()), last.size());
-  raw.append(reinterpret_cast<const char*>(&filter_hash), sizeof(filter_hash));
-  return absl::WebSafeBase64Escape(raw);
-}
-
-absl::StatusOr<common::LetterIdBytes> DecodePageToken(std::string_view token,
-                                                      uint64_t filter_hash) {
-  std::string raw;
-  if (!absl::WebSafeBase64Unescape(common::Av(token), &raw) ||
-      raw.size() != 16 + sizeof(uint64_t)) {
-    return common::FieldError(absl::StatusCode::kInvalidArgument, "page_token",
-                              "is not a token this server issued");
-  }
-  uint64_t hash = 0;
-  std::memcpy(&hash, raw.data() + 16, sizeof(hash));
-  if (hash != filter_hash) {
-    return common::FieldError(absl::StatusCode::kInvalidArgument, "page_token",
-                              "was issued for other filters");
-  }
-  common::LetterIdBytes id{};
-  std::memcpy(id.data(), raw.data(), id.size());
-  return id;
 }
 
 absl::StatusOr<common::LetterIdBytes> ParseLetterId(std::string_view letter_id) {
