@@ -1,0 +1,40 @@
+// The wire check (common/wire_check.h) on arbitrary bytes, as every request of LetterService.
+//
+// Invariants: it answers OK or INVALID_ARGUMENT, never another code; and whatever it accepts,
+// protobuf parses (so a handler that checked first never meets a parse failure).
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "common/wire_check.h"
+#include "fuzz/fuzz_check.h"
+#include "utpost/v1/letters.pb.h"
+
+namespace utpost::fuzz {
+namespace {
+
+template <typename Message>
+void Check(std::string_view bytes) {
+  common::WireLimits limits;
+  limits.max_repeated = 64;
+  limits.max_unknown_fields = 64;
+  const absl::Status status = common::CheckWire(bytes, *Message::descriptor(), limits);
+  UTPOST_FUZZ_CHECK(status.ok() || status.code() == absl::StatusCode::kInvalidArgument);
+  if (status.ok()) {
+    Message message;
+    UTPOST_FUZZ_CHECK(message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
+  }
+}
+
+}  // namespace
+}  // namespace utpost::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  using namespace utpost;
+  fuzz::Check<v1::SendLetterRequest>(bytes);
+  fuzz::Check<v1::ListLettersRequest>(bytes);
+  fuzz::Check<v1::GetLetterRequest>(bytes);
+  fuzz::Check<v1::WatchLetterEventsRequest>(bytes);
+  return 0;
+}
