@@ -74,13 +74,14 @@ class Walker {
     // Occurrences of each repeated field in this message, for field paths.
     absl::flat_hash_map<int, int64_t> occurrences;
     while (true) {
-      const uint32_t tag = in_.ReadTag();
-      if (tag == 0) {
+      // The end is where the limit is, not where a tag fails to read: a tag cut short at the
+      // very end is consumed by the failed read and would look like a clean end.
+      if (in_.BytesUntilLimit() == 0) {
         if (end_group_field != 0) return Fail("has a group that never ends");
-        if (in_.BytesUntilLimit() == 0) return true;
-        return Fail(in_.BytesUntilLimit() > 0 ? "is truncated or has an invalid tag"
-                                              : "has an invalid tag");
+        return true;
       }
+      const uint32_t tag = ReadTag();
+      if (tag == 0) return Fail("has an invalid or truncated tag");
       const uint32_t number = WireFormatLite::GetTagFieldNumber(tag);
       const WireFormatLite::WireType wire_type = WireFormatLite::GetTagWireType(tag);
       if (number == 0) return Fail("has a field numbered 0");
@@ -101,7 +102,7 @@ class Walker {
           return Fail(absl::StrCat("has more than ", limits_.max_unknown_fields,
                                    " fields this server does not know"));
         }
-        if (!SkipUnknown(number, wire_type, depth)) return false;
+        if (!SkipValue(number, wire_type, depth)) return false;
         continue;
       }
       int64_t index = -1;
@@ -151,43 +152,29 @@ class Walker {
       return Count(field, elements);
     }
     if (field.is_repeated() && !Count(field, 1)) return false;
-    switch (wire_type) {
-      case WireFormatLite::WIRETYPE_VARINT: {
-        uint64_t value;
-        return in_.ReadVarint64(&value) || Fail("has a malformed value");
-      }
-      case WireFormatLite::WIRETYPE_FIXED32: {
-        uint32_t value;
-        return in_.ReadLittleEndian32(&value) || Fail("is truncated");
-      }
-      case WireFormatLite::WIRETYPE_FIXED64: {
-        uint64_t value;
-        return in_.ReadLittleEndian64(&value) || Fail("is truncated");
-      }
-      case WireFormatLite::WIRETYPE_LENGTH_DELIMITED: {
-        uint32_t length = 0;
-        if (!ReadLength(length)) return false;
-        if (field.type() == FieldDescriptor::TYPE_MESSAGE) {
-          const CodedInputStream::Limit limit = in_.PushLimit(static_cast<int>(length));
-          if (!Walk(field.message_type(), depth + 1, 0)) return false;
-          in_.PopLimit(limit);
-          return true;
-        }
-        if (field.type() == FieldDescriptor::TYPE_STRING &&
-            field.file()->syntax() == google::protobuf::FileDescriptor::SYNTAX_PROTO3) {
-          return SkipUtf8(length);
-        }
-        return in_.Skip(static_cast<int>(length)) || Fail("is truncated");
-      }
-      case WireFormatLite::WIRETYPE_START_GROUP: {
-        return Walk(field.message_type(), depth + 1, field.number());
-      }
-      default:
-        return Fail("has an invalid wire type");
+    if (wire_type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED &&
+        field.type() == FieldDescriptor::TYPE_MESSAGE) {
+      uint32_t length = 0;
+      if (!ReadLength(length)) return false;
+      const CodedInputStream::Limit limit = in_.PushLimit(static_cast<int>(length));
+      if (!Walk(field.message_type(), depth + 1, 0)) return false;
+      in_.PopLimit(limit);
+      return true;
     }
+    if (wire_type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED &&
+        field.type() == FieldDescriptor::TYPE_STRING &&
+        field.file()->syntax() == google::protobuf::FileDescriptor::SYNTAX_PROTO3) {
+      uint32_t length = 0;
+      return ReadLength(length) && SkipUtf8(length);
+    }
+    if (wire_type == WireFormatLite::WIRETYPE_START_GROUP) {
+      return Walk(field.message_type(), depth + 1, field.number());
+    }
+    return SkipValue(field.number(), wire_type, depth);
   }
 
-  bool SkipUnknown(uint32_t number, WireFormatLite::WireType wire_type, int depth) {
+  // Skips a value that is not walked field by field: a scalar, bytes, or an unknown group.
+  bool SkipValue(uint32_t number, WireFormatLite::WireType wire_type, int depth) {
     switch (wire_type) {
       case WireFormatLite::WIRETYPE_VARINT: {
         uint64_t value;
@@ -213,10 +200,28 @@ class Walker {
     }
   }
 
+  // Protobuf's parser takes a tag of at most 5 bytes and 32 bits, and a length of at most 5
+  // bytes below 2 GiB; CodedInputStream would take up to 10 bytes and drop the high bits, so
+  // both are read here by the parser's rules. false (or 0) if the bytes break them.
+  bool ReadBoundedVarint(uint64_t max, uint64_t& value) {
+    const int start = in_.CurrentPosition();
+    return in_.ReadVarint64(&value) && in_.CurrentPosition() - start <= 5 && value <= max;
+  }
+
+  uint32_t ReadTag() {
+    uint64_t tag = 0;
+    return ReadBoundedVarint(std::numeric_limits<uint32_t>::max(), tag) ? static_cast<uint32_t>(tag)
+                                                                        : 0;
+  }
+
   bool ReadLength(uint32_t& length) {
-    if (!in_.ReadVarint32(&length)) return Fail("has a malformed length");
-    if (length > static_cast<uint32_t>(std::numeric_limits<int>::max()) ||
-        (in_.BytesUntilLimit() >= 0 && length > static_cast<uint32_t>(in_.BytesUntilLimit()))) {
+    uint64_t value = 0;
+    // The parser keeps a margin below INT_MAX for its own bookkeeping.
+    if (!ReadBoundedVarint(std::numeric_limits<int>::max() - 16, value)) {
+      return Fail("has a malformed length");
+    }
+    length = static_cast<uint32_t>(value);
+    if (in_.BytesUntilLimit() >= 0 && length > static_cast<uint32_t>(in_.BytesUntilLimit())) {
       return Fail("is truncated: its length runs past the end of the request");
     }
     return true;

@@ -1,12 +1,13 @@
 // Watch cursors: WatchLetterEventsRequest.after_sequence against the event feed's watermark
-// (services/ledger/event_feed.h), the check WatchLetterEvents and Ledger::ReadEvents make
-// before they read the database.
+// (services/ledger/event_feed.h, one sequence per organisation), the check WatchLetterEvents
+// and Ledger::ReadEvents make before they read the database.
 //
 // Input: 8 bytes of the store's last sequence, 1 byte n, n bytes of a WatchLetterEventsRequest,
 // then one operation per byte on the feed: allocate a sequence, complete one (written or
 // abandoned, in any order), subscribe or unsubscribe a watcher. After each operation the
 // watermark is checked against a model (the highest sequence below which every allocated one
-// has completed), and the request's cursor is accepted exactly when it is not ahead of it.
+// has completed, for each of four organisations), and the request's cursor is accepted
+// exactly when it is not ahead of the first organisation's watermark.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -32,40 +33,64 @@ struct Watcher {
   bool subscribed = false;
 };
 
-void FuzzFeed(uint64_t last_sequence, uint64_t cursor, std::string_view ops) {
-  ledger::EventFeed feed(last_sequence);
-  uint64_t allocated = last_sequence;  // the model: highest sequence handed out
+// The model of one organisation's sequence.
+struct Model {
+  uint64_t allocated = 0;  // highest sequence handed out
   std::set<uint64_t> in_flight;
-  uint64_t previous_watermark = last_sequence;
-  UTPOST_FUZZ_CHECK(feed.Watermark() == last_sequence);
+  uint64_t previous_watermark = 0;
+  std::set<uint64_t> written;  // completed as written
+  uint64_t announced = 0;      // the watermark seen by the last wake-up of this sender
+  uint64_t Watermark() const { return in_flight.empty() ? allocated : *in_flight.begin() - 1; }
+};
+
+// Sender 0 starts from `last_sequence` (a store that already has events); the others from
+// nothing. The cursor is sender 0's.
+void FuzzFeed(uint64_t last_sequence, uint64_t cursor, std::string_view ops) {
+  ledger::EventFeed feed({{std::string(kSenders[0]), last_sequence}});
+  Model models[std::size(kSenders)];
+  models[0].allocated = models[0].previous_watermark = last_sequence;
+  UTPOST_FUZZ_CHECK(feed.Watermark(kSenders[0]) == last_sequence);
+  UTPOST_FUZZ_CHECK(feed.Watermark(kSenders[1]) == 0);
   // WatchLetterEvents refuses a cursor ahead of the watermark (INVALID_ARGUMENT).
   bool cursor_accepted = cursor <= last_sequence;
-  // Wake-ups are counted per watcher; the callback checks it runs only while subscribed.
+  // The callback checks it runs only while subscribed.
   std::vector<Watcher> watchers;
   watchers.reserve(ops.size());
+  // One watcher per sender for the whole input, recording what each wake-up shows: every
+  // written event must be announced as soon as the watermark covers it, however the writes
+  // interleave (a watcher of a busy organisation must not wait for sending to pause).
+  std::vector<uint64_t> permanent;
+  for (size_t i = 0; i < std::size(kSenders); ++i) {
+    permanent.push_back(feed.Subscribe(std::string(kSenders[i]), [&feed, &models, i] {
+      models[i].announced = feed.Watermark(kSenders[i]);
+    }));
+  }
 
   for (const char op_char : ops) {
     const auto op = static_cast<uint8_t>(op_char);
     const size_t sender = (op >> 3) % std::size(kSenders);
+    Model& model = models[sender];
     switch (op & 7) {
       case 0:
       case 1:
-        in_flight.insert(feed.Allocate());
-        UTPOST_FUZZ_CHECK(*in_flight.rbegin() == ++allocated);
+        model.in_flight.insert(feed.Allocate(kSenders[sender]));
+        UTPOST_FUZZ_CHECK(*model.in_flight.rbegin() == ++model.allocated);
         break;
       case 2:
       case 3:
       case 4: {
-        if (in_flight.empty()) break;
+        if (model.in_flight.empty()) break;
         // Completion order: the oldest, the newest, or one picked by the operation byte.
-        auto it = in_flight.begin();
+        auto it = model.in_flight.begin();
         if ((op & 7) == 3) {
-          it = std::prev(in_flight.end());
+          it = std::prev(model.in_flight.end());
         } else if ((op & 7) == 4) {
-          std::advance(it, (op >> 3) % in_flight.size());
+          std::advance(it, (op >> 5) % model.in_flight.size());
         }
-        feed.Complete(*it, kSenders[sender], /*written=*/(op & 0x80) == 0);
-        in_flight.erase(it);
+        const bool written = (op & 0x80) == 0;
+        feed.Complete(kSenders[sender], *it, written);
+        if (written) model.written.insert(*it);
+        model.in_flight.erase(it);
         break;
       }
       case 5: {
@@ -87,19 +112,26 @@ void FuzzFeed(uint64_t last_sequence, uint64_t cursor, std::string_view ops) {
       case 7:
         break;
     }
-    const uint64_t watermark = feed.Watermark();
-    const uint64_t expected = in_flight.empty() ? allocated : *in_flight.begin() - 1;
-    UTPOST_FUZZ_CHECK(watermark == expected);
-    UTPOST_FUZZ_CHECK(watermark >= previous_watermark);
+    for (size_t i = 0; i < std::size(kSenders); ++i) {
+      const uint64_t watermark = feed.Watermark(kSenders[i]);
+      UTPOST_FUZZ_CHECK(watermark == models[i].Watermark());
+      UTPOST_FUZZ_CHECK(watermark >= models[i].previous_watermark);
+      models[i].previous_watermark = watermark;
+      auto visible = models[i].written.upper_bound(watermark);
+      if (visible != models[i].written.begin()) {
+        UTPOST_FUZZ_CHECK(*std::prev(visible) <= models[i].announced);
+      }
+    }
     // Once the cursor is not ahead of the watermark it stays so: a reader resuming from the
     // last sequence it saw is never refused.
+    const uint64_t watermark = feed.Watermark(kSenders[0]);
     cursor_accepted = cursor_accepted || cursor <= watermark;
     UTPOST_FUZZ_CHECK(!cursor_accepted || cursor <= watermark);
-    previous_watermark = watermark;
   }
   for (const Watcher& w : watchers) {
     if (w.subscribed) feed.Unsubscribe(w.handle);
   }
+  for (uint64_t handle : permanent) feed.Unsubscribe(handle);
 }
 
 }  // namespace

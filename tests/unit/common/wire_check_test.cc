@@ -95,11 +95,14 @@ TEST(WireCheckTest, UndecodableBytesAreInvalidArgumentNeverAnotherCode) {
   for (std::string_view bad : {
            std::string_view("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"),  // varint too long
            std::string_view("\x1a\x05"
-                            "ab"),            // length past end
-           std::string_view("\x00\x01", 2),   // field 0
-           std::string_view("\x1f"),          // wire type 7
-           std::string_view("\x0c"),          // group end alone
-           std::string_view("\x0b\x10\x01"),  // group never ends
+                            "ab"),                                // length past end
+           std::string_view("\x00\x01", 2),                       // field 0
+           std::string_view("\x1f"),                              // wire type 7
+           std::string_view("\x0c"),                              // group end alone
+           std::string_view("\x0b\x10\x01"),                      // group never ends
+           std::string_view("\xbd\x2e\x29\xff\xff\xff\xff\xff"),  // tag cut short at the end
+           std::string_view("\xd8\xc7\xc7\xc7\xc7\xc7\x7f\x31"),  // tag of 7 bytes
+           std::string_view("\x1a\x80\x80\x80\x80\x80\x00"),      // length of 6 bytes
        }) {
     const absl::Status s = CheckWire(bad, SendLetter(), WireLimits{});
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
