@@ -174,13 +174,15 @@ TEST(CrashTest, KillNineWhileSendingLosesNothingAcknowledged) {
     auto record = store.GetLetter(id);
     ASSERT_TRUE(record.ok() && record->has_value());
     const auto& r = **record;
-    for (int i = 0; i < r.documents_size(); ++i) {
+    EXPECT_GT(r.document_count(), 0u) << r.letter_id();
+    for (uint32_t i = 0; i < r.document_count(); ++i) {
       EXPECT_TRUE(store.GetDocument(id, i).ok()) << r.letter_id();
     }
     auto events = store.GetEvents(id);
     ASSERT_TRUE(events.ok());
     EXPECT_EQ(events->size(), r.event_count()) << r.letter_id();
-    for (const auto& e : *events) {
+    for (const auto& stored : *events) {
+      const auto& e = stored.event();
       auto feed = store.ReadFeed(r.sender(), e.sequence() - 1, e.sequence(), 1);
       ASSERT_TRUE(feed.ok());
       EXPECT_EQ(feed->size(), 1u) << "feed entry of event " << e.sequence();
