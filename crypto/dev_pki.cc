@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -449,6 +450,12 @@ fs::path DevClientDir(const fs::path& dir, std::string_view org_key) {
   return dir / "clients" / std::string(org_key);
 }
 
+fs::path DevCaDir(const fs::path& dir) {
+  fs::path normal = dir.lexically_normal();
+  if (!normal.has_filename()) normal = normal.parent_path();  // "data/pki/" -> "data/pki"
+  return normal.parent_path() / (normal.filename().string() + "-ca");
+}
+
 absl::Status EnsureDevPki(const fs::path& dir, const std::vector<DevOrganisation>& organisations) {
   // Everything is checked before anything is written; the org key also becomes a directory
   // name, and validation keeps it to letters and digits.
@@ -467,18 +474,77 @@ absl::Status EnsureDevPki(const fs::path& dir, const std::vector<DevOrganisation
   }
 
   UTPOST_RETURN_IF_ERROR(MakeDir(dir));
-  UTPOST_ASSIGN_OR_RETURN(const Issuer ca, EnsureCa(dir));
+  const fs::path ca_dir = DevCaDir(dir);
+  const fs::path served_ca = dir / "ca.pem";
 
+  // Earlier releases kept the CA key beside the served files: move it to the CA directory
+  // (a rename: its content is not read).
+  UTPOST_ASSIGN_OR_RETURN(const bool old_ca_key, Exists(dir / "ca.key"));
+  if (old_ca_key) {
+    UTPOST_RETURN_IF_ERROR(MakeDir(ca_dir));
+    UTPOST_ASSIGN_OR_RETURN(const bool new_ca_key, Exists(ca_dir / "ca.key"));
+    if (new_ca_key) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("both ", (dir / "ca.key").string(), " and ", (ca_dir / "ca.key").string(),
+                       " exist; remove the one that does not belong to ", served_ca.string()));
+    }
+    UTPOST_ASSIGN_OR_RETURN(std::string ca_pem, ReadFile(served_ca));
+    UTPOST_ASSIGN_OR_RETURN(const bool ca_pem_copied, Exists(ca_dir / "ca.pem"));
+    if (!ca_pem_copied) {
+      UTPOST_RETURN_IF_ERROR(WriteNewFile(ca_dir / "ca.pem", ca_pem, kPublicFileMode));
+    }
+    if (::rename((dir / "ca.key").c_str(), (ca_dir / "ca.key").c_str()) != 0) {
+      return ErrnoError(errno, "moving the dev CA key to", ca_dir / "ca.key");
+    }
+  }
+
+  // What is missing. The CA key is read only if something has to be issued.
   const fs::path server_cert = dir / "server.pem";
   const fs::path server_key = dir / "server.key";
   UTPOST_ASSIGN_OR_RETURN(const bool server_exists, PairExists(server_cert, server_key));
+  std::vector<bool> client_exists;
+  for (const DevOrganisation& org : organisations) {
+    const fs::path client_dir = DevClientDir(dir, org.org_key);
+    UTPOST_ASSIGN_OR_RETURN(const bool exists,
+                            PairExists(client_dir / "client.pem", client_dir / "client.key"));
+    client_exists.push_back(exists);
+  }
+  UTPOST_ASSIGN_OR_RETURN(const bool served_ca_exists, Exists(served_ca));
+  const bool must_issue = !server_exists || std::find(client_exists.begin(), client_exists.end(),
+                                                      false) != client_exists.end();
+
+  std::optional<Issuer> ca;
+  if (must_issue || !served_ca_exists) {
+    UTPOST_ASSIGN_OR_RETURN(const bool ca_exists, Exists(ca_dir / "ca.pem"));
+    if (!ca_exists && served_ca_exists) {
+      // A new CA would not be the one the existing certificates chain to.
+      return absl::FailedPreconditionError(
+          absl::StrCat("the dev CA that issued ", served_ca.string(), " is not in ",
+                       ca_dir.string(), ", so the missing certificates cannot be issued; delete ",
+                       dir.string(), " to have a new dev PKI made"));
+    }
+    UTPOST_RETURN_IF_ERROR(MakeDir(ca_dir));
+    UTPOST_ASSIGN_OR_RETURN(ca, EnsureCa(ca_dir));
+    if (served_ca_exists) {
+      UTPOST_ASSIGN_OR_RETURN(const std::string served, ReadFile(served_ca));
+      if (served != ca->cert_pem) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(served_ca.string(), " is not the certificate of the dev CA in ",
+                         ca_dir.string(), "; delete ", dir.string(), " to have it made again"));
+      }
+    } else {
+      UTPOST_RETURN_IF_ERROR(WriteNewFile(served_ca, ca->cert_pem, kPublicFileMode));
+    }
+  }
+  UTPOST_ASSIGN_OR_RETURN(const std::string ca_pem, ReadFile(served_ca));
+
   if (!server_exists) {
     CertSpec spec;
     spec.subject = {{NID_commonName, "localhost"},
                     {NID_organizationName, std::string(kDevOrgName)}};
     spec.extensions = LeafExtensions("serverAuth");
     spec.extensions.push_back({NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1"});
-    UTPOST_RETURN_IF_ERROR(MakeAndWrite(spec, ca, server_cert, server_key));
+    UTPOST_RETURN_IF_ERROR(MakeAndWrite(spec, *ca, server_cert, server_key));
   }
 
   if (!organisations.empty()) UTPOST_RETURN_IF_ERROR(MakeDir(dir / "clients"));
@@ -486,21 +552,19 @@ absl::Status EnsureDevPki(const fs::path& dir, const std::vector<DevOrganisation
     const DevOrganisation& org = organisations[i];
     const fs::path client_dir = DevClientDir(dir, org.org_key);
     UTPOST_RETURN_IF_ERROR(MakeDir(client_dir));
-    const fs::path client_cert = client_dir / "client.pem";
-    const fs::path client_key = client_dir / "client.key";
-    UTPOST_ASSIGN_OR_RETURN(const bool client_exists, PairExists(client_cert, client_key));
-    if (!client_exists) {
+    if (!client_exists[i]) {
       CertSpec spec;
       spec.subject = {{NID_commonName, org.name},
                       {NID_organizationName, org.name},
                       {OrganizationIdentifierNid(), org_ids[i]}};
       spec.extensions = LeafExtensions("clientAuth");
-      UTPOST_RETURN_IF_ERROR(MakeAndWrite(spec, ca, client_cert, client_key));
+      UTPOST_RETURN_IF_ERROR(
+          MakeAndWrite(spec, *ca, client_dir / "client.pem", client_dir / "client.key"));
     }
     const fs::path client_ca = client_dir / "ca.pem";
     UTPOST_ASSIGN_OR_RETURN(const bool ca_copied, Exists(client_ca));
     if (!ca_copied) {
-      UTPOST_RETURN_IF_ERROR(WriteNewFile(client_ca, ca.cert_pem, kPublicFileMode));
+      UTPOST_RETURN_IF_ERROR(WriteNewFile(client_ca, ca_pem, kPublicFileMode));
     }
   }
   return absl::OkStatus();

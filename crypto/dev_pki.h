@@ -1,10 +1,14 @@
 // A development PKI made on first start so that `make run` serves mutual TLS out of the box:
-//   <dir>/ca.pem, ca.key                 dev CA (ECDSA P-256, 10 years)
+//   <dir>/ca.pem                         the dev CA's certificate: all that serving needs
 //   <dir>/server.pem, server.key         server cert, SAN DNS:localhost, IP:127.0.0.1, IP:::1
 //   <dir>/clients/<org key>/client.pem, client.key, ca.pem   one client cert per organisation,
 //       subject O=<name>, organizationIdentifier=NTRNO-<orgnr> (or NTRDK-<cvr>), 2 years
+//   <dir>-ca/ca.pem, ca.key              the dev CA (ECDSA P-256, 10 years), beside <dir>,
+//       not in it: its key is read only here, and only when a certificate must be issued
 // Private keys are written with mode 0600. Existing files are kept, so it is safe to call on
-// every start. Not for production: there, certificates come from the operator's CA.
+// every start; once every file exists, the CA key is not opened. A CA key left in <dir> by
+// an earlier release is moved to DevCaDir(dir). Not for production: there, certificates
+// come from the operator's CA.
 #pragma once
 
 #include <filesystem>
@@ -23,6 +27,10 @@ struct DevOrganisation {
 
 [[nodiscard]] absl::Status EnsureDevPki(const std::filesystem::path& dir,
                                         const std::vector<DevOrganisation>& organisations);
+
+// Where EnsureDevPki keeps the dev CA for the PKI in `dir`: its sibling <dir>-ca, e.g.
+// data/pki-ca for data/pki.
+std::filesystem::path DevCaDir(const std::filesystem::path& dir);
 
 // Where EnsureDevPki put the client files of `org_key`.
 std::filesystem::path DevClientDir(const std::filesystem::path& dir, std::string_view org_key);

@@ -3,9 +3,12 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -16,8 +19,6 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "crypto/internal.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/wire_format_lite.h"
 #include "utpost/storage/v1/records.pb.h"
 
 namespace utpost::crypto {
@@ -195,41 +196,77 @@ std::string DocumentAad(std::string_view letter_id, uint32_t position) {
   return aad;
 }
 
+std::string EventDetailAad(std::string_view letter_id, uint32_t index) {
+  std::string aad("utpost.v1.event-detail", sizeof("utpost.v1.event-detail"));  // with NUL
+  aad.append(letter_id);
+  aad.push_back('\0');
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    aad.push_back(static_cast<char>((index >> shift) & 0xff));
+  }
+  return aad;
+}
+
+std::string KeyCheckValue(const SecretBytes& key) {
+  static constexpr std::string_view kLabel = "utpost.v1.kek-check-value";
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  // HMAC-SHA256 of a constant cannot fail short of a broken OpenSSL, and a wrong check value
+  // would make start-up refuse a good key (or accept a bad one): stop loudly instead.
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(kLabel.data()), kLabel.size(), mac,
+           &mac_len) == nullptr ||
+      mac_len != 32) {
+    std::fprintf(stderr, "utpost: FATAL: HMAC-SHA256 failed: %s\n", DrainOpenSslErrors().c_str());
+    std::abort();
+  }
+  std::string check(reinterpret_cast<const char*>(mac), 16);
+  OPENSSL_cleanse(mac, sizeof(mac));
+  return check;
+}
+
 std::string LetterContentAad(std::string_view letter_id) {
   std::string aad("utpost.v1.letter-content", sizeof("utpost.v1.letter-content"));  // with NUL
   aad.append(letter_id);
   return aad;
 }
 
-std::string EncryptedDocument::SerializeHead() const {
-  using google::protobuf::internal::WireFormatLite;
-  using google::protobuf::io::CodedOutputStream;
-  using Record = utpost::storage::v1::EncryptedDocument;
-  // The small fields go through the message. The ciphertext, which can be tens of MiB, is
-  // the last field by number, and a serialization is its fields in number order: its tag and
-  // length end the head, and the ciphertext itself follows without passing through a message.
-  // The tests check that head + ciphertext is byte for byte the message's own serialization.
-  Record head;
-  head.set_kek_id(kek_id_);
-  head.set_wrapped_key(wrapped_key_);
-  std::string out;
-  head.AppendToString(&out);
-  if (!ciphertext_.empty()) {
-    constexpr uint32_t kCiphertextTag = WireFormatLite::MakeTag(
-        Record::kCiphertextFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
-    uint8_t prefix[2 * 10];  // two varints of at most 10 bytes each
-    uint8_t* end = CodedOutputStream::WriteVarint32ToArray(kCiphertextTag, prefix);
-    end = CodedOutputStream::WriteVarint64ToArray(ciphertext_.size(), end);
-    out.append(reinterpret_cast<const char*>(prefix), static_cast<size_t>(end - prefix));
-  }
-  return out;
+std::string EncryptedDocument::Serialize() const {
+  utpost::storage::v1::EncryptedDocument record;
+  record.set_kek_id(kek_id_);
+  record.set_wrapped_key(wrapped_key_);
+  record.set_ciphertext(ciphertext_);
+  return record.SerializeAsString();
 }
 
-std::string EncryptedDocument::Serialize() const {
-  std::string out = SerializeHead();
-  out.reserve(out.size() + ciphertext_.size());
-  out.append(ciphertext_);
-  return out;
+std::string EncryptedDocument::SerializeKey() const {
+  utpost::storage::v1::DocumentKeyRecord record;
+  record.set_kek_id(kek_id_);
+  record.set_wrapped_key(wrapped_key_);
+  return record.SerializeAsString();
+}
+
+absl::StatusOr<EncryptedDocument> EncryptedDocument::FromParts(std::string_view stored_key,
+                                                               std::string ciphertext) {
+  utpost::storage::v1::DocumentKeyRecord record;
+  if (stored_key.size() > static_cast<size_t>(INT_MAX) ||
+      !record.ParseFromArray(stored_key.data(), static_cast<int>(stored_key.size()))) {
+    return absl::DataLossError("stored document key does not parse");
+  }
+  if (record.kek_id().empty()) {
+    return absl::DataLossError("stored document key has no key-encryption key id");
+  }
+  if (record.wrapped_key().empty()) {
+    return absl::DataLossError("stored document key has no wrapped data key");
+  }
+  if (ciphertext.size() < kNonceSize + kTagSize) {
+    return absl::DataLossError(absl::StrCat("stored document ciphertext is ", ciphertext.size(),
+                                            " bytes, shorter than a nonce and a tag"));
+  }
+  EncryptedDocument doc;
+  doc.kek_id_ = std::move(*record.mutable_kek_id());
+  doc.wrapped_key_ = std::move(*record.mutable_wrapped_key());
+  doc.ciphertext_ = std::move(ciphertext);
+  return doc;
 }
 
 absl::StatusOr<EncryptedDocument> EncryptedDocument::Parse(std::string_view stored) {

@@ -24,13 +24,20 @@ class EncryptedDocument {
   // nonce (12) || ciphertext || tag (16)
   const std::string& ciphertext() const { return ciphertext_; }
 
-  // The stored form (a utpost.storage.v1.EncryptedDocument message).
+  // The self-contained stored form (a utpost.storage.v1.EncryptedDocument message), for small
+  // sealed values (letter content, event details).
   std::string Serialize() const;
-  // The stored form without the ciphertext bytes: SerializeHead() + ciphertext() ==
-  // Serialize(). Lets a writer hand both parts to storage without copying the ciphertext.
-  std::string SerializeHead() const;
-  // DATA_LOSS if `stored` is not a well-formed stored form.
+  // DATA_LOSS if `stored` is not a well-formed self-contained stored form.
   [[nodiscard]] static absl::StatusOr<EncryptedDocument> Parse(std::string_view stored);
+
+  // Documents are stored in two parts, so that the small key part can be destroyed apart
+  // from the ciphertext: this is the key part (a utpost.storage.v1.DocumentKeyRecord: KEK id
+  // and wrapped data key); ciphertext() is the other.
+  std::string SerializeKey() const;
+  // Reassembles a document from its stored key part and its ciphertext. DATA_LOSS if either
+  // is malformed.
+  [[nodiscard]] static absl::StatusOr<EncryptedDocument> FromParts(std::string_view stored_key,
+                                                                   std::string ciphertext);
 
  private:
   friend class Envelope;
@@ -42,6 +49,10 @@ class EncryptedDocument {
 
 // The additional authenticated data for document `position` of letter `letter_id`.
 std::string DocumentAad(std::string_view letter_id, uint32_t position);
+
+// The additional authenticated data for the sealed detail of event `index` of letter
+// `letter_id`, so a detail cannot be moved to another event or letter.
+std::string EventDetailAad(std::string_view letter_id, uint32_t index);
 
 // The additional authenticated data for the sealed personal content of letter `letter_id`
 // (recipient, address, title), so it cannot be moved to another letter or taken for a document.
@@ -73,5 +84,10 @@ class Envelope {
 // DATA_LOSS if it does not authenticate.
 [[nodiscard]] absl::StatusOr<std::string> AesGcmOpen(const SecretBytes& key,
                                                      std::string_view sealed, std::string_view aad);
+
+// The key check value of a key-encryption key: HMAC-SHA256 under `key` of the fixed label
+// "utpost.v1.kek-check-value", truncated to 16 bytes. A MAC of a public constant: it tells
+// two keys apart without revealing anything that helps to find the key.
+std::string KeyCheckValue(const SecretBytes& key);
 
 }  // namespace utpost::crypto

@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "common/strings.h"
 #include "crypto/envelope.h"
 #include "crypto/internal.h"
 
@@ -258,6 +259,24 @@ absl::StatusOr<std::string> FileKeyStore::EnsureKey(const fs::path& dir) {
   return first;
 }
 
+absl::StatusOr<std::string> FileKeyStore::CreateFirstKey(const fs::path& dir) {
+  UTPOST_RETURN_IF_ERROR(MakeKeyDir(dir));
+  UTPOST_ASSIGN_OR_RETURN(std::vector<KeyFile> files, ListKeyFiles(dir));
+  const KeyFile* newest = Newest(files);
+  if (newest == nullptr) {
+    const std::string first = FormatId(1);
+    absl::Status status = WriteNewKey(dir, first);
+    if (status.ok()) return first;
+    if (!absl::IsAlreadyExists(status)) return status;
+    UTPOST_ASSIGN_OR_RETURN(files, ListKeyFiles(dir));
+    newest = Newest(files);
+    if (newest == nullptr) return status;
+  }
+  return absl::AlreadyExistsError(
+      absl::StrCat("key directory ", dir.string(), " already holds key-encryption key ", newest->id,
+                   "; a first key is made only once (to add a key, rotate)"));
+}
+
 absl::StatusOr<std::string> FileKeyStore::Rotate(const fs::path& dir) {
   for (int attempt = 0; attempt < kRotateAttempts; ++attempt) {
     UTPOST_ASSIGN_OR_RETURN(std::vector<KeyFile> files, ListKeyFiles(dir));
@@ -305,6 +324,22 @@ absl::StatusOr<SecretBytes> FileKeyStore::Unwrap(const WrappedKey& wrapped,
   SecretBytes key(plain);
   OPENSSL_cleanse(plain.data(), plain.size());
   return key;
+}
+
+std::vector<std::string> FileKeyStore::KeyIds() const {
+  std::vector<std::string> ids;
+  ids.reserve(keys_.size());
+  for (const auto& [id, key] : keys_) ids.push_back(id);
+  return ids;
+}
+
+absl::StatusOr<std::string> FileKeyStore::CheckValue(std::string_view kek_id) const {
+  const auto it = keys_.find(std::string(kek_id));
+  if (it == keys_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("unknown key-encryption key id '", absl::CHexEscape(common::Av(kek_id)), "'"));
+  }
+  return KeyCheckValue(it->second);
 }
 
 }  // namespace utpost::crypto

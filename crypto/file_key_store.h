@@ -9,6 +9,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "crypto/key_store.h"
@@ -27,8 +29,13 @@ class FileKeyStore final : public KeyStore {
       const std::filesystem::path& dir);
 
   // Creates `dir` (mode 0700) with a first key if it holds no key yet. Returns the current
-  // key id either way.
+  // key id either way. Only for a database that holds nothing yet (and for tests): a key
+  // made for a database that has data would silently take the place of a missing one.
   [[nodiscard]] static absl::StatusOr<std::string> EnsureKey(const std::filesystem::path& dir);
+
+  // Creates `dir` (mode 0700) with a first key, and returns its id. ALREADY_EXISTS (naming
+  // the key) if `dir` holds a key already: use Rotate to add one.
+  [[nodiscard]] static absl::StatusOr<std::string> CreateFirstKey(const std::filesystem::path& dir);
 
   // Adds a key with the next id (written to a temporary file, fsynced, renamed). Returns
   // its id. A store opened earlier does not see it until reopened.
@@ -40,6 +47,8 @@ class FileKeyStore final : public KeyStore {
   absl::StatusOr<SecretBytes> Unwrap(const WrappedKey& wrapped,
                                      std::string_view aad) const override;
   std::string CurrentKeyId() const override { return current_; }
+  std::vector<std::string> KeyIds() const override;
+  absl::StatusOr<std::string> CheckValue(std::string_view kek_id) const override;
 
  private:
   FileKeyStore() = default;

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "crypto/secret.h"
@@ -34,6 +35,15 @@ class KeyStore {
 
   // The id of the KEK new wraps use.
   virtual std::string CurrentKeyId() const = 0;
+
+  // The ids of every KEK this store holds (the current one among them).
+  virtual std::vector<std::string> KeyIds() const = 0;
+
+  // The key check value of KEK `kek_id`: 16 bytes, equal for equal keys, different (but for
+  // a negligible chance) for different keys, and revealing nothing about the key (see
+  // crypto::KeyCheckValue). A database records it to notice a key that was replaced.
+  // Errors: NOT_FOUND (unknown kek_id), UNAVAILABLE if the store cannot be reached.
+  [[nodiscard]] virtual absl::StatusOr<std::string> CheckValue(std::string_view kek_id) const = 0;
 };
 
 }  // namespace utpost::crypto

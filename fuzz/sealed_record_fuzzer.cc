@@ -6,7 +6,8 @@
 //
 // Invariants:
 //   - Parse answers a document or DATA_LOSS; a parsed document's stored form parses to the
-//     same document, and SerializeHead() + ciphertext() is that stored form.
+//     same document, and its two stored parts (the wrapped key, kept apart for
+//     crypto-shredding, and the ciphertext) make the same document again.
 //   - Open answers the plaintext, DATA_LOSS or NOT_FOUND; never another code, never a crash.
 //     A document the seed generator sealed under the fixed key opens.
 //   - A record that parses re-serializes to bytes that parse to the same record.
@@ -78,7 +79,12 @@ absl::StatusOr<crypto::EncryptedDocument> CheckParse(std::string_view stored) {
     return doc;
   }
   const std::string serialized = doc->Serialize();
-  UTPOST_FUZZ_CHECK(doc->SerializeHead() + doc->ciphertext() == serialized);
+  absl::StatusOr<crypto::EncryptedDocument> parts =
+      crypto::EncryptedDocument::FromParts(doc->SerializeKey(), doc->ciphertext());
+  UTPOST_FUZZ_CHECK(parts.ok());
+  UTPOST_FUZZ_CHECK(parts->kek_id() == doc->kek_id() &&
+                    parts->wrapped_key() == doc->wrapped_key() &&
+                    parts->ciphertext() == doc->ciphertext());
   absl::StatusOr<crypto::EncryptedDocument> again = crypto::EncryptedDocument::Parse(serialized);
   UTPOST_FUZZ_CHECK(again.ok());
   UTPOST_FUZZ_CHECK(again->kek_id() == doc->kek_id() &&

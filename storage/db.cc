@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "rocksdb/options.h"
 #include "rocksdb/table.h"
@@ -14,7 +15,8 @@ namespace utpost::storage {
 namespace {
 
 constexpr std::array<std::string_view, static_cast<int>(Cf::kCount)> kCfNames = {
-    "letters", "documents", "events", "feed", "tasks", "idempotency", "sender_index"};
+    "letters",     "documents",    "events",        "feed", "tasks",
+    "idempotency", "sender_index", "document_keys", "meta"};
 
 // True if files in `dir` (created if missing) can be opened with O_DIRECT.
 bool SupportsDirectIo(const std::filesystem::path& dir) {
@@ -104,6 +106,12 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const DbOptions& options) {
       cf_options.enable_blob_garbage_collection = true;
       cf_options.write_buffer_size = options.write_buffer_bytes * 4;
     }
+    if (static_cast<Cf>(i) == Cf::kDocumentKeys) {
+      // Small, random values that do not compress; uncompressed, a scan of the files for a
+      // destroyed key's bytes is conclusive.
+      cf_options.compression = rocksdb::kNoCompression;
+      cf_options.bottommost_compression = rocksdb::kNoCompression;
+    }
     descriptors.emplace_back(std::string(kCfNames[i]), cf_options);
   }
   // The default column family must be opened too; utpost keeps nothing in it.
@@ -150,6 +158,30 @@ absl::Status Db::FlushAll() {
   flush_options.wait = true;
   std::vector<rocksdb::ColumnFamilyHandle*> handles(handles_.begin(), handles_.end());
   return FromRocksDb(db_->Flush(flush_options, handles), "flush");
+}
+
+absl::Status Db::MakeDeletionsPhysical(Cf cf, std::string_view begin, std::string_view end) {
+  std::lock_guard<std::mutex> lock(physical_delete_mutex_);
+  UTPOST_RETURN_IF_ERROR(FromRocksDb(db_->DisableFileDeletions(), "disable file deletions"));
+  absl::Status status = FlushAll();
+  if (status.ok()) {
+    rocksdb::CompactRangeOptions options;
+    options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    // Run now even if it stalls writes for a moment: the point is that it is done on return.
+    options.allow_write_stall = true;
+    const rocksdb::Slice begin_slice(begin.data(), begin.size());
+    const rocksdb::Slice end_slice(end.data(), end.size());
+    status = FromRocksDb(
+        db_->CompactRange(options, handles_[static_cast<int>(cf)], &begin_slice, &end_slice),
+        "compact");
+  }
+  // Undoes this call's DisableFileDeletions; when no other holder remains, RocksDB finds every
+  // obsolete file (including the flushed write-ahead logs and the compacted SST files) and
+  // deletes them in this thread before returning.
+  absl::Status enabled =
+      FromRocksDb(db_->EnableFileDeletions(/*force=*/false), "enable file deletions");
+  UTPOST_RETURN_IF_ERROR(status);
+  return enabled;
 }
 
 }  // namespace utpost::storage

@@ -10,6 +10,7 @@
 #include <array>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -22,13 +23,15 @@ namespace utpost::storage {
 
 // Column families. Keys are described in storage/keys.h.
 enum class Cf : int {
-  kLetters = 0,  // letter id -> LetterRecord
-  kDocuments,    // letter id + position -> EncryptedDocument (in blob files)
-  kEvents,       // letter id + index -> LetterEvent
-  kFeed,         // sender + sequence -> LetterEvent (the WatchLetterEvents feed)
-  kTasks,        // due time + letter id + kind -> TaskRecord
-  kIdempotency,  // sender + idempotency key -> IdempotencyRecord
-  kSenderIndex,  // sender + letter id -> "" (ListLetters)
+  kLetters = 0,   // letter id -> LetterRecord
+  kDocuments,     // letter id + position -> document ciphertext (in blob files)
+  kEvents,        // letter id + index -> EventRecord
+  kFeed,          // sender + sequence -> EventRecord (the WatchLetterEvents feed)
+  kTasks,         // due time + letter id + kind -> TaskRecord
+  kIdempotency,   // sender + idempotency key -> IdempotencyRecord
+  kSenderIndex,   // sender + letter id -> "" (ListLetters)
+  kDocumentKeys,  // letter id + position -> DocumentKeyRecord (wrapped data keys)
+  kMeta,          // "kek/" + id -> KeyCheckRecord; "shred/" + letter id -> ""
   kCount,
 };
 
@@ -72,11 +75,25 @@ class Db {
   // Flushes every memtable to SST and blob files (for tests and clean shutdown).
   [[nodiscard]] absl::Status FlushAll();
 
+  // Makes deletions already written (and synced) to keys in [begin, end) of `cf` physical:
+  // when it returns OK, no file of the database holds the deleted values any more.
+  //  1. every memtable is flushed, so the write-ahead log files that held the values become
+  //     obsolete (a log is kept until every column family's data in it is flushed);
+  //  2. [begin, end) of `cf` is compacted down to the bottommost level (forced), so no SST
+  //     file keeps an older version of those keys;
+  //  3. obsolete files are deleted before returning (file deletions are held off during 1
+  //     and 2, then a full purge runs in this thread).
+  // Costly (a flush of every column family), so for rare events such as crypto-shredding.
+  // Calls are serialised. Files copied elsewhere (backups, checkpoints) are out of reach.
+  [[nodiscard]] absl::Status MakeDeletionsPhysical(Cf cf, std::string_view begin,
+                                                   std::string_view end);
+
  private:
   Db() = default;
   std::shared_ptr<rocksdb::Statistics> statistics_;
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};
   std::unique_ptr<rocksdb::DB> db_;
+  std::mutex physical_delete_mutex_;
 };
 
 // The one place where rocksdb::Status becomes absl::Status. `context` names the operation.

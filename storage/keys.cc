@@ -85,6 +85,26 @@ std::string SenderIndex(std::string_view sender, const common::LetterIdBytes& id
 
 std::string SenderIndexPrefix(std::string_view sender) { return SenderPrefix(sender); }
 
+std::string DocumentKey(const common::LetterIdBytes& id, uint32_t position) {
+  return Document(id, position);
+}
+
+std::string KeyCheckPrefix() { return "kek/"; }
+
+std::string KeyCheck(std::string_view kek_id) {
+  std::string key = KeyCheckPrefix();
+  key.append(kek_id);
+  return key;
+}
+
+std::string ShredPendingPrefix() { return "shred/"; }
+
+std::string ShredPending(const common::LetterIdBytes& id) {
+  std::string key = ShredPendingPrefix();
+  AppendId(key, id);
+  return key;
+}
+
 common::LetterIdBytes LetterIdFromSenderIndex(std::string_view key) {
   common::LetterIdBytes id{};
   std::memcpy(id.data(), key.data() + key.size() - id.size(), id.size());

@@ -8,6 +8,10 @@
 //   tasks         due_unix_ms(8) id(16) kind(1)
 //   idempotency   sender "/" key
 //   sender_index  sender "/" id(16)
+//   document_keys id(16) position(4)
+//   meta          "kek/" kek id             a KeyCheckRecord
+//                 "shred/" id(16)           a cancelled letter whose document keys are deleted
+//                                           but perhaps not yet physically gone
 //
 // `sender` is an org key ("NO" + 9 digits or "DK" + 8 digits); its length is fixed per
 // country, so no sender's prefix is a prefix of another's.
@@ -36,6 +40,11 @@ std::string Task(int64_t due_unix_ms, const common::LetterIdBytes& id, uint8_t k
 std::string Idempotency(std::string_view sender, std::string_view key);
 std::string SenderIndex(std::string_view sender, const common::LetterIdBytes& id);
 std::string SenderIndexPrefix(std::string_view sender);
+std::string DocumentKey(const common::LetterIdBytes& id, uint32_t position);
+std::string KeyCheck(std::string_view kek_id);
+std::string KeyCheckPrefix();
+std::string ShredPending(const common::LetterIdBytes& id);
+std::string ShredPendingPrefix();
 
 // The letter id at the end of a sender_index key.
 common::LetterIdBytes LetterIdFromSenderIndex(std::string_view key);

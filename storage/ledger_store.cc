@@ -48,26 +48,23 @@ absl::Status IteratorStatus(rocksdb::Iterator& it, std::string_view what) {
 absl::Status LedgerStore::CommitNewLetter(const NewLetter& letter) {
   rocksdb::WriteBatch batch;
   const std::string& sender = letter.record.sender();
-  auto put = [&](Cf cf, const std::string& key, const std::string& value) {
-    return FromRocksDb(batch.Put(db_.cf(cf), key, value), "batch put");
+  auto put = [&](Cf cf, const std::string& key, std::string_view value) {
+    return FromRocksDb(batch.Put(db_.cf(cf), key, rocksdb::Slice(value.data(), value.size())),
+                       "batch put");
   };
   UTPOST_RETURN_IF_ERROR(
       put(Cf::kLetters, keys::Letter(letter.id), SerializeRecord(letter.record)));
   for (uint32_t i = 0; i < letter.documents.size(); ++i) {
-    // Head and ciphertext as two parts: the batch copies the ciphertext once, not twice.
     const crypto::EncryptedDocument& document = letter.documents[i];
-    const std::string key = keys::Document(letter.id, i);
-    const std::string head = document.SerializeHead();
-    const rocksdb::Slice key_part(key);
-    const rocksdb::Slice value_parts[] = {head, document.ciphertext()};
     UTPOST_RETURN_IF_ERROR(
-        FromRocksDb(batch.Put(db_.cf(Cf::kDocuments), rocksdb::SliceParts(&key_part, 1),
-                              rocksdb::SliceParts(value_parts, 2)),
-                    "batch put"));
+        put(Cf::kDocuments, keys::Document(letter.id, i), document.ciphertext()));
+    UTPOST_RETURN_IF_ERROR(
+        put(Cf::kDocumentKeys, keys::DocumentKey(letter.id, i), document.SerializeKey()));
   }
   const std::string event = SerializeRecord(letter.event);
   UTPOST_RETURN_IF_ERROR(put(Cf::kEvents, keys::Event(letter.id, 0), event));
-  UTPOST_RETURN_IF_ERROR(put(Cf::kFeed, keys::Feed(sender, letter.event.sequence()), event));
+  UTPOST_RETURN_IF_ERROR(
+      put(Cf::kFeed, keys::Feed(sender, letter.event.event().sequence()), event));
   UTPOST_RETURN_IF_ERROR(put(Cf::kSenderIndex, keys::SenderIndex(sender, letter.id), ""));
   UTPOST_RETURN_IF_ERROR(put(Cf::kTasks,
                              keys::Task(absl::ToUnixMillis(letter.task_due), letter.id,
@@ -93,16 +90,80 @@ absl::Status LedgerStore::CommitLetterUpdate(const LetterUpdate& update) {
       FromRocksDb(batch.Put(db_.cf(Cf::kEvents),
                             keys::Event(update.id, update.record.event_count() - 1), event),
                   "batch put"));
-  UTPOST_RETURN_IF_ERROR(
-      FromRocksDb(batch.Put(db_.cf(Cf::kFeed),
-                            keys::Feed(update.record.sender(), update.event.sequence()), event),
-                  "batch put"));
+  UTPOST_RETURN_IF_ERROR(FromRocksDb(
+      batch.Put(db_.cf(Cf::kFeed),
+                keys::Feed(update.record.sender(), update.event.event().sequence()), event),
+      "batch put"));
   if (update.purge_documents) {
     for (uint32_t i = 0; i < update.document_count; ++i) {
       UTPOST_RETURN_IF_ERROR(FromRocksDb(
           batch.Delete(db_.cf(Cf::kDocuments), keys::Document(update.id, i)), "batch delete"));
+      UTPOST_RETURN_IF_ERROR(
+          FromRocksDb(batch.Delete(db_.cf(Cf::kDocumentKeys), keys::DocumentKey(update.id, i)),
+                      "batch delete"));
     }
+    UTPOST_RETURN_IF_ERROR(
+        FromRocksDb(batch.Put(db_.cf(Cf::kMeta), keys::ShredPending(update.id), ""), "batch put"));
   }
+  return db_.Write(batch);
+}
+
+absl::Status LedgerStore::ShredDocuments(const common::LetterIdBytes& id) {
+  // Every key of the letter in document_keys starts with its id.
+  const std::string begin = keys::Letter(id);
+  std::string end = keys::DocumentKey(id, UINT32_MAX);
+  end.push_back('\xff');
+  UTPOST_RETURN_IF_ERROR(db_.MakeDeletionsPhysical(Cf::kDocumentKeys, begin, end));
+  rocksdb::WriteBatch batch;
+  UTPOST_RETURN_IF_ERROR(
+      FromRocksDb(batch.Delete(db_.cf(Cf::kMeta), keys::ShredPending(id)), "batch delete"));
+  return db_.Write(batch);
+}
+
+absl::StatusOr<bool> LedgerStore::IsShredPending(const common::LetterIdBytes& id) const {
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s =
+      db_.raw().Get(rocksdb::ReadOptions(), db_.cf(Cf::kMeta), keys::ShredPending(id), &value);
+  if (s.IsNotFound()) return false;
+  UTPOST_RETURN_IF_ERROR(FromRocksDb(s, "get shred mark"));
+  return true;
+}
+
+absl::StatusOr<std::vector<common::LetterIdBytes>> LedgerStore::PendingShreds() const {
+  std::vector<common::LetterIdBytes> ids;
+  const std::string prefix = keys::ShredPendingPrefix();
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_.raw().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::kMeta)));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key().size() != prefix.size() + sizeof(common::LetterIdBytes)) {
+      return absl::DataLossError("malformed shred mark");
+    }
+    common::LetterIdBytes id{};
+    std::memcpy(id.data(), it->key().data() + prefix.size(), id.size());
+    ids.push_back(id);
+  }
+  UTPOST_RETURN_IF_ERROR(IteratorStatus(*it, "scan shred marks"));
+  return ids;
+}
+
+absl::StatusOr<std::vector<KeyCheckRecord>> LedgerStore::GetKeyChecks() const {
+  std::vector<KeyCheckRecord> checks;
+  const std::string prefix = keys::KeyCheckPrefix();
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_.raw().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::kMeta)));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    UTPOST_ASSIGN_OR_RETURN(auto check, ParseRecord<KeyCheckRecord>(it->value(), "key check"));
+    checks.push_back(std::move(check));
+  }
+  UTPOST_RETURN_IF_ERROR(IteratorStatus(*it, "scan key checks"));
+  return checks;
+}
+
+absl::Status LedgerStore::PutKeyCheck(const KeyCheckRecord& record) {
+  rocksdb::WriteBatch batch;
+  UTPOST_RETURN_IF_ERROR(FromRocksDb(
+      batch.Put(db_.cf(Cf::kMeta), keys::KeyCheck(record.kek_id()), SerializeRecord(record)),
+      "batch put"));
   return db_.Write(batch);
 }
 
@@ -117,9 +178,9 @@ absl::StatusOr<std::optional<LetterRecord>> LedgerStore::GetLetter(
   return record;
 }
 
-absl::StatusOr<std::vector<utpost::v1::LetterEvent>> LedgerStore::GetEvents(
+absl::StatusOr<std::vector<EventRecord>> LedgerStore::GetEvents(
     const common::LetterIdBytes& id) const {
-  std::vector<utpost::v1::LetterEvent> events;
+  std::vector<EventRecord> events;
   const std::string prefix = keys::EventPrefix(id);
   rocksdb::ReadOptions options;
   std::string upper = keys::Event(id, UINT32_MAX);
@@ -128,7 +189,7 @@ absl::StatusOr<std::vector<utpost::v1::LetterEvent>> LedgerStore::GetEvents(
   options.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_.raw().NewIterator(options, db_.cf(Cf::kEvents)));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    UTPOST_ASSIGN_OR_RETURN(auto event, ParseRecord<utpost::v1::LetterEvent>(it->value(), "event"));
+    UTPOST_ASSIGN_OR_RETURN(auto event, ParseRecord<EventRecord>(it->value(), "event"));
     events.push_back(std::move(event));
   }
   UTPOST_RETURN_IF_ERROR(IteratorStatus(*it, "scan events"));
@@ -137,12 +198,17 @@ absl::StatusOr<std::vector<utpost::v1::LetterEvent>> LedgerStore::GetEvents(
 
 absl::StatusOr<crypto::EncryptedDocument> LedgerStore::GetDocument(const common::LetterIdBytes& id,
                                                                    uint32_t position) const {
-  rocksdb::PinnableSlice value;
-  rocksdb::Status s = db_.raw().Get(rocksdb::ReadOptions(), db_.cf(Cf::kDocuments),
-                                    keys::Document(id, position), &value);
+  rocksdb::PinnableSlice key;
+  rocksdb::Status s = db_.raw().Get(rocksdb::ReadOptions(), db_.cf(Cf::kDocumentKeys),
+                                    keys::DocumentKey(id, position), &key);
+  if (s.IsNotFound()) return absl::NotFoundError("document not found");
+  UTPOST_RETURN_IF_ERROR(FromRocksDb(s, "get document key"));
+  std::string ciphertext;
+  s = db_.raw().Get(rocksdb::ReadOptions(), db_.cf(Cf::kDocuments), keys::Document(id, position),
+                    &ciphertext);
   if (s.IsNotFound()) return absl::NotFoundError("document not found");
   UTPOST_RETURN_IF_ERROR(FromRocksDb(s, "get document"));
-  return crypto::EncryptedDocument::Parse(value.ToStringView());
+  return crypto::EncryptedDocument::FromParts(key.ToStringView(), std::move(ciphertext));
 }
 
 absl::StatusOr<std::optional<IdempotencyRecord>> LedgerStore::GetIdempotency(
@@ -183,11 +249,10 @@ absl::StatusOr<std::vector<common::LetterIdBytes>> LedgerStore::ListLetterIds(
   return ids;
 }
 
-absl::StatusOr<std::vector<utpost::v1::LetterEvent>> LedgerStore::ReadFeed(std::string_view sender,
-                                                                           uint64_t after,
-                                                                           uint64_t up_to,
-                                                                           size_t limit) const {
-  std::vector<utpost::v1::LetterEvent> events;
+absl::StatusOr<std::vector<EventRecord>> LedgerStore::ReadFeed(std::string_view sender,
+                                                               uint64_t after, uint64_t up_to,
+                                                               size_t limit) const {
+  std::vector<EventRecord> events;
   if (up_to <= after) return events;
   const std::string start = keys::Feed(sender, after + 1);
   std::string upper = keys::Feed(sender, up_to);
@@ -197,7 +262,7 @@ absl::StatusOr<std::vector<utpost::v1::LetterEvent>> LedgerStore::ReadFeed(std::
   options.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_.raw().NewIterator(options, db_.cf(Cf::kFeed)));
   for (it->Seek(start); it->Valid() && events.size() < limit; it->Next()) {
-    UTPOST_ASSIGN_OR_RETURN(auto event, ParseRecord<utpost::v1::LetterEvent>(it->value(), "feed"));
+    UTPOST_ASSIGN_OR_RETURN(auto event, ParseRecord<EventRecord>(it->value(), "feed"));
     events.push_back(std::move(event));
   }
   UTPOST_RETURN_IF_ERROR(IteratorStatus(*it, "scan feed"));

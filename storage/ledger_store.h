@@ -23,7 +23,9 @@
 
 namespace utpost::storage {
 
+using storage::v1::EventRecord;
 using storage::v1::IdempotencyRecord;
+using storage::v1::KeyCheckRecord;
 using storage::v1::LetterRecord;
 using storage::v1::TaskRecord;
 
@@ -32,7 +34,7 @@ struct NewLetter {
   common::LetterIdBytes id{};
   LetterRecord record;                               // event_count == 1
   std::vector<crypto::EncryptedDocument> documents;  // in position order
-  utpost::v1::LetterEvent event;                     // the first event (index 0)
+  EventRecord event;                                 // the first event (index 0)
   TaskRecord task;
   absl::Time task_due;
   std::string idempotency_key;  // empty: none
@@ -42,10 +44,10 @@ struct NewLetter {
 // A status change of an existing letter, in one batch.
 struct LetterUpdate {
   common::LetterIdBytes id{};
-  LetterRecord record;            // the new state; event_count already incremented
-  utpost::v1::LetterEvent event;  // stored at index record.event_count - 1
-  bool purge_documents = false;   // destroy the encrypted documents
-  uint32_t document_count = 0;    // how many to destroy when purging
+  LetterRecord record;           // the new state; event_count already incremented
+  EventRecord event;             // stored at index record.event_count - 1
+  bool purge_documents = false;  // destroy the encrypted documents (see ShredDocuments)
+  uint32_t document_count = 0;   // how many to destroy when purging
 };
 
 class LedgerStore {
@@ -53,16 +55,37 @@ class LedgerStore {
   // `db` must outlive the store.
   explicit LedgerStore(Db& db) : db_(db) {}
 
+  // A document is stored in two parts: its ciphertext (column family "documents") and its
+  // wrapped data key (column family "document_keys"), so that the small key part can be
+  // destroyed, and that destruction made physical, without rewriting the ciphertext.
   [[nodiscard]] absl::Status CommitNewLetter(const NewLetter& letter);
+  // With purge_documents, also deletes the documents' ciphertext and wrapped keys and records
+  // in the same batch that a shred is pending (PendingShreds); the caller then calls
+  // ShredDocuments.
   [[nodiscard]] absl::Status CommitLetterUpdate(const LetterUpdate& update);
+
+  // Crypto-shredding: makes the deletion of letter `id`'s wrapped data keys physical (see
+  // Db::MakeDeletionsPhysical), so that no file in the database directory can decrypt its
+  // documents any more, then clears the pending mark. Idempotent. Blocks for a flush of every
+  // column family; calls are serialised.
+  [[nodiscard]] absl::Status ShredDocuments(const common::LetterIdBytes& id);
+  // Letters whose documents were deleted but whose shred has not completed (a crash or an
+  // error between CommitLetterUpdate and ShredDocuments).
+  [[nodiscard]] absl::StatusOr<std::vector<common::LetterIdBytes>> PendingShreds() const;
+  [[nodiscard]] absl::StatusOr<bool> IsShredPending(const common::LetterIdBytes& id) const;
+
+  // The key-encryption keys recorded for this database, by id.
+  [[nodiscard]] absl::StatusOr<std::vector<KeyCheckRecord>> GetKeyChecks() const;
+  // Records a key (synced).
+  [[nodiscard]] absl::Status PutKeyCheck(const KeyCheckRecord& record);
 
   // nullopt if there is no such letter.
   [[nodiscard]] absl::StatusOr<std::optional<LetterRecord>> GetLetter(
       const common::LetterIdBytes& id) const;
-  // All events of a letter, oldest first.
-  [[nodiscard]] absl::StatusOr<std::vector<utpost::v1::LetterEvent>> GetEvents(
+  // All events of a letter, oldest first, as stored (details sealed).
+  [[nodiscard]] absl::StatusOr<std::vector<EventRecord>> GetEvents(
       const common::LetterIdBytes& id) const;
-  // NOT_FOUND if the document does not exist (never stored, or purged).
+  // NOT_FOUND if the document does not exist (never stored, or purged): either part missing.
   [[nodiscard]] absl::StatusOr<crypto::EncryptedDocument> GetDocument(
       const common::LetterIdBytes& id, uint32_t position) const;
   [[nodiscard]] absl::StatusOr<std::optional<IdempotencyRecord>> GetIdempotency(
@@ -74,9 +97,11 @@ class LedgerStore {
       std::string_view sender, const std::optional<common::LetterIdBytes>& before,
       const std::optional<common::LetterIdBytes>& not_before, size_t limit) const;
 
-  // Up to `limit` of the sender's feed events with after < sequence <= up_to, in order.
-  [[nodiscard]] absl::StatusOr<std::vector<utpost::v1::LetterEvent>> ReadFeed(
-      std::string_view sender, uint64_t after, uint64_t up_to, size_t limit) const;
+  // Up to `limit` of the sender's feed events with after < sequence <= up_to, in order, as
+  // stored (details sealed).
+  [[nodiscard]] absl::StatusOr<std::vector<EventRecord>> ReadFeed(std::string_view sender,
+                                                                  uint64_t after, uint64_t up_to,
+                                                                  size_t limit) const;
 
   // The highest feed sequence stored, per sender (senders without events are absent).
   // One seek per sender.

@@ -60,8 +60,9 @@ class Sha256OutputStream final : public google::protobuf::io::ZeroCopyOutputStre
   int64_t total_ = 0;
 };
 
-// SHA-256 of the request's deterministic serialization: equal requests, equal fingerprints.
-std::string Fingerprint(const v1::SendLetterRequest& request) {
+// SHA-256 of the request's deterministic serialization, written with the sizes the request
+// has cached.
+std::string Sha256OfCachedSerialization(const v1::SendLetterRequest& request) {
   crypto::Sha256 sha;
   {
     Sha256OutputStream stream(sha);
@@ -70,6 +71,45 @@ std::string Fingerprint(const v1::SendLetterRequest& request) {
     request.SerializeWithCachedSizes(&coded);
   }
   return sha.Finish();
+}
+
+// IdempotencyRecord.fingerprint_version of what Fingerprint computes.
+constexpr uint32_t kFingerprintVersion = 1;
+
+// Version 1: SHA-256 of the request's deterministic serialization, every size computed first
+// (SerializeWithCachedSizes writes each nested message's length from its cache, which is
+// empty in a parsed request and stale in a modified one): equal requests, equal fingerprints.
+std::string Fingerprint(const v1::SendLetterRequest& request) {
+  request.ByteSizeLong();
+  return Sha256OfCachedSerialization(request);
+}
+
+// Version 0, as recorded before versions were: serialised without computing sizes first.
+// A request as parsed from the wire had no size cached, so every nested length was written
+// as 0; a fresh copy has none cached either and reproduces it.
+std::string LegacyFingerprint(const v1::SendLetterRequest& request) {
+  const v1::SendLetterRequest fresh(request);
+  return Sha256OfCachedSerialization(fresh);
+}
+
+// True if `previous` was recorded for a request equal to `request` (whose version-1
+// fingerprint is `fingerprint`). FAILED_PRECONDITION for a version this release does not know.
+absl::StatusOr<bool> SameRequest(const storage::IdempotencyRecord& previous,
+                                 const std::string& fingerprint,
+                                 const v1::SendLetterRequest& request) {
+  switch (previous.fingerprint_version()) {
+    case kFingerprintVersion:
+      return previous.request_sha256() == fingerprint;
+    case 0:
+      // A retry that spans the upgrade: its first attempt may have been fingerprinted either
+      // way (a correct cache gave the version-1 value). Copies the request, but only here.
+      return previous.request_sha256() == fingerprint ||
+             previous.request_sha256() == LegacyFingerprint(request);
+    default:
+      return absl::FailedPreconditionError(absl::StrCat(
+          "idempotency record of letter ", previous.letter_id(), " has fingerprint version ",
+          previous.fingerprint_version(), ", newer than this release knows"));
+  }
 }
 
 absl::StatusOr<common::LetterIdBytes> ParseLetterId(std::string_view letter_id) {
@@ -156,7 +196,7 @@ absl::StatusOr<v1::Letter> Ledger::View(const storage::LetterRecord& record) con
   *letter.mutable_accepted_time() = record.accepted_time();
   *letter.mutable_update_time() = record.update_time();
   if (!record.documents_purged()) {
-    for (const auto& meta : record.documents()) {
+    for (const auto& meta : content.documents()) {
       auto* info = letter.add_documents();
       info->set_filename(meta.filename());
       info->set_media_type(meta.media_type());
@@ -181,7 +221,8 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
     fingerprint = Fingerprint(request);
     UTPOST_ASSIGN_OR_RETURN(auto previous, store_.GetIdempotency(sender, key));
     if (previous) {
-      if (previous->request_sha256() != fingerprint) {
+      UTPOST_ASSIGN_OR_RETURN(const bool same, SameRequest(*previous, fingerprint, request));
+      if (!same) {
         return common::FieldError(
             absl::StatusCode::kAlreadyExists, "idempotency_key",
             absl::StrCat("was already used for a different request (letter ", previous->letter_id(),
@@ -210,14 +251,17 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
         envelope_.Seal(document.content(),
                        crypto::DocumentAad(letter_id, static_cast<uint32_t>(i))));
     letter.documents.push_back(std::move(sealed));
-    auto* meta = letter.record.add_documents();
+  }
+
+  // Who the letter is for, what it and its documents are called are personal data: sealed
+  // like a document.
+  storage::v1::LetterContent content;
+  for (const v1::Document& document : request.documents()) {
+    auto* meta = content.add_documents();
     meta->set_filename(document.filename());
     meta->set_media_type(document.media_type());
     meta->set_size_bytes(document.content().size());
   }
-
-  // Who the letter is for and what it is called are personal data: sealed like a document.
-  storage::v1::LetterContent content;
   *content.mutable_recipient() = request.recipient();
   if (request.has_postal_address()) *content.mutable_postal_address() = request.postal_address();
   content.set_title(request.title());
@@ -233,6 +277,7 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
   record.set_letter_id(letter_id);
   record.set_sender(std::string(sender));
   record.set_sealed_content(sealed_content->Serialize());
+  record.set_document_count(static_cast<uint32_t>(request.documents_size()));
   if (request.has_options()) *record.mutable_options() = request.options();
   if (request.options().channel_policy() == v1::CHANNEL_POLICY_UNSPECIFIED) {
     record.mutable_options()->set_channel_policy(v1::CHANNEL_POLICY_AUTO);
@@ -245,10 +290,12 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
   *record.mutable_update_time() = now_proto;
   record.set_event_count(1);
 
-  letter.event.set_letter_id(letter_id);
-  letter.event.set_status(v1::LETTER_STATUS_ACCEPTED);
-  letter.event.set_reason(v1::STATUS_REASON_SUBMITTED);
-  *letter.event.mutable_time() = now_proto;
+  v1::LetterEvent event;
+  event.set_letter_id(letter_id);
+  event.set_status(v1::LETTER_STATUS_ACCEPTED);
+  event.set_reason(v1::STATUS_REASON_SUBMITTED);
+  *event.mutable_time() = now_proto;
+  UTPOST_ASSIGN_OR_RETURN(letter.event, SealEvent(std::move(event), 0));
 
   letter.task.set_kind(storage::v1::TASK_KIND_ROUTE);
   letter.task.set_letter_id(letter_id);
@@ -259,12 +306,13 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
   if (!key.empty()) {
     letter.idempotency_key = key;
     letter.idempotency.set_request_sha256(fingerprint);
+    letter.idempotency.set_fingerprint_version(kFingerprintVersion);
     letter.idempotency.set_letter_id(letter_id);
     *letter.idempotency.mutable_accepted_time() = now_proto;
   }
 
   const uint64_t sequence = feed_.Allocate(sender);
-  letter.event.set_sequence(sequence);
+  letter.event.mutable_event()->set_sequence(sequence);
   absl::Status committed = store_.CommitNewLetter(letter);
   feed_.Complete(sender, sequence, committed.ok());
   UTPOST_RETURN_IF_ERROR(committed);
@@ -287,10 +335,12 @@ absl::StatusOr<std::pair<common::LetterIdBytes, storage::LetterRecord>> Ledger::
 absl::StatusOr<v1::GetLetterResponse> Ledger::GetLetter(std::string_view sender,
                                                         const v1::GetLetterRequest& request) const {
   UTPOST_ASSIGN_OR_RETURN(auto loaded, LoadOwnLetter(sender, request.letter_id()));
-  UTPOST_ASSIGN_OR_RETURN(std::vector<v1::LetterEvent> events, store_.GetEvents(loaded.first));
+  UTPOST_ASSIGN_OR_RETURN(std::vector<storage::EventRecord> events, store_.GetEvents(loaded.first));
   v1::GetLetterResponse response;
   UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(), View(loaded.second));
-  for (auto& event : events) *response.add_events() = std::move(event);
+  for (auto& event : events) {
+    UTPOST_ASSIGN_OR_RETURN(*response.add_events(), OpenEvent(std::move(event)));
+  }
   return response;
 }
 
@@ -387,26 +437,79 @@ absl::StatusOr<v1::Letter> Ledger::ApplyTransitionLocked(const common::LetterIdB
   storage::LetterUpdate update;
   update.id = id;
   update.purge_documents = purge_documents && !record.documents_purged();
-  update.document_count = static_cast<uint32_t>(record.documents_size());
+  update.document_count = record.document_count();
   record.set_status(transition.status);
   if (transition.channel != v1::CHANNEL_UNSPECIFIED) record.set_channel(transition.channel);
   *record.mutable_update_time() = now;
   record.set_event_count(record.event_count() + 1);
   if (purge_documents) record.set_documents_purged(true);
-  update.event.set_letter_id(record.letter_id());
-  update.event.set_status(transition.status);
-  update.event.set_reason(transition.reason);
-  update.event.set_channel(transition.channel);
-  update.event.set_detail(transition.detail);
-  *update.event.mutable_time() = now;
+  v1::LetterEvent event;
+  event.set_letter_id(record.letter_id());
+  event.set_status(transition.status);
+  event.set_reason(transition.reason);
+  event.set_channel(transition.channel);
+  event.set_detail(transition.detail);
+  *event.mutable_time() = now;
+  UTPOST_ASSIGN_OR_RETURN(update.event, SealEvent(std::move(event), record.event_count() - 1));
   update.record = std::move(record);
 
   const uint64_t sequence = feed_.Allocate(update.record.sender());
-  update.event.set_sequence(sequence);
+  update.event.mutable_event()->set_sequence(sequence);
   absl::Status committed = store_.CommitLetterUpdate(update);
   feed_.Complete(update.record.sender(), sequence, committed.ok());
   UTPOST_RETURN_IF_ERROR(committed);
+  if (update.purge_documents) UTPOST_RETURN_IF_ERROR(Shred(id, update.record.letter_id()));
   return View(update.record);
+}
+
+absl::Status Ledger::Shred(const common::LetterIdBytes& id, std::string_view letter_id) {
+  absl::Status shredded = store_.ShredDocuments(id);
+  if (shredded.ok()) return absl::OkStatus();
+  // The documents are deleted and the letter's new status is durable; only making the
+  // deletion physical failed. The shred stays marked pending: a retried cancel, or the next
+  // start, completes it.
+  return absl::Status(shredded.code(),
+                      absl::StrCat("letter ", common::Av(letter_id),
+                                   " is cancelled, but destroying its document keys did not "
+                                   "complete (retry the cancel): ",
+                                   shredded.message()));
+}
+
+absl::Status Ledger::ShredPending() {
+  UTPOST_ASSIGN_OR_RETURN(std::vector<common::LetterIdBytes> pending, store_.PendingShreds());
+  for (const common::LetterIdBytes& id : pending) {
+    common::KeyedMutex::Lock lock(letter_locks_, LetterLockKey(id));
+    UTPOST_RETURN_IF_ERROR(Shred(id, common::EncodeLetterId(id)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<storage::EventRecord> Ledger::SealEvent(v1::LetterEvent event,
+                                                       uint32_t index) const {
+  storage::EventRecord record;
+  record.set_index(index);
+  if (!event.detail().empty()) {
+    UTPOST_ASSIGN_OR_RETURN(
+        crypto::EncryptedDocument sealed,
+        envelope_.Seal(event.detail(), crypto::EventDetailAad(event.letter_id(), index)));
+    record.set_sealed_detail(sealed.Serialize());
+    event.clear_detail();
+  }
+  *record.mutable_event() = std::move(event);
+  return record;
+}
+
+absl::StatusOr<v1::LetterEvent> Ledger::OpenEvent(storage::EventRecord record) const {
+  v1::LetterEvent event = std::move(*record.mutable_event());
+  if (!record.sealed_detail().empty()) {
+    UTPOST_ASSIGN_OR_RETURN(crypto::EncryptedDocument sealed,
+                            crypto::EncryptedDocument::Parse(record.sealed_detail()));
+    UTPOST_ASSIGN_OR_RETURN(
+        std::string detail,
+        envelope_.Open(sealed, crypto::EventDetailAad(event.letter_id(), record.index())));
+    event.set_detail(std::move(detail));
+  }
+  return event;
 }
 
 absl::StatusOr<v1::Letter> Ledger::ApplyTransition(std::string_view sender,
@@ -436,6 +539,9 @@ absl::StatusOr<v1::CancelLetterResponse> Ledger::CancelLetter(
   v1::CancelLetterResponse response;
   const v1::LetterStatus status = loaded.second.status();
   if (status == v1::LETTER_STATUS_CANCELLED) {
+    // A cancel whose shred did not complete is finished by its retry.
+    UTPOST_ASSIGN_OR_RETURN(const bool pending, store_.IsShredPending(id));
+    if (pending) UTPOST_RETURN_IF_ERROR(Shred(id, loaded.second.letter_id()));
     UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(), View(loaded.second));
     return response;
   }
@@ -463,21 +569,28 @@ absl::StatusOr<std::vector<v1::LetterEvent>> Ledger::ReadEvents(std::string_view
         absl::StatusCode::kInvalidArgument, "after_sequence",
         absl::StrCat("is ahead of this organisation's newest event (", watermark, ")"));
   }
-  return store_.ReadFeed(sender, after, watermark, limit);
+  UTPOST_ASSIGN_OR_RETURN(std::vector<storage::EventRecord> records,
+                          store_.ReadFeed(sender, after, watermark, limit));
+  std::vector<v1::LetterEvent> events;
+  events.reserve(records.size());
+  for (storage::EventRecord& record : records) {
+    UTPOST_ASSIGN_OR_RETURN(events.emplace_back(), OpenEvent(std::move(record)));
+  }
+  return events;
 }
 
 absl::StatusOr<std::string> Ledger::ReadDocument(std::string_view sender,
                                                  std::string_view letter_id,
                                                  uint32_t position) const {
   UTPOST_ASSIGN_OR_RETURN(auto loaded, LoadOwnLetter(sender, letter_id));
-  if (loaded.second.documents_purged() ||
-      position >= static_cast<uint32_t>(loaded.second.documents_size())) {
+  if (loaded.second.documents_purged() || position >= loaded.second.document_count()) {
     return absl::NotFoundError(
         absl::StrCat("letter ", common::Av(letter_id), " has no document ", position));
   }
   UTPOST_ASSIGN_OR_RETURN(crypto::EncryptedDocument sealed,
                           store_.GetDocument(loaded.first, position));
-  return envelope_.Open(sealed, crypto::DocumentAad(letter_id, position));
+  // The record's own spelling of the id, which is what the document was sealed under.
+  return envelope_.Open(sealed, crypto::DocumentAad(loaded.second.letter_id(), position));
 }
 
 }  // namespace utpost::ledger

@@ -86,6 +86,10 @@ class Ledger {
                                                          std::string_view letter_id,
                                                          uint32_t position) const;
 
+  // Completes the shreds of cancelled letters that a crash or an error interrupted (see
+  // LedgerStore::PendingShreds). Call once at start, before serving.
+  [[nodiscard]] absl::Status ShredPending();
+
   EventFeed& feed() { return feed_; }
   const LedgerConfig& config() const { return config_; }
 
@@ -103,6 +107,12 @@ class Ledger {
                                                    bool purge_documents);
   // The public view of a stored letter: its sealed personal content opened.
   absl::StatusOr<v1::Letter> View(const storage::LetterRecord& record) const;
+  // An event as stored: a non-empty detail sealed under EventDetailAad(letter id, index).
+  absl::StatusOr<storage::EventRecord> SealEvent(v1::LetterEvent event, uint32_t index) const;
+  // The one conversion of a stored event to the public one (the detail opened).
+  absl::StatusOr<v1::LetterEvent> OpenEvent(storage::EventRecord record) const;
+  // Makes the deletion of a cancelled letter's document keys physical (store.ShredDocuments).
+  absl::Status Shred(const common::LetterIdBytes& id, std::string_view letter_id);
 
   LedgerConfig config_;
   storage::LedgerStore& store_;

@@ -3,16 +3,22 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "crypto/dev_pki.h"
 #include "services/common/log.h"
 #include "services/utpost/modules.h"
+#include "storage/key_checks.h"
 
 namespace utpost::app {
 
@@ -58,15 +64,87 @@ absl::Status InitServer(App& app) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Creates `dir` with mode 0700 (parents with the default mode), or takes away every
+// permission of group and others from an existing one, saying so in the log.
+absl::Status EnsurePrivateDir(const std::filesystem::path& dir, std::string_view what) {
+  std::error_code ec;
+  if (dir.has_parent_path()) {
+    std::filesystem::create_directories(dir.parent_path(), ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot create ", dir.parent_path().string(), ": ", ec.message()));
+    }
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::UnavailableError(absl::StrCat("cannot create ", common::Av(what), " ",
+                                               dir.string(), ": ", std::strerror(errno)));
+  }
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot inspect ", common::Av(what), " ",
+                                               dir.string(), ": ", std::strerror(errno)));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(common::Av(what), " ", dir.string(), " is not a directory"));
+  }
+  if ((st.st_mode & 077) != 0) {
+    const mode_t tightened = st.st_mode & 07700;
+    if (::chmod(dir.c_str(), tightened) != 0) {
+      return absl::UnavailableError(absl::StrCat("cannot restrict ", common::Av(what), " ",
+                                                 dir.string(),
+                                                 " to its owner: ", std::strerror(errno)));
+    }
+    service::Log(spdlog::level::warn, "took group and other permissions off a directory",
+                 {{"dir", dir.string()},
+                  {"was", absl::StrFormat("%04o", st.st_mode & 07777)},
+                  {"now", absl::StrFormat("%04o", tightened)}});
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status InitLedger(App& app) {
   const ledger::LedgerConfig& config = app.config.ledger;
-  UTPOST_ASSIGN_OR_RETURN(app.keys, crypto::FileKeyStore::Open(config.key_dir));
+  // A database exists once RocksDB has written CURRENT. Only a database that does not exist
+  // yet may get a freshly made key: for one that has data, a new key would be a different
+  // key, and everything encrypted under the old one unreadable.
+  std::error_code ec;
+  const bool fresh = !std::filesystem::exists(config.data_dir / "CURRENT", ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot inspect ", config.data_dir.string(), ": ", ec.message()));
+  }
+  UTPOST_RETURN_IF_ERROR(EnsurePrivateDir(config.data_dir, "ledger directory"));
+  if (fresh && app.config.dev_pki) {
+    UTPOST_ASSIGN_OR_RETURN(const std::string kek_id,
+                            crypto::FileKeyStore::EnsureKey(config.key_dir));
+    service::Log(spdlog::level::info, "new database: dev key-encryption key ready",
+                 {{"key_dir", config.key_dir.string()}, {"kek_id", kek_id}});
+  }
+  absl::StatusOr<std::unique_ptr<crypto::FileKeyStore>> keys =
+      crypto::FileKeyStore::Open(config.key_dir);
+  if (!keys.ok() && fresh) {
+    // Before the database is made, so that the next start still counts as the first.
+    return absl::Status(keys.status().code(),
+                        absl::StrCat(keys.status().message(),
+                                     " (a new installation creates its first key with utpost "
+                                     "--create-kek, or with dev_pki on its first start)"));
+  }
   storage::DbOptions db_options;
   db_options.path = config.data_dir;
   UTPOST_ASSIGN_OR_RETURN(app.db, storage::Db::Open(db_options));
   app.store = std::make_unique<storage::LedgerStore>(*app.db);
+  if (!keys.ok()) return storage::KeyStoreUnavailable(*app.store, config.key_dir, keys.status());
+  app.keys = *std::move(keys);
+  UTPOST_RETURN_IF_ERROR(
+      storage::ReconcileKeyChecks(*app.store, *app.keys, config.key_dir, app.clock.Now()));
   UTPOST_ASSIGN_OR_RETURN(app.ledger,
                           ledger::Ledger::Create(config, *app.store, *app.keys, app.clock));
+  UTPOST_RETURN_IF_ERROR(app.ledger->ShredPending());
   app.executor = std::make_unique<service::BoundedExecutor>("ledger-worker", config.worker_threads,
                                                             config.max_queued_requests);
   app.letter_service =
@@ -75,6 +153,7 @@ absl::Status InitLedger(App& app) {
   app.service_names.push_back(v1::LetterService::service_full_name());
   service::Log(spdlog::level::info, "ledger ready",
                {{"data_dir", config.data_dir.string()},
+                {"key_dir", config.key_dir.string()},
                 {"kek_id", app.keys->CurrentKeyId()}});
   return absl::OkStatus();
 }
@@ -83,17 +162,14 @@ App::~App() { Stop(); }
 
 absl::Status App::Init(std::string_view target) {
   UTPOST_ASSIGN_OR_RETURN(auto modules, ResolveTarget(target));
-  std::error_code ec;
-  std::filesystem::create_directories(config.data_dir, ec);
-  if (ec) {
-    return absl::UnavailableError(absl::StrCat("cannot create data directory ",
-                                               config.data_dir.string(), ": ", ec.message()));
-  }
+  // Letters, keys (by default) and private keys of the dev PKI live here: owner only.
+  UTPOST_RETURN_IF_ERROR(EnsurePrivateDir(config.data_dir, "data directory"));
   if (config.dev_pki) {
+    // The dev CA's key goes to crypto::DevCaDir (data/pki-ca), beside the served PKI; once
+    // every certificate exists it is not opened again.
     std::vector<crypto::DevOrganisation> orgs;
     for (const auto& org : kExampleOrganisations) orgs.push_back({org.org_key, org.name});
     UTPOST_RETURN_IF_ERROR(crypto::EnsureDevPki(config.InData("pki"), orgs));
-    UTPOST_RETURN_IF_ERROR(crypto::FileKeyStore::EnsureKey(config.ledger.key_dir).status());
   }
   for (const ModuleSpec* module : modules) {
     if (module->init == nullptr) continue;

@@ -38,8 +38,11 @@ struct App {
   explicit App(Config c) : config(std::move(c)) {}
   ~App();
 
-  // Prepares the data directory (dev PKI and key on first start when config.dev_pki) and
-  // initialises the modules of `target`. Nothing listens yet.
+  // Prepares the data directory (mode 0700; an existing one loses group and other
+  // permissions; the dev PKI when config.dev_pki) and initialises the modules of `target`.
+  // The ledger makes a key-encryption key only for a database that does not exist yet (and
+  // config.dev_pki); it refuses to start, FAILED_PRECONDITION, when a key the database holds
+  // data under is missing from config.ledger.key_dir or differs. Nothing listens yet.
   [[nodiscard]] absl::Status Init(std::string_view target);
   // Starts serving. Writes the client configuration files when config.dev_pki.
   [[nodiscard]] absl::Status Start();

@@ -1,12 +1,16 @@
 #include "services/utpost/config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <sstream>
+#include <type_traits>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -48,12 +52,23 @@ Setter PathField(std::filesystem::path& out) {
   };
 }
 
+// A positive integer that fits T: larger values are refused, never truncated.
 template <typename T>
 Setter PositiveField(T& out) {
+  static_assert(std::is_integral_v<T>);
   return [&out](const YAML::Node& node, const std::string& path) {
-    int64_t value = 0;
-    UTPOST_RETURN_IF_ERROR(Read(node, path, value));
-    if (value <= 0) return Invalid(path, "must be a positive number");
+    std::string text;
+    UTPOST_RETURN_IF_ERROR(Read(node, path, text));
+    if (!text.empty() && text[0] == '-') return Invalid(path, "must be a positive number");
+    uint64_t value = 0;
+    if (!absl::SimpleAtoi(text, &value)) {
+      return Invalid(path, absl::StrCat("must be a positive whole number, not \"", text, "\""));
+    }
+    if (value == 0) return Invalid(path, "must be a positive number");
+    if (value > static_cast<uint64_t>(std::numeric_limits<T>::max())) {
+      return Invalid(
+          path, absl::StrCat("must be at most ", std::numeric_limits<T>::max(), ", not ", text));
+    }
     out = static_cast<T>(value);
     return absl::OkStatus();
   };
@@ -86,7 +101,15 @@ bool IsLoopbackListen(std::string_view listen) {
   } else if (size_t colon = host.rfind(':'); colon != std::string_view::npos) {
     host = host.substr(0, colon);
   }
-  return host == "localhost" || host == "::1" || host.starts_with("127.");
+  if (host == "localhost") return true;
+  const std::string literal(host);
+  in_addr v4{};
+  if (::inet_pton(AF_INET, literal.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  }
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, literal.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return false;
 }
 
 absl::Status ApplyYaml(std::string_view yaml, Config& config) {
@@ -114,6 +137,7 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
   };
   const std::map<std::string, Setter> top = {
       {"data_dir", PathField(config.data_dir)},
+      {"key_dir", PathField(config.key_dir)},
       {"listen", Field(config.listen)},
       {"insecure", Field(config.insecure)},
       {"dev_pki", Field(config.dev_pki)},
@@ -149,7 +173,7 @@ absl::Status Finalize(Config& config) {
                    "plaintext is only allowed on a loopback address (127.0.0.1, ::1, localhost)");
   }
   config.ledger.data_dir = config.InData("ledger");
-  config.ledger.key_dir = config.InData("keys");
+  config.ledger.key_dir = config.InData(config.key_dir);
   return absl::OkStatus();
 }
 

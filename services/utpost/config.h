@@ -2,9 +2,11 @@
 // start-up naming the key, so a typo never silently falls back to a default.
 //
 //   data_dir: data              # everything below is relative to it unless absolute
+//   key_dir: keys               # key-encryption keys; in production outside data_dir, e.g.
+//                               # a mounted Secret (/run/secrets/utpost-keys)
 //   listen: 127.0.0.1:7443      # host:port; port 0 picks a free port
 //   insecure: false             # plaintext, loopback only; identity from a header
-//   dev_pki: true               # make a dev CA, certificates and a KEK on first start
+//   dev_pki: true               # make a dev CA, certificates, and a KEK for a new database
 //   log_level: info             # trace, debug, info, warn, error
 //   tls:
 //     ca: pki/ca.pem            # CA that client certificates must chain to
@@ -36,6 +38,9 @@ struct TlsConfig {
 
 struct Config {
   std::filesystem::path data_dir = "data";
+  // Directory of the key-encryption keys (InData resolves it). The default keeps `make run`
+  // one command; production keeps keys apart from the data they protect.
+  std::filesystem::path key_dir = "keys";
   std::string listen = "127.0.0.1:7443";
   bool insecure = false;
   bool dev_pki = true;
@@ -58,7 +63,9 @@ struct Config {
 // INVALID_ARGUMENT naming the setting, e.g. insecure with a non-loopback listen address.
 [[nodiscard]] absl::Status Finalize(Config& config);
 
-// True for 127.0.0.0/8, ::1 and localhost.
+// True if the host of `listen` (host:port, [v6]:port) is the name "localhost" or an IP
+// literal in 127.0.0.0/8 or ::1. Other names are not resolved: "127.example.net" is not
+// loopback.
 bool IsLoopbackListen(std::string_view listen);
 
 }  // namespace utpost::app

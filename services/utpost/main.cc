@@ -1,6 +1,7 @@
 // utpost: one binary, several targets. `utpost --target=all` runs every component in one
 // process; `utpost --list-targets` shows the module graph.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -39,17 +40,25 @@ void PrintReady(const utpost::app::App& app) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Everything utpost creates (RocksDB's files, keys, logs of the dev PKI) is for its own
+  // user only. Set before any thread or file exists; App also makes its directories 0700
+  // itself, for when it runs embedded without this.
+  ::umask(077);
   CLI::App cli{"utpost: secure digital-mail and form-delivery gateway"};
   std::string config_file;
   std::string target = "all";
   bool list_targets = false;
   bool rotate_kek = false;
-  std::optional<std::string> data_dir, listen, log_level;
+  bool create_kek = false;
+  std::optional<std::string> data_dir, key_dir, listen, log_level;
   bool insecure = false;
   cli.add_option("-c,--config", config_file, "YAML configuration file")->check(CLI::ExistingFile);
   cli.add_option("--target", target, "what to run: all, ledger (see --list-targets)");
   cli.add_flag("--list-targets", list_targets, "print the targets and their dependencies");
   cli.add_option("--data-dir", data_dir, "data directory (default: data)");
+  cli.add_option("--key-dir", key_dir,
+                 "key-encryption key directory, relative to the data directory unless absolute "
+                 "(default: keys); in production a separate volume, e.g. a mounted Secret");
   cli.add_option("--listen", listen, "host:port to serve on (default: 127.0.0.1:7443)");
   cli.add_flag("--insecure", insecure,
                "plaintext without client certificates; loopback addresses only");
@@ -57,6 +66,9 @@ int main(int argc, char** argv) {
   cli.add_flag("--rotate-kek", rotate_kek,
                "add a new key-encryption key (new letters use it; old ones still decrypt), "
                "then exit");
+  cli.add_flag("--create-kek", create_kek,
+               "create the first key-encryption key in the key directory, then exit; refuses "
+               "if the directory already holds a key");
   CLI11_PARSE(cli, argc, argv);
 
   if (list_targets) {
@@ -72,6 +84,7 @@ int main(int argc, char** argv) {
     }
   }
   if (data_dir) config.data_dir = *data_dir;
+  if (key_dir) config.key_dir = *key_dir;
   if (listen) config.listen = *listen;
   if (insecure) config.insecure = true;
   if (log_level) config.log_level = *log_level;
@@ -82,6 +95,18 @@ int main(int argc, char** argv) {
   utpost::service::SetUpLogging(config.log_level);
   utpost::service::RouteProtobufLogs();
 
+  if (create_kek && rotate_kek) {
+    std::fprintf(stderr, "utpost: --create-kek and --rotate-kek exclude each other\n");
+    return 2;
+  }
+  if (create_kek) {
+    absl::StatusOr<std::string> id =
+        utpost::crypto::FileKeyStore::CreateFirstKey(config.ledger.key_dir);
+    if (!id.ok()) return Fail(id.status());
+    std::printf("new key-encryption key %s in %s; back it up apart from the data\n", id->c_str(),
+                config.ledger.key_dir.c_str());
+    return 0;
+  }
   if (rotate_kek) {
     absl::StatusOr<std::string> id = utpost::crypto::FileKeyStore::Rotate(config.ledger.key_dir);
     if (!id.ok()) return Fail(id.status());

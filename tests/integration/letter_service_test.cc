@@ -443,18 +443,49 @@ TEST_F(LetterServiceTest, NoPlaintextDocumentReachesTheDisk) {
   const std::string title_marker = "UTPOST-TITLE-MARKER-51c2";
   request.set_title(title_marker);
   request.set_external_reference("UTPOST-REFERENCE-MARKER-0b9e");
+  // So are its documents' names (often a person's name) and media types.
+  const std::string filename_marker = "UTPOST-FILENAME-MARKER-3d8e.pdf";
+  const std::string media_type_marker = "application/x.utpost-media-marker-c47a";
+  request.mutable_documents(0)->set_filename(filename_marker);
+  request.mutable_documents(0)->set_media_type(media_type_marker);
   auto* big = request.add_documents();
   big->set_filename("stor.pdf");
   big->set_media_type("application/pdf");
   big->set_content(MakePdf(marker, 300 << 10));
-  ASSERT_TRUE(client.Send(request).ok());
+  auto sent = client.Send(request);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  // And the detail of an event, e.g. why a letter goes to print.
+  const std::string detail_marker = "UTPOST-DETAIL-MARKER-91fe";
+  ledger::Transition routed{sent->letter_id(), v1::LETTER_STATUS_ROUTED,
+                            v1::STATUS_REASON_RECIPIENT_RESERVED, v1::CHANNEL_PRINT, detail_marker};
+  ASSERT_TRUE(stack_->app().ledger->ApplyTransition(kOslo, routed).ok());
+  // Sealed on disk, open to the sender: through GetLetter and the event feed.
+  auto got = client.Get(sent->letter_id());
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->letter().documents_size(), 2);
+  EXPECT_EQ(got->letter().documents(0).filename(), filename_marker);
+  EXPECT_EQ(got->letter().documents(0).media_type(), media_type_marker);
+  ASSERT_EQ(got->events_size(), 2);
+  EXPECT_EQ(got->events(1).detail(), detail_marker);
+  auto feed = stack_->app().ledger->ReadEvents(kOslo, 0, 10);
+  ASSERT_TRUE(feed.ok()) << feed.status();
+  ASSERT_EQ(feed->size(), 2u);
+  EXPECT_EQ((*feed)[1].detail(), detail_marker);
+
+  const std::vector<std::string> needles = {
+      marker,       title_marker,    "UTPOST-REFERENCE-MARKER-0b9e",
+      kCitizen,     filename_marker, media_type_marker,
+      detail_marker};
   // In the WAL now; then in SST and blob files after a flush; then after a clean close.
-  EXPECT_THAT(FilesContaining(stack_->data_dir(), marker), IsEmpty());
+  for (const std::string& needle : needles) {
+    EXPECT_THAT(FilesContaining(stack_->data_dir(), needle), IsEmpty()) << needle;
+  }
   ASSERT_TRUE(stack_->app().db->FlushAll().ok());
-  EXPECT_THAT(FilesContaining(stack_->data_dir(), marker), IsEmpty());
+  for (const std::string& needle : needles) {
+    EXPECT_THAT(FilesContaining(stack_->data_dir(), needle), IsEmpty()) << needle;
+  }
   stack_->Stop();
-  for (const std::string& needle :
-       {marker, title_marker, std::string("UTPOST-REFERENCE-MARKER-0b9e"), std::string(kCitizen)}) {
+  for (const std::string& needle : needles) {
     EXPECT_THAT(FilesContaining(stack_->data_dir(), needle), IsEmpty()) << needle;
   }
 

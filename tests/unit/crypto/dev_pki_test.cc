@@ -140,7 +140,13 @@ class DevPkiTest : public testing::Test {
 
 TEST_F(DevPkiTest, WritesTheDocumentedFilesWithPrivateKeyModes) {
   EXPECT_EQ(ModeOf(dir_), 0700u);
-  EXPECT_EQ(ModeOf(dir_ / "ca.key"), 0600u);
+  // The CA key is beside the served PKI, not in it.
+  EXPECT_EQ(DevCaDir(dir_), root_ / "pki-ca");
+  EXPECT_EQ(DevCaDir(root_ / "pki/"), root_ / "pki-ca");
+  EXPECT_FALSE(fs::exists(dir_ / "ca.key"));
+  EXPECT_EQ(ModeOf(DevCaDir(dir_)), 0700u);
+  EXPECT_EQ(ModeOf(DevCaDir(dir_) / "ca.key"), 0600u);
+  EXPECT_EQ(ReadAll(DevCaDir(dir_) / "ca.pem"), ReadAll(dir_ / "ca.pem"));
   EXPECT_EQ(ModeOf(dir_ / "server.key"), 0600u);
   EXPECT_TRUE(fs::is_regular_file(dir_ / "ca.pem"));
   EXPECT_TRUE(fs::is_regular_file(dir_ / "server.pem"));
@@ -291,6 +297,42 @@ TEST_F(DevPkiTest, SecondCallKeepsEveryFile) {
   ASSERT_TRUE(status.ok()) << status;
   std::map<fs::path, std::string> after = SnapshotFiles(dir_);
   for (const auto& [path, content] : before) EXPECT_EQ(after[path], content) << path;
+  X509Ptr ca = LoadCert(dir_ / "ca.pem");
+  X509Ptr added = LoadCert(DevClientDir(dir_, "NO974760673") / "client.pem");
+  EXPECT_EQ(Verify(ca.get(), added.get(), X509_PURPOSE_SSL_CLIENT), X509_V_OK);
+}
+
+TEST_F(DevPkiTest, TheCaKeyIsNotOpenedOnceEveryCertificateExists) {
+  // Without the CA key, nothing can be issued; with every certificate present, nothing needs
+  // to be, and the key is neither read nor made again.
+  const fs::path ca_key = DevCaDir(dir_) / "ca.key";
+  fs::remove(ca_key);
+  const std::map<fs::path, std::string> before = SnapshotFiles(dir_);
+  absl::Status status = EnsureDevPki(dir_, kOrganisations);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_FALSE(fs::exists(ca_key)) << "no new CA in place of the missing one";
+  EXPECT_EQ(SnapshotFiles(dir_), before);
+
+  // A certificate that must be issued now names the problem instead of making a new CA.
+  status = EnsureDevPki(dir_, {{"NO974760673", "Brønnøysundregistrene"}});
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_FALSE(fs::exists(ca_key));
+}
+
+TEST_F(DevPkiTest, ACaKeyInTheServedDirectoryIsMovedOut) {
+  // The layout of earlier releases: the CA key among the served files.
+  const fs::path ca_dir = DevCaDir(dir_);
+  const std::string key = ReadAll(ca_dir / "ca.key");
+  fs::rename(ca_dir / "ca.key", dir_ / "ca.key");
+  fs::remove_all(ca_dir);
+  absl::Status status = EnsureDevPki(dir_, kOrganisations);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_FALSE(fs::exists(dir_ / "ca.key"));
+  EXPECT_EQ(ReadAll(ca_dir / "ca.key"), key);
+  EXPECT_EQ(ReadAll(ca_dir / "ca.pem"), ReadAll(dir_ / "ca.pem"));
+  // And it still issues from the same CA.
+  status = EnsureDevPki(dir_, {{"NO974760673", "Brønnøysundregistrene"}});
+  ASSERT_TRUE(status.ok()) << status;
   X509Ptr ca = LoadCert(dir_ / "ca.pem");
   X509Ptr added = LoadCert(DevClientDir(dir_, "NO974760673") / "client.pem");
   EXPECT_EQ(Verify(ca.get(), added.get(), X509_PURPOSE_SSL_CLIENT), X509_V_OK);

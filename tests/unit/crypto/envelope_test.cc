@@ -8,6 +8,7 @@
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -89,7 +90,18 @@ class EnvelopeTest : public testing::Test {
     record.set_wrapped_key(doc->wrapped_key());
     record.set_ciphertext(doc->ciphertext());
     EXPECT_TRUE(stored == record.SerializeAsString());
-    EXPECT_TRUE(doc->SerializeHead() + doc->ciphertext() == stored);
+
+    // Documents are stored in two parts, the key part apart from the ciphertext.
+    storage::v1::DocumentKeyRecord key_record;
+    ASSERT_TRUE(key_record.ParseFromString(doc->SerializeKey()));
+    EXPECT_EQ(key_record.kek_id(), doc->kek_id());
+    EXPECT_EQ(key_record.wrapped_key(), doc->wrapped_key());
+    absl::StatusOr<EncryptedDocument> joined =
+        EncryptedDocument::FromParts(doc->SerializeKey(), doc->ciphertext());
+    ASSERT_TRUE(joined.ok()) << joined.status();
+    absl::StatusOr<std::string> rejoined = envelope_->Open(*joined, aad);
+    ASSERT_TRUE(rejoined.ok()) << rejoined.status();
+    EXPECT_TRUE(*rejoined == plaintext);
 
     // The same through the stored form.
     absl::StatusOr<EncryptedDocument> parsed = EncryptedDocument::Parse(stored);
@@ -280,7 +292,46 @@ class UnavailableKeyStore final : public KeyStore {
     return absl::UnavailableError("kms down");
   }
   std::string CurrentKeyId() const override { return "kms-1"; }
+  std::vector<std::string> KeyIds() const override { return {"kms-1"}; }
+  absl::StatusOr<std::string> CheckValue(std::string_view) const override {
+    return absl::UnavailableError("kms down");
+  }
 };
+
+TEST(EncryptedDocumentTest, FromPartsRefusesMalformedParts) {
+  storage::v1::DocumentKeyRecord key;
+  key.set_kek_id("0001");
+  key.set_wrapped_key(std::string(60, 'w'));
+  const std::string ciphertext(28, 'c');
+  EXPECT_TRUE(EncryptedDocument::FromParts(key.SerializeAsString(), ciphertext).ok());
+  EXPECT_EQ(
+      EncryptedDocument::FromParts(key.SerializeAsString(), std::string(27, 'c')).status().code(),
+      absl::StatusCode::kDataLoss);
+  EXPECT_EQ(EncryptedDocument::FromParts("\xff\xff", ciphertext).status().code(),
+            absl::StatusCode::kDataLoss);
+  key.clear_wrapped_key();
+  EXPECT_EQ(EncryptedDocument::FromParts(key.SerializeAsString(), ciphertext).status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
+TEST(EventDetailAadTest, BindsLetterAndIndex) {
+  using namespace std::string_literals;
+  EXPECT_EQ(EventDetailAad("ABC", 0x01020304), "utpost.v1.event-detail\0ABC\0\x01\x02\x03\x04"s);
+  EXPECT_NE(EventDetailAad("ABC", 1), EventDetailAad("ABC", 2));
+  EXPECT_NE(EventDetailAad("ABC", 1), DocumentAad("ABC", 1));
+}
+
+TEST(KeyCheckValueTest, IsTheTruncatedHmacOfTheLabel) {
+  // HMAC-SHA256(key = 32 bytes 0x00..0x1f, "utpost.v1.kek-check-value"), first 16 bytes,
+  // computed independently (Python's hmac module).
+  std::string raw;
+  for (int i = 0; i < 32; ++i) raw.push_back(static_cast<char>(i));
+  const SecretBytes key(raw);
+  EXPECT_EQ(absl::BytesToHexString(KeyCheckValue(key)), "ac3a268b97d7febabe198f6d66a4cc51");
+  const SecretBytes other = SecretBytes::Random(32);
+  EXPECT_NE(KeyCheckValue(other), KeyCheckValue(key));
+  EXPECT_EQ(KeyCheckValue(other).size(), 16u);
+}
 
 TEST(EnvelopeErrorsTest, KeyStoreErrorsPassThrough) {
   UnavailableKeyStore keys;

@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "crypto/envelope.h"
 #include "crypto/secret.h"
 #include "gtest/gtest.h"
 #include "tests/testutil/files.h"
@@ -244,6 +245,61 @@ TEST_F(FileKeyStoreTest, KeysOfTheSameBytesUnderOtherIdsDoNotUnwrap) {
   EXPECT_EQ(wrapped->kek_id, "0002");
   wrapped->kek_id = "0001";
   EXPECT_EQ(store->Unwrap(*wrapped, "a").status().code(), absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace utpost::crypto
+
+namespace utpost::crypto {
+namespace {
+
+namespace fs = std::filesystem;
+using testutil::ModeOf;
+using testutil::ReadAll;
+
+class FileKeyStoreCheckTest : public testing::Test {
+ protected:
+  testutil::TempDir root_;
+  fs::path dir_ = root_.path() / "keys";
+};
+
+TEST_F(FileKeyStoreCheckTest, CreateFirstKeyRefusesWhenAKeyExists) {
+  absl::StatusOr<std::string> id = FileKeyStore::CreateFirstKey(dir_);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(*id, "0001");
+  EXPECT_EQ(ModeOf(dir_), 0700u);
+  const std::string key = ReadAll(dir_ / "kek-0001.key");
+  absl::StatusOr<std::string> again = FileKeyStore::CreateFirstKey(dir_);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_NE(again.status().message().find("0001"), std::string::npos) << again.status();
+  EXPECT_EQ(ReadAll(dir_ / "kek-0001.key"), key) << "the existing key is untouched";
+  ASSERT_TRUE(FileKeyStore::Rotate(dir_).ok());
+  EXPECT_EQ(FileKeyStore::CreateFirstKey(dir_).status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(FileKeyStoreCheckTest, CheckValuesNameEveryKeyAndChangeWithTheKey) {
+  ASSERT_TRUE(FileKeyStore::CreateFirstKey(dir_).ok());
+  ASSERT_TRUE(FileKeyStore::Rotate(dir_).ok());
+  auto store = FileKeyStore::Open(dir_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->KeyIds(), (std::vector<std::string>{"0001", "0002"}));
+  auto first = (*store)->CheckValue("0001");
+  auto second = (*store)->CheckValue("0002");
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->size(), 16u);
+  EXPECT_NE(*first, *second);
+  EXPECT_EQ(*first, KeyCheckValue(SecretBytes(ReadAll(dir_ / "kek-0001.key"))));
+  EXPECT_EQ((*store)->CheckValue("0003").status().code(), absl::StatusCode::kNotFound);
+
+  // A key made afresh under the same id has another check value.
+  fs::remove(dir_ / "kek-0001.key");
+  fs::remove(dir_ / "kek-0002.key");
+  ASSERT_TRUE(FileKeyStore::CreateFirstKey(dir_).ok());
+  auto remade = FileKeyStore::Open(dir_);
+  ASSERT_TRUE(remade.ok());
+  auto remade_check = (*remade)->CheckValue("0001");
+  ASSERT_TRUE(remade_check.ok());
+  EXPECT_NE(*remade_check, *first);
 }
 
 }  // namespace

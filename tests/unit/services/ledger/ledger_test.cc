@@ -6,7 +6,11 @@
 #include <gtest/gtest.h>
 
 #include "common/field_violations.h"
+#include "crypto/digest.h"
 #include "crypto/file_key_store.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "storage/keys.h"
 #include "tests/testutil/test_stack.h"
 
 namespace utpost::ledger {
@@ -137,6 +141,114 @@ TEST_F(LedgerTest, TransitionsFollowTheLifeOfALetter) {
   ASSERT_EQ(got->events_size(), 2);
   EXPECT_EQ(got->events(1).reason(), v1::STATUS_REASON_RECIPIENT_RESERVED);
   EXPECT_EQ(got->events(1).detail(), "reserved in the contact register");
+}
+
+v1::SendLetterRequest WithKey(v1::SendLetterRequest request, std::string_view key) {
+  request.set_idempotency_key(std::string(key));
+  return request;
+}
+
+TEST_F(LedgerTest, ARetryWhoseSizesWereNeverComputedReplays) {
+  const v1::SendLetterRequest original = WithKey(ValidLetter("retry"), "retry-1");
+  const std::string wire = original.SerializeAsString();
+
+  // First attempt as the server receives it: parsed from bytes, no size ever computed.
+  v1::SendLetterRequest parsed;
+  ASSERT_TRUE(parsed.ParseFromString(wire));
+  auto first = ledger_->SendLetter(testutil::kOslo, parsed);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->replayed());
+
+  // The retry, built in process and modified after its sizes were computed: the cached
+  // size of the document is stale, the content the same.
+  v1::SendLetterRequest modified = original;
+  modified.mutable_documents(0)->set_filename("a-much-longer-name-than-before.pdf");
+  modified.ByteSizeLong();
+  modified.mutable_documents(0)->set_filename(original.documents(0).filename());
+  auto retry = ledger_->SendLetter(testutil::kOslo, modified);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(retry->replayed());
+  EXPECT_EQ(retry->letter_id(), first->letter_id());
+
+  // And parsed afresh once more.
+  v1::SendLetterRequest again;
+  ASSERT_TRUE(again.ParseFromString(wire));
+  auto third = ledger_->SendLetter(testutil::kOslo, again);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_TRUE(third->replayed());
+
+  // A different request under the same key still conflicts.
+  v1::SendLetterRequest other = original;
+  other.set_title("Et annet vedtak");
+  EXPECT_EQ(ledger_->SendLetter(testutil::kOslo, other).status().code(),
+            absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(LedgerTest, IdempotencyRecordsOfVersionZeroStillRecogniseARetry) {
+  // A record as written before fingerprints were versioned: SHA-256 of the deterministic
+  // serialization of the request as parsed from the wire, its nested lengths all 0.
+  const v1::SendLetterRequest request = WithKey(ValidLetter("legacy"), "legacy-1");
+  v1::SendLetterRequest parsed;
+  ASSERT_TRUE(parsed.ParseFromString(request.SerializeAsString()));
+  std::string serialized;
+  {
+    google::protobuf::io::StringOutputStream stream(&serialized);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    parsed.SerializeWithCachedSizes(&coded);
+  }
+  crypto::Sha256 sha;
+  sha.Update(serialized);
+  storage::IdempotencyRecord legacy;
+  legacy.set_request_sha256(sha.Finish());
+  legacy.set_letter_id("01KAWBDW8G0000000000000000");
+  legacy.mutable_accepted_time()->set_seconds(1'780'000'000);
+  ASSERT_EQ(legacy.fingerprint_version(), 0u);
+  ASSERT_TRUE(db_->raw()
+                  .Put(rocksdb::WriteOptions(), db_->cf(storage::Cf::kIdempotency),
+                       storage::keys::Idempotency(testutil::kOslo, "legacy-1"),
+                       legacy.SerializeAsString())
+                  .ok());
+
+  auto replayed = ledger_->SendLetter(testutil::kOslo, request);
+  ASSERT_TRUE(replayed.ok()) << replayed.status();
+  EXPECT_TRUE(replayed->replayed());
+  EXPECT_EQ(replayed->letter_id(), legacy.letter_id());
+
+  v1::SendLetterRequest other = request;
+  other.set_title("Et annet vedtak");
+  EXPECT_EQ(ledger_->SendLetter(testutil::kOslo, other).status().code(),
+            absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(LedgerTest, EventDetailsAreStoredSealedAndReadOpen) {
+  const std::string id = Send();
+  Transition routed{id, v1::LETTER_STATUS_ROUTED, v1::STATUS_REASON_RECIPIENT_RESERVED,
+                    v1::CHANNEL_PRINT, "reservert i kontaktregisteret"};
+  ASSERT_TRUE(ledger_->ApplyTransition(testutil::kOslo, routed).ok());
+  auto stored = store_->GetEvents(*common::DecodeLetterId(id));
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 2u);
+  EXPECT_TRUE((*stored)[0].sealed_detail().empty()) << "an empty detail is not sealed";
+  EXPECT_EQ((*stored)[1].index(), 1u);
+  EXPECT_TRUE((*stored)[1].event().detail().empty());
+  EXPECT_EQ((*stored)[1].sealed_detail().find("kontaktregisteret"), std::string::npos);
+  auto events = ledger_->ReadEvents(testutil::kOslo, 0, 10);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[1].detail(), "reservert i kontaktregisteret");
+
+  // A sealed detail moved to another event does not open.
+  storage::EventRecord moved = (*stored)[1];
+  moved.set_index(0);
+  ASSERT_TRUE(db_->raw()
+                  .Put(rocksdb::WriteOptions(), db_->cf(storage::Cf::kEvents),
+                       storage::keys::Event(*common::DecodeLetterId(id), 0),
+                       moved.SerializeAsString())
+                  .ok());
+  v1::GetLetterRequest get;
+  get.set_letter_id(id);
+  EXPECT_EQ(ledger_->GetLetter(testutil::kOslo, get).status().code(), absl::StatusCode::kDataLoss);
 }
 
 }  // namespace

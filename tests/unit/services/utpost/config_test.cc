@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "services/utpost/modules.h"
 
 namespace utpost::app {
@@ -50,6 +51,52 @@ TEST(ConfigTest, IllTypedAndOutOfRangeValuesAreNamed) {
   s = ApplyYaml("tls: [a, b]\n", config);
   EXPECT_THAT(std::string(s.message()), HasSubstr("'tls': must be a mapping"));
   EXPECT_EQ(ApplyYaml("a: [\n", config).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ConfigTest, IntegersTooLargeForTheirSettingAreRefusedNotTruncated) {
+  Config config;
+  const int before = config.ledger.max_queued_requests;
+  absl::Status s = ApplyYaml("ledger:\n  max_queued_requests: 2147483648\n", config);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("ledger.max_queued_requests"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("at most 2147483647"));
+  EXPECT_EQ(config.ledger.max_queued_requests, before);
+  ASSERT_TRUE(ApplyYaml("ledger:\n  max_queued_requests: 2147483647\n", config).ok());
+  EXPECT_EQ(config.ledger.max_queued_requests, 2147483647);
+  // 64-bit settings take 64-bit values, and nothing beyond.
+  ASSERT_TRUE(ApplyYaml("ledger:\n  max_inflight_bytes: 8589934592\n", config).ok());
+  EXPECT_EQ(config.ledger.max_inflight_bytes, 8589934592u);
+  s = ApplyYaml("ledger:\n  max_inflight_bytes: 99999999999999999999999\n", config);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("ledger.max_inflight_bytes"));
+  for (const char* value : {"-1", "0", "1.5", "12abc", "-9223372036854775809"}) {
+    s = ApplyYaml(absl::StrCat("ledger:\n  worker_threads: ", value, "\n"), config);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << value;
+    EXPECT_THAT(std::string(s.message()), HasSubstr("ledger.worker_threads")) << value;
+  }
+}
+
+TEST(ConfigTest, LoopbackMeansLoopbackAddressesNotNamesThatLookLikeThem) {
+  for (const char* listen :
+       {"127.0.0.1:7443", "127.1.2.3:1", "localhost:1", "[::1]:1", "[0:0:0:0:0:0:0:1]:1"}) {
+    EXPECT_TRUE(IsLoopbackListen(listen)) << listen;
+  }
+  for (const char* listen :
+       {"127.example.net:7443", "127.0.0.1.example.net:1", "0.0.0.0:1", "[::]:1", "10.0.0.1:1",
+        "128.0.0.1:1", "localhost.example.net:1", "[::ffff:127.0.0.1]:1", "127.1:1", ":7443"}) {
+    EXPECT_FALSE(IsLoopbackListen(listen)) << listen;
+  }
+  Config config;
+  config.insecure = true;
+  config.listen = "127.example.net:7443";
+  EXPECT_THAT(std::string(Finalize(config).message()), HasSubstr("insecure"));
+}
+
+TEST(ConfigTest, TheKeyDirectoryIsASettingOfItsOwn) {
+  Config config;
+  ASSERT_TRUE(ApplyYaml("data_dir: /srv/utpost\nkey_dir: /run/secrets/utpost-keys\n", config).ok());
+  ASSERT_TRUE(Finalize(config).ok());
+  EXPECT_EQ(config.ledger.key_dir, "/run/secrets/utpost-keys");
+  EXPECT_EQ(config.ledger.data_dir, "/srv/utpost/ledger");
 }
 
 TEST(ConfigTest, PlaintextOnlyOnLoopback) {
