@@ -41,8 +41,9 @@ absl::Status ReconcileKeyChecks(LedgerStore& store, const crypto::KeyStore& keys
     }
   }
   for (const auto& [id, check_value] : held) {
+    const std::string& kek_id = id;  // clang 14 cannot capture a structured binding
     const bool known = std::any_of(recorded.begin(), recorded.end(),
-                                   [&](const KeyCheckRecord& r) { return r.kek_id() == id; });
+                                   [&](const KeyCheckRecord& r) { return r.kek_id() == kek_id; });
     if (known) continue;
     KeyCheckRecord record;
     record.set_kek_id(id);
