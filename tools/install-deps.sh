@@ -8,7 +8,7 @@ packages=(
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   libssl-dev libabsl-dev librocksdb-dev prometheus-cpp-dev
   libspdlog-dev libcli11-dev libyaml-cpp-dev nlohmann-json3-dev
-  libgtest-dev libgmock-dev libbenchmark-dev clang-format
+  libgtest-dev libgmock-dev libbenchmark-dev clang-format zlib1g-dev
   clang libclang-rt-14-dev
 )
 

@@ -43,6 +43,11 @@ int Report(const absl::Status& status) {
     for (const auto& v : bad->field_violations()) {
       std::fprintf(stderr, "  %s: %s\n", v.field().c_str(), v.description().c_str());
     }
+    // Violations beyond what fits in a response are counted at the end of the message.
+    const std::string message(status.message());
+    if (const size_t more = message.rfind("; and "); more != std::string::npos) {
+      std::fprintf(stderr, "  %s\n", message.substr(more + 2).c_str());
+    }
   } else {
     std::fprintf(stderr, "utpostctl: %s: %s\n", code.c_str(),
                  std::string(status.message()).c_str());
@@ -107,13 +112,9 @@ std::string RandomKey() {
   return key;
 }
 
-// Worth another try. CANCELLED is included because a server that is shutting down refuses
-// new streams that way; retries of a send reuse its idempotency key, so they are safe.
-bool Retryable(const absl::Status& s) {
-  return s.code() == absl::StatusCode::kUnavailable || s.code() == absl::StatusCode::kCancelled ||
-         s.code() == absl::StatusCode::kResourceExhausted ||
-         s.code() == absl::StatusCode::kDeadlineExceeded;
-}
+// Worth another try (utpost::client::IsRetryable); retries of a send reuse its idempotency
+// key, so they are safe.
+bool Retryable(const absl::Status& s) { return utpost::client::IsRetryable(s); }
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
 #include "common/status_macros.h"
@@ -123,7 +124,24 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const ConnectionOptions& 
   grpc::ChannelArguments args;
   args.SetMaxSendMessageSize(static_cast<int>(max_message_bytes));
   args.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes));
+  args.SetInt(GRPC_ARG_MAX_METADATA_SIZE, kMaxResponseMetadataBytes);
   return grpc::CreateCustomChannel(options.address, credentials, args);
+}
+
+bool IsRetryable(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kDeadlineExceeded:
+      return true;
+    case absl::StatusCode::kResourceExhausted: {
+      const std::string message = absl::AsciiStrToLower(status.message());
+      return !absl::StrContains(message, "metadata size") &&
+             !absl::StrContains(message, "larger than max");
+    }
+    default:
+      return false;
+  }
 }
 
 absl::StatusOr<v1::Recipient> RecipientFromIdentifier(std::string_view text) {

@@ -44,8 +44,18 @@ struct ConnectionOverrides {
 [[nodiscard]] absl::StatusOr<ConnectionOptions> ResolveConnection(
     const ConnectionOverrides& overrides);
 
+// A channel to the server. It reads response metadata up to kMaxResponseMetadataBytes, twice
+// gRPC's default, so that error details always arrive (the server keeps them under 8 KiB).
 [[nodiscard]] absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(
     const ConnectionOptions& options, int64_t max_message_bytes = 64ll << 20);
+inline constexpr int kMaxResponseMetadataBytes = 16 << 10;
+
+// Whether the same call may succeed if tried again: UNAVAILABLE, CANCELLED (a server that is
+// shutting down), DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED from the server's admission or
+// memory limits. Not RESOURCE_EXHAUSTED that gRPC raises for a size ("received initial
+// metadata size exceeds limit", "Received message larger than max"): the same response or
+// request is as large the next time.
+bool IsRetryable(const absl::Status& status);
 
 // Builds a recipient from any of the four identifier kinds, told apart by length: 11 digits
 // Norwegian national id / D-number, 9 Norwegian org number, 10 (or DDMMYY-SSSS) Danish CPR,

@@ -9,13 +9,23 @@ namespace utpost::service {
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   const auto code = static_cast<grpc::StatusCode>(status.code());
+  // Whatever made the status, the response must stay within what clients accept
+  // (common::kMaxStatusMessageBytes, common::kMaxStatusDetailsBytes).
+  std::string message = common::TruncateGrpcMessage(status.message());
   std::optional<google::rpc::BadRequest> bad_request = common::GetBadRequest(status);
-  if (!bad_request) return grpc::Status(code, std::string(status.message()));
+  if (!bad_request) return grpc::Status(code, std::move(message));
   google::rpc::Status details;
   details.set_code(static_cast<int>(status.code()));
-  details.set_message(std::string(status.message()));
+  details.set_message(message);
   details.add_details()->PackFrom(*bad_request);
-  return grpc::Status(code, std::string(status.message()), details.SerializeAsString());
+  // FieldViolations keeps within the budget; a BadRequest made elsewhere loses its last
+  // violations until it fits.
+  while (details.ByteSizeLong() > common::kMaxStatusDetailsBytes &&
+         bad_request->field_violations_size() > 0) {
+    bad_request->mutable_field_violations()->RemoveLast();
+    details.mutable_details(0)->PackFrom(*bad_request);
+  }
+  return grpc::Status(code, std::move(message), details.SerializeAsString());
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {

@@ -2,6 +2,7 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -31,6 +32,44 @@ absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path) {
   return content.str();
 }
 
+namespace {
+
+constexpr int kMaxConcurrentStreams = 100;
+
+// The memory quota of the transport: two messages at the receive limit and a margin for
+// everything else the transport allocates (call arenas, read buffers of idle connections).
+int64_t TransportQuotaBytes(int64_t max_receive) { return 2 * max_receive + (16 << 20); }
+
+// What one caller can make the transport hold, whatever it sends. See README.md, "Worst case
+// memory per request", for the figures; hostile_transport_test measures them.
+//
+// * Compression. gRPC inflates a compressed message whole before it checks the size limit
+//   against it: 1 MiB of gzip became 1 GiB of memory. No client of utpost needs to compress
+//   (letters are mostly PDFs, which are compressed already), so the server accepts none: with
+//   gzip and deflate disabled, a call whose grpc-encoding names one is answered UNIMPLEMENTED
+//   ("Compression algorithm 'gzip' is disabled") as soon as its headers arrive, before any
+//   message byte is looked at. A compressed-flag message without grpc-encoding is refused as
+//   well. Uncompressed calls are unaffected, and responses are never compressed.
+// * Declared lengths. gRPC 1.51's HTTP/2 transport reads the 5-byte prefix of a message and
+//   opens the stream's flow-control window to the declared length, without comparing it to
+//   the receive limit; the limit is applied only once the whole message is there. There is no
+//   hook for an application to refuse earlier. What bounds such a stream is the resource
+//   quota below: read buffers are charged to it, and when it is used up the transport's
+//   reclaimer cancels a stream (RESOURCE_EXHAUSTED "Buffers full"; measured: the stream is
+//   ended after about the quota's worth of data).
+// * Streams. At most kMaxConcurrentStreams calls at once per connection; further streams are
+//   refused by HTTP/2 (REFUSED_STREAM), and together they draw on the same quota.
+void LimitTransportMemory(grpc::ServerBuilder& builder, int64_t max_receive) {
+  builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_DEFLATE, false);
+  builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_GZIP, false);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams);
+  grpc::ResourceQuota quota("utpost-server");
+  quota.Resize(static_cast<size_t>(TransportQuotaBytes(max_receive)));
+  builder.SetResourceQuota(quota);
+}
+
+}  // namespace
+
 absl::Status InitServer(App& app) {
   const Config& config = app.config;
   std::shared_ptr<grpc::ServerCredentials> credentials;
@@ -53,9 +92,12 @@ absl::Status InitServer(App& app) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   app.builder.AddListeningPort(config.listen, credentials, &app.port);
-  // A letter may be as large as the configured limit; leave room for the envelope.
-  app.builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(
-      config.ledger.limits.max_total_bytes + (1 << 20), std::numeric_limits<int>::max())));
+  // The largest request is a SendLetter at the letter limit (other methods take less).
+  const int64_t max_receive = std::min<int64_t>(
+      static_cast<int64_t>(ledger::LetterServiceImpl::MaxSendLetterBytes(config.ledger.limits)),
+      std::numeric_limits<int>::max());
+  app.builder.SetMaxReceiveMessageSize(static_cast<int>(max_receive));
+  LimitTransportMemory(app.builder, max_receive);
   // Keep idle watch streams alive through proxies and notice dead peers.
   app.builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
   app.builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
