@@ -81,7 +81,7 @@ absl::Status InitServer(App& app) {
     UTPOST_ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(config.InData(config.tls.cert)));
     options.pem_key_cert_pairs.push_back(std::move(pair));
     credentials = grpc::SslServerCredentials(options);
-    app.authenticator = service::NewCertificateAuthenticator();
+    app.authenticator = service::NewCertificateAuthenticator(config.tls.accept_serial_number_org);
   }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
