@@ -13,6 +13,7 @@
 #include "common/strings.h"
 #include "crypto/dev_pki.h"
 #include "services/common/log.h"
+#include "services/common/server_reflection.h"
 #include "services/utpost/modules.h"
 
 namespace utpost::app {
@@ -84,7 +85,8 @@ absl::Status InitServer(App& app) {
     app.authenticator = service::NewCertificateAuthenticator(config.tls.accept_serial_number_org);
   }
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();  // v1alpha
+  service::AddServerReflectionV1(app.builder);
   app.builder.AddListeningPort(config.listen, credentials, &app.port);
   // A letter may be as large as the configured limit; leave room for the envelope.
   const int64_t max_receive =
