@@ -570,7 +570,8 @@ absl::Status EnsureDevPki(const fs::path& dir, const std::vector<DevOrganisation
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> OrgKeyFromCertificatePem(std::string_view pem) {
+absl::StatusOr<std::string> OrgKeyFromCertificatePem(std::string_view pem,
+                                                     bool accept_serial_number_org) {
   absl::StatusOr<X509Ptr> cert = ParseCertificate(pem);
   if (!cert.ok()) {
     return absl::UnauthenticatedError(
@@ -603,6 +604,10 @@ absl::StatusOr<std::string> OrgKeyFromCertificatePem(std::string_view pem) {
     return absl::StrCat(country, value);
   }
 
+  if (!accept_serial_number_org) {
+    return absl::UnauthenticatedError(
+        "certificate subject names no organisation (no organizationIdentifier NTRNO-/NTRDK-)");
+  }
   UTPOST_ASSIGN_OR_RETURN(std::optional<std::string> serial,
                           SingleNameValue(subject, NID_serialNumber));
   if (serial.has_value() && serial->size() == 9) {

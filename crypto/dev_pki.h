@@ -36,11 +36,17 @@ std::filesystem::path DevCaDir(const std::filesystem::path& dir);
 std::filesystem::path DevClientDir(const std::filesystem::path& dir, std::string_view org_key);
 
 // The organisation a certificate speaks for, as an org key ("NO958935420"), read from the
-// subject's organizationIdentifier (OID 2.5.4.97, "NTRNO-<orgnr>" or "NTRDK-<cvr>"), or else
-// a 9-digit subject serialNumber (OID 2.5.4.5, older Norwegian enterprise certificates).
+// subject's organizationIdentifier (OID 2.5.4.97, "NTRNO-<orgnr>" or "NTRDK-<cvr>").
+// Only when `accept_serial_number_org` (config tls.accept_serial_number_org, off by default)
+// and the subject has no organizationIdentifier: a 9-digit subject serialNumber (OID 2.5.4.5)
+// with a valid check digit, as older Norwegian enterprise certificates carry it. Off by
+// default because serialNumber means different things to different CAs (a person's or a
+// device's number, a CA's own sequence): only a CA known to put the organisation number
+// there should be trusted with it.
 // UNAUTHENTICATED if the certificate cannot be parsed or names no valid organisation.
 // Only reads the subject: the certificate must already have been verified (by the TLS stack,
 // against the trusted CA) before its organisation is believed.
-[[nodiscard]] absl::StatusOr<std::string> OrgKeyFromCertificatePem(std::string_view pem);
+[[nodiscard]] absl::StatusOr<std::string> OrgKeyFromCertificatePem(
+    std::string_view pem, bool accept_serial_number_org = false);
 
 }  // namespace utpost::crypto

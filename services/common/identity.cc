@@ -14,6 +14,9 @@ namespace {
 
 class CertificateAuthenticator final : public Authenticator {
  public:
+  explicit CertificateAuthenticator(bool accept_serial_number_org)
+      : accept_serial_number_org_(accept_serial_number_org) {}
+
   absl::StatusOr<std::string> CallerOrg(const grpc::ServerContextBase& context) const override {
     std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
     if (auth == nullptr || !auth->IsPeerAuthenticated()) {
@@ -29,7 +32,8 @@ class CertificateAuthenticator final : public Authenticator {
       std::lock_guard lock(mu_);
       if (auto it = cache_.find(certificate); it != cache_.end()) return it->second;
     }
-    absl::StatusOr<std::string> org = crypto::OrgKeyFromCertificatePem(certificate);
+    absl::StatusOr<std::string> org =
+        crypto::OrgKeyFromCertificatePem(certificate, accept_serial_number_org_);
     if (org.ok()) {
       std::lock_guard lock(mu_);
       if (cache_.size() >= kMaxCached) cache_.clear();
@@ -40,6 +44,7 @@ class CertificateAuthenticator final : public Authenticator {
 
  private:
   static constexpr size_t kMaxCached = 4096;
+  const bool accept_serial_number_org_;
   mutable std::mutex mu_;
   mutable absl::flat_hash_map<std::string, std::string> cache_;
 };
@@ -65,8 +70,8 @@ class InsecureHeaderAuthenticator final : public Authenticator {
 
 }  // namespace
 
-std::unique_ptr<Authenticator> NewCertificateAuthenticator() {
-  return std::make_unique<CertificateAuthenticator>();
+std::unique_ptr<Authenticator> NewCertificateAuthenticator(bool accept_serial_number_org) {
+  return std::make_unique<CertificateAuthenticator>(accept_serial_number_org);
 }
 
 std::unique_ptr<Authenticator> NewInsecureHeaderAuthenticator() {

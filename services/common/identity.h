@@ -23,8 +23,9 @@ class Authenticator {
       const grpc::ServerContextBase& context) const = 0;
 };
 
-// Reads the verified peer certificate (crypto::OrgKeyFromCertificatePem).
-std::unique_ptr<Authenticator> NewCertificateAuthenticator();
+// Reads the verified peer certificate (crypto::OrgKeyFromCertificatePem); a 9-digit subject
+// serialNumber names the organisation only when `accept_serial_number_org`.
+std::unique_ptr<Authenticator> NewCertificateAuthenticator(bool accept_serial_number_org = false);
 // Reads the "utpost-organisation" header. Only for insecure loopback servers.
 std::unique_ptr<Authenticator> NewInsecureHeaderAuthenticator();
 

@@ -18,6 +18,7 @@
 #include "common/strings.h"
 #include "crypto/dev_pki.h"
 #include "services/common/log.h"
+#include "services/common/server_reflection.h"
 #include "services/utpost/modules.h"
 #include "storage/key_checks.h"
 
@@ -87,10 +88,11 @@ absl::Status InitServer(App& app) {
     UTPOST_ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(config.InData(config.tls.cert)));
     options.pem_key_cert_pairs.push_back(std::move(pair));
     credentials = grpc::SslServerCredentials(options);
-    app.authenticator = service::NewCertificateAuthenticator();
+    app.authenticator = service::NewCertificateAuthenticator(config.tls.accept_serial_number_org);
   }
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();  // v1alpha
+  service::AddServerReflectionV1(app.builder);
   app.builder.AddListeningPort(config.listen, credentials, &app.port);
   // The largest request is a SendLetter at the letter limit (other methods take less).
   const int64_t max_receive = std::min<int64_t>(

@@ -124,6 +124,7 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"ca", PathField(config.tls.ca)},
       {"cert", PathField(config.tls.cert)},
       {"key", PathField(config.tls.key)},
+      {"accept_serial_number_org", Field(config.tls.accept_serial_number_org)},
   };
   ledger::LedgerConfig& l = config.ledger;
   const std::map<std::string, Setter> ledger = {

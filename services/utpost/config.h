@@ -12,6 +12,7 @@
 //     ca: pki/ca.pem            # CA that client certificates must chain to
 //     cert: pki/server.pem
 //     key: pki/server.key
+//     accept_serial_number_org: false   # see crypto::OrgKeyFromCertificatePem
 //   ledger:
 //     max_letter_bytes: 52428800
 //     worker_threads: 32
@@ -34,6 +35,9 @@ struct TlsConfig {
   std::filesystem::path ca = "pki/ca.pem";
   std::filesystem::path cert = "pki/server.pem";
   std::filesystem::path key = "pki/server.key";
+  // Also accept a 9-digit subject serialNumber as the organisation number of a client
+  // certificate without organizationIdentifier (older Norwegian enterprise certificates).
+  bool accept_serial_number_org = false;
 };
 
 struct Config {

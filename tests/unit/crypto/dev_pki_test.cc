@@ -242,7 +242,7 @@ TEST_F(DevPkiTest, CertificateWithoutOrganisationIsUnauthenticated) {
             absl::StatusCode::kUnauthenticated);
 }
 
-TEST(OrgKeyFromCertificatePemTest, ReadsOrganizationIdentifierAndSerialNumber) {
+TEST(OrgKeyFromCertificatePemTest, ReadsOrganizationIdentifierAndSerialNumberWhenAccepted) {
   struct Case {
     std::vector<std::pair<std::string, std::string>> subject;
     absl::StatusCode code;
@@ -275,7 +275,8 @@ TEST(OrgKeyFromCertificatePemTest, ReadsOrganizationIdentifierAndSerialNumber) {
   };
   for (const Case& c : cases) {
     const std::string pem = SelfSignedPem(c.subject);
-    absl::StatusOr<std::string> org_key = OrgKeyFromCertificatePem(pem);
+    absl::StatusOr<std::string> org_key =
+        OrgKeyFromCertificatePem(pem, /*accept_serial_number_org=*/true);
     std::string description;
     for (const auto& [field, value] : c.subject) description += field + "=" + value + " ";
     EXPECT_EQ(org_key.status().code(), c.code) << description << org_key.status();
@@ -283,6 +284,24 @@ TEST(OrgKeyFromCertificatePemTest, ReadsOrganizationIdentifierAndSerialNumber) {
       EXPECT_EQ(*org_key, c.org_key) << description;
     }
   }
+}
+
+TEST(OrgKeyFromCertificatePemTest, SerialNumberNamesNoOrganisationByDefault) {
+  const std::string serial_only =
+      SelfSignedPem({{"O", "Oslo kommune"}, {"serialNumber", "958935420"}});
+  absl::StatusOr<std::string> refused = OrgKeyFromCertificatePem(serial_only);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnauthenticated) << refused.status();
+  EXPECT_EQ(
+      OrgKeyFromCertificatePem(serial_only, /*accept_serial_number_org=*/false).status().code(),
+      absl::StatusCode::kUnauthenticated);
+  absl::StatusOr<std::string> accepted =
+      OrgKeyFromCertificatePem(serial_only, /*accept_serial_number_org=*/true);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_EQ(*accepted, "NO958935420");
+  // organizationIdentifier is read either way, and decides over a serialNumber.
+  const std::string both =
+      SelfSignedPem({{"organizationIdentifier", "NTRDK-29189846"}, {"serialNumber", "958935420"}});
+  EXPECT_EQ(OrgKeyFromCertificatePem(both).value_or(""), "DK29189846");
 }
 
 TEST_F(DevPkiTest, SecondCallKeepsEveryFile) {
