@@ -32,6 +32,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 failed=()
+passed=0
 for name in $fuzzers; do
   bin="$build/fuzz/$name"
   corpus="$src/corpus/$name"
@@ -55,13 +56,16 @@ for name in $fuzzers; do
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     printf '%-22s ok      %4ds  %10s runs  %5d corpus files\n' "$name" $((SECONDS - start)) \
       "${runs:-?}" "$(ls "$corpus" | wc -l)"
+    passed=$((passed + 1))
   else
     printf '%-22s FAILED  %4ds  (log: %s)\n' "$name" $((SECONDS - start)) "$log"
     grep -E 'ERROR|invariant broken|runtime error|Test unit written' "$log" | head -20 || true
     failed+=("$name")
   fi
 done
+# The closing line, in the form test summaries take.
+echo "fuzz: $passed passed, ${#failed[@]} failed"
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "fuzz: ${#failed[@]} harness(es) failed: ${failed[*]}" >&2
+  echo "fuzz: harnesses that failed: ${failed[*]}" >&2
   exit 1
 fi
