@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cctype>
+
 #include "common/field_violations.h"
 #include "crypto/digest.h"
 #include "crypto/file_key_store.h"
@@ -55,6 +57,22 @@ TEST_F(LedgerTest, AcceptedTimeAndIdComeFromTheInjectedClock) {
   auto id = common::DecodeLetterId(r->letter_id());
   ASSERT_TRUE(id.ok());
   EXPECT_EQ(common::LetterIdTime(*id), absl::FromUnixSeconds(1'790'000'000));
+}
+
+// Letter ids are case-insensitive on input; what is decrypted is bound to the id as issued.
+TEST_F(LedgerTest, AnIdSpeltInLowerCaseOpensTheLetterAndItsDocuments) {
+  const std::string id = Send();
+  std::string lower = id;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  ASSERT_NE(lower, id);
+  v1::GetLetterRequest get;
+  get.set_letter_id(lower);
+  auto letter = ledger_->GetLetter(testutil::kOslo, get);
+  ASSERT_TRUE(letter.ok()) << letter.status();
+  EXPECT_EQ(letter->letter().letter_id(), id);
+  auto document = ledger_->ReadDocument(testutil::kOslo, lower, 0);
+  ASSERT_TRUE(document.ok()) << document.status();
+  EXPECT_TRUE(document->starts_with("%PDF-"));
 }
 
 TEST_F(LedgerTest, TimeWindowIsExactBelowAMillisecond) {
