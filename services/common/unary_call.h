@@ -64,6 +64,10 @@ grpc::ServerUnaryReactor* ServeUnary(const ServiceCore& core, const char* method
         } else {
           Request request;
           status = ParseRequest(*raw_request, request, limits);
+          // The parsed request is all the work needs: the raw bytes (up to the receive
+          // limit) go now, not when the call ends, as gRPC does with a request it parses.
+          // The buffer belongs to this call and nothing else reads it.
+          const_cast<grpc::ByteBuffer*>(raw_request)->Clear();
           if (status.ok()) {
             auto result = work(organisation, request);
             status = result.status();
