@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
 #include "common/registry_rules.h"
-#include "services/common/grpc_status.h"
 
 namespace utpost::registry {
 namespace {
@@ -59,19 +59,19 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
       : service_(service), context_(context), response_(response) {
     absl::StatusOr<std::string> organisation = service_.authenticator_.CallerOrg(*context);
     if (!organisation.ok()) {
-      Finish(service::ToGrpcStatus(organisation.status()));
+      Finish(common::ToGrpcStatus(organisation.status()));
       return;
     }
     organisation_ = *std::move(organisation);
     if (absl::Status s = service_.CheckAdministrator(organisation_); !s.ok()) {
-      Finish(service::ToGrpcStatus(s));
+      Finish(common::ToGrpcStatus(s));
       return;
     }
     // The stream holds at most one message: it is admitted for that much, once.
     absl::StatusOr<service::Admission::Ticket> ticket =
         service_.admission_.Admit(organisation_, kImportMessageBytes);
     if (!ticket.ok()) {
-      Finish(service::ToGrpcStatus(ticket.status()));
+      Finish(common::ToGrpcStatus(ticket.status()));
       return;
     }
     ticket_.emplace(*std::move(ticket));
@@ -127,7 +127,7 @@ RegistryServiceImpl::RegistryServiceImpl(Registry& registry,
       authenticator_(authenticator),
       executor_(executor),
       admission_(AdmissionOf(config)),
-      core_{authenticator_, admission_, executor_},
+      core_{authenticator_, admission_, executor_, service::Audience::kOrganisations},
       administrators_(administrators.begin(), administrators.end()),
       lookup_limits_(LookupLimits(v1::LookupRequest::descriptor())),
       small_limits_(SmallLimits()),
@@ -190,7 +190,7 @@ RegistryLookupServiceImpl::RegistryLookupServiceImpl(Registry& registry,
                                                      const RegistryConfig& config)
     : registry_(registry),
       admission_(AdmissionOf(config)),
-      core_{authenticator, admission_, executor},
+      core_{authenticator, admission_, executor, service::Audience::kComponents},
       lookup_limits_(LookupLimits(internal::v1::LookupRequest::descriptor())) {}
 
 grpc::ServerUnaryReactor* RegistryLookupServiceImpl::Lookup(grpc::CallbackServerContext* context,
