@@ -2,8 +2,8 @@
 // documents are encrypted to, and, for development, a self-signed one per seeded provider.
 //
 // Dev layout (beside the dev PKI, e.g. data/pki/providers/<provider id>/):
-//   cert.pem   self-signed X.509, subject CN=<name> O=utpost dev provider, RSA 2048,
-//              keyUsage keyEncipherment (CMS key transport), 2 years
+//   cert.pem   self-signed X.509, subject CN=<name> O=utpost dev provider, ECDSA P-256,
+//              keyUsage keyAgreement (CMS encrypts to it by ECDH key agreement), 2 years
 //   key.pem    its private key, mode 0600: the mailbox simulator decrypts with it
 // Existing files are kept, so it is safe to call on every start.
 #pragma once
