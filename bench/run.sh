@@ -9,6 +9,8 @@
 #   transport ceiling  utpost_bench_ceilings echo-server: same gRPC, mTLS and threading,
 #                      no work; driven by the same utpost_loadgen command
 #   disk ceiling       utpost_bench_ceilings disk: appends + fdatasync on the same filesystem
+# Then the registry import: utpost --target=registry on a fresh data directory, and
+# utpost_registry_import streaming 10^6 rows into it (BENCH_REGISTRY_ROWS to change).
 #
 # Environment:
 #   BENCH_SECONDS  measured seconds per run (default 15; each run adds 2 s of warm-up)
@@ -33,10 +35,12 @@ concurrency=16
 utpost_bin=$build/services/utpost/utpost
 loadgen_bin=$build/bench/utpost_loadgen
 ceilings_bin=$build/bench/utpost_bench_ceilings
-for bin in "$utpost_bin" "$loadgen_bin" "$ceilings_bin"; do
+registry_import_bin=$build/bench/utpost_registry_import
+registry_rows=${BENCH_REGISTRY_ROWS:-1000000}
+for bin in "$utpost_bin" "$loadgen_bin" "$ceilings_bin" "$registry_import_bin"; do
   if [[ ! -x $bin ]]; then
     echo "run.sh: $bin is missing; build the targets utpost utpost_loadgen" \
-      "utpost_bench_ceilings first (make bench does)" >&2
+      "utpost_bench_ceilings utpost_registry_import first (make bench does)" >&2
     exit 2
   fi
 done
@@ -159,6 +163,25 @@ for scenario in 65536:64k 1048576:1m; do
   run_disk "$bytes" "disk-$name"
 done
 
+# The registry import: its own server, its own data directory.
+registry_dir=$(mktemp -d "$work/registry.XXXXXX")
+registry_server=("$utpost_bin" --target=registry --log-level warn --data-dir "$registry_dir/data"
+  --listen 127.0.0.1:0)
+record --background "${registry_server[@]}"
+start_server "$registry_dir/data" "$registry_dir/server.log" "${registry_server[@]}"
+registry_import=("$registry_import_bin" --config "$registry_dir/data/utpostctl.yaml"
+  --rows "$registry_rows")
+record "${registry_import[@]}"
+echo "run.sh: registry import of $registry_rows rows" >&2
+registry_result=$("${registry_import[@]}")
+if ! stop_server; then
+  echo "run.sh: the registry server did not stop cleanly:" >&2
+  tail -n 20 "$registry_dir/server.log" >&2
+  exit 1
+fi
+rm -rf "$registry_dir"
+export BENCH_REGISTRY_RESULT=$registry_result
+
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null || true)
 revision=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$root" status --porcelain 2>/dev/null || true) ]]; then
@@ -243,6 +266,12 @@ if utpost and echo and echo["letters_per_s"] and utpost["p99_ms"] is not None:
         f"(target < 50 ms: {verdict(p99 < 50)}).")
 else:
     lines.append("- **64 KiB:** not computed: a run is missing or had no successful letters.")
+registry = json.loads(env["BENCH_REGISTRY_RESULT"])
+lines.append(
+    f"- **Registry import:** {registry['imported']:,} of {registry['rows']:,} rows in "
+    f"{registry['seconds']:.1f} s ({registry['rows_per_s']:,.0f} rows/s) through "
+    f"RegistryService.Import (one stream, messages of 1000 rows, each a synced batch) "
+    f"(target < 60 s: {verdict(registry['seconds'] < 60 and registry['errors'] == 0)}).")
 utpost, disk = find("utpost", 1048576), find("disk ceiling", 1048576)
 if utpost and disk and disk["mib_per_s"] and utpost["server_peak_rss_mib"] is not None:
     share = 100.0 * utpost["mib_per_s"] / disk["mib_per_s"]
