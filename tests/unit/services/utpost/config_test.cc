@@ -33,6 +33,31 @@ TEST(ConfigTest, ValuesApply) {
   EXPECT_EQ(config.ledger.worker_threads, 4);
 }
 
+TEST(ConfigTest, RegistryAdministratorsAreOrgKeysAndDevHasDefaults) {
+  Config config;
+  ASSERT_TRUE(
+      ApplyYaml("registry:\n  administrators: [958935420, NO964338531, 29189846]\n", config).ok());
+  EXPECT_THAT(config.registry.administrators,
+              ::testing::ElementsAre("NO958935420", "NO964338531", "DK29189846"));
+  ASSERT_TRUE(Finalize(config).ok());
+  EXPECT_EQ(config.registry.administrators.size(), 3u) << "an explicit list stays as it is";
+  EXPECT_EQ(config.registry.data_dir, config.data_dir / "registry");
+
+  absl::Status s = ApplyYaml("registry:\n  administrators: [958935421]\n", config);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("'registry.administrators[0]'"));
+
+  Config dev;
+  ASSERT_TRUE(Finalize(dev).ok());
+  EXPECT_THAT(dev.registry.administrators, ::testing::ElementsAre("NO958935420", "NO964338531"));
+  EXPECT_TRUE(dev.registry.seed_dev);
+  Config production;
+  production.dev_pki = false;
+  ASSERT_TRUE(Finalize(production).ok());
+  EXPECT_THAT(production.registry.administrators, ::testing::IsEmpty());
+  EXPECT_FALSE(production.registry.seed_dev);
+}
+
 TEST(ConfigTest, AnUnknownKeyIsNamed) {
   Config config;
   absl::Status s = ApplyYaml("ledger:\n  worker_thread: 4\n", config);
