@@ -26,6 +26,15 @@
 //     list_max_scan: 2000
 //     max_inflight_per_organisation: 128
 //     max_watch_streams_per_organisation: 16
+//   registry:
+//     data_dir: registry        # its own RocksDB, relative to data_dir unless absolute
+//     administrators: [NO958935420]   # organisations that may call RegistryService (org
+//                               # numbers, 9 digits or NO + 9; CVR, 8 digits or DK + 8); when
+//                               # empty and dev_pki is on, the example municipalities
+//     worker_threads: 8
+//     max_queued_requests: 256
+//     max_inflight_per_organisation: 64
+//     max_inflight_bytes: 268435456
 #pragma once
 
 #include <filesystem>
@@ -34,6 +43,7 @@
 
 #include "absl/status/statusor.h"
 #include "services/ledger/ledger_config.h"
+#include "services/registry/registry_config.h"
 
 namespace utpost::app {
 
@@ -67,6 +77,7 @@ struct Config {
   TlsConfig tls;
   ComponentsConfig components;
   ledger::LedgerConfig ledger;
+  registry::RegistryConfig registry;
 
   // `path` resolved against data_dir.
   std::filesystem::path InData(const std::filesystem::path& path) const {
@@ -85,7 +96,8 @@ struct Config {
 // Reads and applies a YAML file. NOT_FOUND if it does not exist.
 [[nodiscard]] absl::Status ApplyYamlFile(const std::filesystem::path& path, Config& config);
 
-// Fills the derived paths (ledger data and key directories) and checks the whole config:
+// Fills the derived paths (ledger and registry data and key directories, the registry's
+// dev seed and administrators when dev_pki) and checks the whole config:
 // INVALID_ARGUMENT naming the setting, e.g. insecure with a non-loopback listen address.
 [[nodiscard]] absl::Status Finalize(Config& config);
 

@@ -8,6 +8,7 @@
 #include "absl/strings/strip.h"
 #include "common/strings.h"
 #include "services/ledger/ledger_module.h"
+#include "services/registry/registry_module.h"
 
 namespace utpost::app {
 namespace {
@@ -23,6 +24,12 @@ const std::vector<ModuleSpec>& Modules() {
        "letters, documents, status events, tasks (RocksDB); serves LetterService and the "
        "internal TaskService",
        &ledger::NewLedgerModule},
+      {registry::kRegistryComponent,
+       {},
+       "recipients (digital mailbox, reservation, postal address, organisation inbox) and "
+       "mailbox providers, hashed and sealed in its own RocksDB; serves RegistryService and "
+       "the internal RegistryLookupService",
+       &registry::NewRegistryModule},
   };
   return kModules;
 }
