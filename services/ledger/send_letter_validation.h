@@ -4,8 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
+#include "common/field_violations.h"
 #include "utpost/v1/letters.pb.h"
 
 namespace utpost::ledger {
