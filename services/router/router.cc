@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <string>
 #include <utility>
 
@@ -105,8 +104,9 @@ absl::Duration RetryDelay(const RouterConfig& config, uint32_t attempt, double u
   for (uint32_t i = 0; i < attempt && base < config.backoff_max; ++i) base *= 2;
   base = std::min(base, config.backoff_max);
   if (!(unit >= 0.0)) unit = 0.0;  // NaN included
-  if (unit >= 1.0) unit = std::nextafter(1.0, 0.0);
-  return base * (0.5 + 0.5 * unit);
+  if (unit > 1.0) unit = 1.0;
+  // Rounding could reach `base` itself for `unit` close to 1.
+  return std::min(base / 2 + (base / 2) * unit, base - absl::Nanoseconds(1));
 }
 
 struct Router::Call {
@@ -324,9 +324,8 @@ void Router::RunBatch(std::vector<Task> tasks) {
           status.ok() ? std::string("registry answered with the wrong number of results")
                       : absl::StrCat("registry lookup failed: ", CodeName(status.error_code()));
       if (status.error_code() != grpc::StatusCode::CANCELLED) {
-        service::Log(
-            spdlog::level::warn, "router cannot look recipients up",
-            {{"code", CodeName(status.error_code())}, {"tasks", absl::StrCat(tasks.size())}});
+        service::Log(spdlog::level::warn, "router cannot look recipients up",
+                     {{"error", registry_error}, {"tasks", absl::StrCat(tasks.size())}});
       }
     }
   }
@@ -413,6 +412,10 @@ void Router::Send(std::unique_ptr<Call> call) {
 
 void Router::OnDone(Call* raw, const grpc::Status& status) {
   std::unique_ptr<Call> call(raw);
+  // The call's ClientContext holds a reference to the channel. It must go while the router
+  // still holds its own: were it the last, the channel would be destroyed on this gRPC
+  // callback thread, which then joins itself while shutting its completion queue down.
+  call->context.reset();
   const grpc::StatusCode code = status.error_code();
   const char* rpc = call->is_complete ? "CompleteTask" : "FailTask";
   if (!status.ok() && MeansDrop(code)) {
@@ -436,7 +439,7 @@ void Router::OnDone(Call* raw, const grpc::Status& status) {
                   {"sends", absl::StrCat(call->sends)}});
   }
 
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   if (status.ok()) {
     if (!call->is_complete) {
       ++stats_.retried;
@@ -449,7 +452,6 @@ void Router::OnDone(Call* raw, const grpc::Status& status) {
     ++stats_.dropped;
   } else if (IsTransient(code) && call->sends < kMaxSends && !stopping_) {
     call->resend_at = absl::Now() + config_.poll_interval * call->sends;
-    call->context.reset();
     resend_.push_back(std::move(call));
   } else {
     ++stats_.completion_errors;
@@ -458,6 +460,9 @@ void Router::OnDone(Call* raw, const grpc::Status& status) {
                    {{"rpc", rpc}, {"task_id", call->task_id}, {"code", CodeName(code)}});
     }
   }
+  lock.unlock();
+  call.reset();
+  lock.lock();
   // Last touch of `this`: Stop() may return, and the router go, once the lock is released.
   --in_flight_;
   cv_.notify_all();
