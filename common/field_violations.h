@@ -1,6 +1,6 @@
 // Field-level errors. Validation collects every violation of a request, then turns them into
 // one INVALID_ARGUMENT status that carries a google.rpc.BadRequest as its payload; the gRPC
-// layer (services/common/grpc_status.h) sends that payload as the status details, so clients
+// layer (common/grpc_status.h) sends that payload as the status details, so clients
 // see each wrong field by path, e.g. "documents[1].media_type".
 #pragma once
 

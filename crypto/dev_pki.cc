@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -450,13 +451,31 @@ fs::path DevClientDir(const fs::path& dir, std::string_view org_key) {
   return dir / "clients" / std::string(org_key);
 }
 
+fs::path DevComponentDir(const fs::path& dir, std::string_view name) {
+  return dir / "components" / std::string(name);
+}
+
+bool ValidComponentName(std::string_view name) {
+  if (name.empty() || name.size() > 32 || name[0] < 'a' || name[0] > 'z') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
 fs::path DevCaDir(const fs::path& dir) {
   fs::path normal = dir.lexically_normal();
   if (!normal.has_filename()) normal = normal.parent_path();  // "data/pki/" -> "data/pki"
   return normal.parent_path() / (normal.filename().string() + "-ca");
 }
 
-absl::Status EnsureDevPki(const fs::path& dir, const std::vector<DevOrganisation>& organisations) {
+absl::Status EnsureDevPki(const fs::path& dir, const std::vector<DevOrganisation>& organisations,
+                          const std::vector<std::string>& components) {
+  for (const std::string& name : components) {
+    if (!ValidComponentName(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("dev component \"", absl::CHexEscape(name), "\": not a component name"));
+    }
+  }
   // Everything is checked before anything is written; the org key also becomes a directory
   // name, and validation keeps it to letters and digits.
   std::vector<std::string> org_ids;
@@ -509,9 +528,19 @@ absl::Status EnsureDevPki(const fs::path& dir, const std::vector<DevOrganisation
                             PairExists(client_dir / "client.pem", client_dir / "client.key"));
     client_exists.push_back(exists);
   }
+  std::vector<bool> component_exists;
+  for (const std::string& name : components) {
+    const fs::path component_dir = DevComponentDir(dir, name);
+    UTPOST_ASSIGN_OR_RETURN(const bool exists,
+                            PairExists(component_dir / "client.pem", component_dir / "client.key"));
+    component_exists.push_back(exists);
+  }
   UTPOST_ASSIGN_OR_RETURN(const bool served_ca_exists, Exists(served_ca));
-  const bool must_issue = !server_exists || std::find(client_exists.begin(), client_exists.end(),
-                                                      false) != client_exists.end();
+  auto any_missing = [](const std::vector<bool>& exists) {
+    return std::find(exists.begin(), exists.end(), false) != exists.end();
+  };
+  const bool must_issue =
+      !server_exists || any_missing(client_exists) || any_missing(component_exists);
 
   std::optional<Issuer> ca;
   if (must_issue || !served_ca_exists) {
@@ -565,6 +594,30 @@ absl::Status EnsureDevPki(const fs::path& dir, const std::vector<DevOrganisation
     UTPOST_ASSIGN_OR_RETURN(const bool ca_copied, Exists(client_ca));
     if (!ca_copied) {
       UTPOST_RETURN_IF_ERROR(WriteNewFile(client_ca, ca_pem, kPublicFileMode));
+    }
+  }
+
+  if (!components.empty()) UTPOST_RETURN_IF_ERROR(MakeDir(dir / "components"));
+  for (size_t i = 0; i < components.size(); ++i) {
+    const std::string& name = components[i];
+    const fs::path component_dir = DevComponentDir(dir, name);
+    UTPOST_RETURN_IF_ERROR(MakeDir(component_dir));
+    if (!component_exists[i]) {
+      // No organisation in the subject, and the component URI: IdentityFromCertificatePem
+      // reads it as this component and never as an organisation.
+      CertSpec spec;
+      spec.subject = {{NID_commonName, absl::StrCat("utpost ", name)},
+                      {NID_organizationName, std::string(kDevOrgName)}};
+      spec.extensions = LeafExtensions("clientAuth");
+      spec.extensions.push_back(
+          {NID_subject_alt_name, absl::StrCat("URI:", kComponentUriPrefix, name)});
+      UTPOST_RETURN_IF_ERROR(
+          MakeAndWrite(spec, *ca, component_dir / "client.pem", component_dir / "client.key"));
+    }
+    const fs::path component_ca = component_dir / "ca.pem";
+    UTPOST_ASSIGN_OR_RETURN(const bool ca_copied, Exists(component_ca));
+    if (!ca_copied) {
+      UTPOST_RETURN_IF_ERROR(WriteNewFile(component_ca, ca_pem, kPublicFileMode));
     }
   }
   return absl::OkStatus();
@@ -621,6 +674,74 @@ absl::StatusOr<std::string> OrgKeyFromCertificatePem(std::string_view pem,
   return absl::UnauthenticatedError(
       "certificate subject names no organisation (no organizationIdentifier "
       "NTRNO-/NTRDK-, no 9-digit serialNumber)");
+}
+
+namespace {
+
+using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES_free>>;
+
+// The component names of the certificate's subjectAltName URIs with kComponentUriPrefix.
+// A URI with the prefix but no valid name is UNAUTHENTICATED.
+[[nodiscard]] absl::StatusOr<std::vector<std::string>> ComponentUris(X509* cert) {
+  std::vector<std::string> names;
+  int critical = 0;
+  GeneralNamesPtr sans(static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert, NID_subject_alt_name, &critical, nullptr)));
+  if (sans == nullptr) {
+    ERR_clear_error();
+    if (critical == -2) {
+      return absl::UnauthenticatedError("certificate has more than one subjectAltName");
+    }
+    return names;
+  }
+  for (int i = 0; i < sk_GENERAL_NAME_num(sans.get()); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(sans.get(), i);
+    if (name->type != GEN_URI) continue;
+    const ASN1_IA5STRING* uri = name->d.uniformResourceIdentifier;
+    const std::string_view value(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
+                                 static_cast<size_t>(ASN1_STRING_length(uri)));
+    std::string_view component = value;
+    if (component.substr(0, std::strlen(kComponentUriPrefix)) != kComponentUriPrefix) continue;
+    component.remove_prefix(std::strlen(kComponentUriPrefix));
+    if (!ValidComponentName(component)) {
+      return absl::UnauthenticatedError(
+          absl::StrCat("certificate names an invalid component \"",
+                       absl::CHexEscape(absl::string_view(value.data(), value.size())), "\""));
+    }
+    names.emplace_back(component);
+  }
+  return names;
+}
+
+}  // namespace
+
+absl::StatusOr<CertificateIdentity> IdentityFromCertificatePem(std::string_view pem,
+                                                               bool accept_serial_number_org) {
+  absl::StatusOr<X509Ptr> cert = ParseCertificate(pem);
+  if (!cert.ok()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("client certificate cannot be read: ", cert.status().message()));
+  }
+  UTPOST_ASSIGN_OR_RETURN(std::vector<std::string> components, ComponentUris(cert->get()));
+  X509_NAME* subject = X509_get_subject_name(cert->get());
+  // Whether the subject carries anything an organisation could be read from, valid or not:
+  // a component certificate must not look like an organisation's in any way.
+  const bool names_organisation =
+      X509_NAME_get_index_by_NID(subject, OrganizationIdentifierNid(), -1) >= 0 ||
+      (accept_serial_number_org && X509_NAME_get_index_by_NID(subject, NID_serialNumber, -1) >= 0);
+  if (components.empty()) {
+    UTPOST_ASSIGN_OR_RETURN(std::string org,
+                            OrgKeyFromCertificatePem(pem, accept_serial_number_org));
+    return CertificateIdentity{CertificateIdentity::Kind::kOrganisation, std::move(org)};
+  }
+  if (components.size() > 1) {
+    return absl::UnauthenticatedError("certificate names more than one component");
+  }
+  if (names_organisation) {
+    return absl::UnauthenticatedError(
+        "certificate names both a component and an organisation; it is refused as either");
+  }
+  return CertificateIdentity{CertificateIdentity::Kind::kComponent, std::move(components[0])};
 }
 
 }  // namespace utpost::crypto

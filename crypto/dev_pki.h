@@ -3,6 +3,9 @@
 //   <dir>/server.pem, server.key         server cert, SAN DNS:localhost, IP:127.0.0.1, IP:::1
 //   <dir>/clients/<org key>/client.pem, client.key, ca.pem   one client cert per organisation,
 //       subject O=<name>, organizationIdentifier=NTRNO-<orgnr> (or NTRDK-<cvr>), 2 years
+//   <dir>/components/<name>/client.pem, client.key, ca.pem   one client cert per component
+//       (ledger, registry, router, ...): subject CN=utpost <name>, no organisation, and the
+//       subjectAltName URI urn:utpost:component:<name> (see IdentityFromCertificatePem)
 //   <dir>-ca/ca.pem, ca.key              the dev CA (ECDSA P-256, 10 years), beside <dir>,
 //       not in it: its key is read only here, and only when a certificate must be issued
 // Private keys are written with mode 0600. Existing files are kept, so it is safe to call on
@@ -25,8 +28,10 @@ struct DevOrganisation {
   std::string name;     // e.g. "Oslo kommune"
 };
 
+// `components` are component names (ValidComponentName).
 [[nodiscard]] absl::Status EnsureDevPki(const std::filesystem::path& dir,
-                                        const std::vector<DevOrganisation>& organisations);
+                                        const std::vector<DevOrganisation>& organisations,
+                                        const std::vector<std::string>& components = {});
 
 // Where EnsureDevPki keeps the dev CA for the PKI in `dir`: its sibling <dir>-ca, e.g.
 // data/pki-ca for data/pki.
@@ -34,6 +39,31 @@ std::filesystem::path DevCaDir(const std::filesystem::path& dir);
 
 // Where EnsureDevPki put the client files of `org_key`.
 std::filesystem::path DevClientDir(const std::filesystem::path& dir, std::string_view org_key);
+
+// Where EnsureDevPki put the client files of component `name`.
+std::filesystem::path DevComponentDir(const std::filesystem::path& dir, std::string_view name);
+
+// A component certificate names its component as a subjectAltName URI with this prefix.
+inline constexpr char kComponentUriPrefix[] = "urn:utpost:component:";
+
+// True if `name` may name a component: 1..32 characters of [a-z0-9-], starting with a letter.
+bool ValidComponentName(std::string_view name);
+
+// Who a verified client certificate speaks for: an organisation or a utpost component.
+struct CertificateIdentity {
+  enum class Kind { kOrganisation, kComponent };
+  Kind kind = Kind::kOrganisation;
+  // The org key ("NO958935420") or the component name ("router").
+  std::string name;
+};
+
+// The identity of a certificate. A component certificate carries exactly one subjectAltName
+// URI urn:utpost:component:<name> and names no organisation; an organisation's certificate
+// names its organisation (OrgKeyFromCertificatePem) and carries no such URI. A certificate
+// that names both, or several components, is UNAUTHENTICATED: it can never be taken for
+// either. Only reads the certificate: it must already have been verified.
+[[nodiscard]] absl::StatusOr<CertificateIdentity> IdentityFromCertificatePem(
+    std::string_view pem, bool accept_serial_number_org = false);
 
 // The organisation a certificate speaks for, as an org key ("NO958935420"), read from the
 // subject's organizationIdentifier (OID 2.5.4.97, "NTRNO-<orgnr>" or "NTRDK-<cvr>").

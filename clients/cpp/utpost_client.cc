@@ -11,11 +11,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/call_headers.h"
+#include "common/grpc_status.h"
 #include "common/ids.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
-#include "services/common/grpc_status.h"
-#include "services/common/identity.h"
 
 namespace utpost::client {
 namespace {
@@ -188,7 +188,7 @@ void LetterClient::Prepare(grpc::ClientContext& context, bool deadline) const {
   if (deadline) context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
   context.set_wait_for_ready(options_.wait_for_ready);
   if (options_.insecure) {
-    context.AddMetadata(service::kInsecureOrganisationHeader, options_.organisation);
+    context.AddMetadata(common::kInsecureOrganisationHeader, options_.organisation);
   }
 }
 
@@ -200,7 +200,7 @@ absl::StatusOr<Response> LetterClient::Call(grpc::Status (v1::LetterService::Stu
   Prepare(context);
   Response response;
   UTPOST_RETURN_IF_ERROR(
-      service::FromGrpcStatus((stub_.get()->*method)(&context, request, &response)));
+      common::FromGrpcStatus((stub_.get()->*method)(&context, request, &response)));
   return response;
 }
 
@@ -241,7 +241,7 @@ absl::Status LetterClient::Watch(uint64_t after_sequence,
       }
     }
   }
-  return service::FromGrpcStatus(reader->Finish());
+  return common::FromGrpcStatus(reader->Finish());
 }
 
 }  // namespace utpost::client

@@ -7,8 +7,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
 #include "google/protobuf/stubs/logging.h"
-#include "services/common/grpc_status.h"
 #include "services/common/log.h"
 
 namespace utpost::service {
@@ -78,7 +78,7 @@ grpc::Status Reply(std::string_view method, std::string_view organisation,
       level = spdlog::level::warn;
       break;
     default:
-      return ToGrpcStatus(status);
+      return common::ToGrpcStatus(status);
   }
   const std::string error_id = NewErrorId();
   Log(level, level == spdlog::level::err ? "request failed" : "request failed, retryable",

@@ -1,6 +1,6 @@
-// The path of every unary call of the public services, in one place:
-//   identity from the client certificate -> admission (a Ticket) -> hand-off to the bounded
-//   executor -> parse the raw request (raw_request.h) -> the logic -> reply.
+// The path of every unary call, in one place:
+//   identity (the caller must be of the service's audience) -> admission (a Ticket) -> hand-off to
+//   the bounded executor -> parse the raw request (raw_request.h) -> the logic -> reply.
 // gRPC's threads never parse a large request nor wait on the disk, and every refusal has
 // its own clear status. Services own a ServiceCore and call ServeUnary from each handler.
 #pragma once
@@ -12,27 +12,29 @@
 #include <string>
 #include <utility>
 
+#include "common/grpc_status.h"
 #include "services/common/admission.h"
 #include "services/common/executor.h"
-#include "services/common/grpc_status.h"
 #include "services/common/identity.h"
 #include "services/common/raw_request.h"
 
 namespace utpost::service {
 
-// What a public service shares between its handlers. All references must outlive it.
+// What a service shares between its handlers. All references must outlive it.
 struct ServiceCore {
   const Authenticator& authenticator;
   Admission& admission;
   BoundedExecutor& executor;
+  // Who may call: organisations (public services) or components (internal services).
+  Audience audience = Audience::kOrganisations;
 };
 
 inline const grpc::Status kAtCapacity(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                       "server is at capacity; retry with backoff");
 
-// Serves one unary call. `work(organisation, const Request&)` runs on the executor and
-// returns absl::StatusOr<Response>. A call whose caller went away before its work started
-// is skipped.
+// Serves one unary call. `work(caller, const Request&)` runs on the executor and returns
+// absl::StatusOr<Response>; `caller` is the org key for a public service, the component name
+// for an internal one. A call whose caller went away before its work started is skipped.
 template <typename Request, typename Work>
 grpc::ServerUnaryReactor* ServeUnary(const ServiceCore& core, const char* method,
                                      grpc::CallbackServerContext* context,
@@ -40,24 +42,23 @@ grpc::ServerUnaryReactor* ServeUnary(const ServiceCore& core, const char* method
                                      grpc::ByteBuffer* raw_response, const RequestLimits& limits,
                                      Work work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<std::string> organisation = core.authenticator.CallerOrg(*context);
-  if (!organisation.ok()) {
-    reactor->Finish(ToGrpcStatus(organisation.status()));
+  absl::StatusOr<std::string> caller = core.authenticator.Authorize(*context, core.audience);
+  if (!caller.ok()) {
+    reactor->Finish(common::ToGrpcStatus(caller.status()));
     return reactor;
   }
   // The whole request counts, not only its documents: a request of a million empty
   // documents costs memory too.
-  absl::StatusOr<Admission::Ticket> ticket =
-      core.admission.Admit(*organisation, raw_request->Length());
+  absl::StatusOr<Admission::Ticket> ticket = core.admission.Admit(*caller, raw_request->Length());
   if (!ticket.ok()) {
-    reactor->Finish(ToGrpcStatus(ticket.status()));
+    reactor->Finish(common::ToGrpcStatus(ticket.status()));
     return reactor;
   }
   // std::function needs a copyable task; the ticket moves into shared ownership.
   auto held = std::make_shared<Admission::Ticket>(std::move(*ticket));
   const bool queued =
       core.executor.TrySubmit([method, context, raw_request, raw_response, reactor, &limits, work,
-                               held = std::move(held), organisation = *organisation]() mutable {
+                               held = std::move(held), caller = *caller]() mutable {
         absl::Status status;
         if (context->IsCancelled()) {
           status = absl::CancelledError("the caller went away");
@@ -69,12 +70,12 @@ grpc::ServerUnaryReactor* ServeUnary(const ServiceCore& core, const char* method
           // The buffer belongs to this call and nothing else reads it.
           const_cast<grpc::ByteBuffer*>(raw_request)->Clear();
           if (status.ok()) {
-            auto result = work(organisation, request);
+            auto result = work(caller, request);
             status = result.status();
             if (result.ok()) status = SerializeResponse(*result, *raw_response);
           }
         }
-        grpc::Status reply = Reply(method, organisation, status);
+        grpc::Status reply = Reply(method, caller, status);
         held.reset();  // the request's share is given back before the reply leaves
         reactor->Finish(reply);
       });

@@ -1,7 +1,7 @@
 #include "services/ledger/letter_service.h"
 
 #include "absl/strings/str_cat.h"
-#include "services/common/grpc_status.h"
+#include "common/grpc_status.h"
 
 namespace utpost::ledger {
 namespace {
@@ -230,10 +230,10 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* LetterServiceImpl::WatchLetterEvents
   v1::WatchLetterEventsRequest request;
   grpc::Status refusal;
   if (!sender.ok()) {
-    refusal = service::ToGrpcStatus(sender.status());
+    refusal = common::ToGrpcStatus(sender.status());
   } else if (absl::Status parsed = service::ParseRequest(*raw_request, request, small_limits_);
              !parsed.ok()) {
-    refusal = service::ToGrpcStatus(parsed);
+    refusal = common::ToGrpcStatus(parsed);
   } else if (request.after_sequence() > ledger_.feed().Watermark(*sender)) {
     refusal = service::Reply("WatchLetterEvents", *sender,
                              ledger_.ReadEvents(*sender, request.after_sequence(), 1).status());

@@ -4,23 +4,22 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
-#include <sys/stat.h>
-#include <sys/types.h>
+#include <prometheus/registry.h>
 
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "crypto/dev_pki.h"
+#include "services/common/component_channel.h"
 #include "services/common/log.h"
+#include "services/common/private_dir.h"
 #include "services/common/server_reflection.h"
+#include "services/ledger/letter_service.h"
 #include "services/utpost/modules.h"
-#include "storage/key_checks.h"
 
 namespace utpost::app {
 
@@ -71,12 +70,76 @@ void LimitTransportMemory(grpc::ServerBuilder& builder, int64_t max_receive) {
 
 }  // namespace
 
-absl::Status InitServer(App& app) {
-  const Config& config = app.config;
+// What the process shares with its modules (services/common/module.h).
+class App::Context final : public service::ModuleContext {
+ public:
+  explicit Context(App& app) : app_(app) {}
+
+  const Config& config() const override { return app_.config; }
+  const common::Clock& clock() const override { return app_.clock_; }
+  prometheus::Registry& metrics() override { return *app_.metrics_; }
+  const service::Authenticator& authenticator() const override { return *app_.authenticator_; }
+
+  void AddService(grpc::Service* service, std::string full_name) override {
+    app_.builder_.RegisterService(service);
+    app_.service_names_.push_back(std::move(full_name));
+  }
+
+  bool RunsHere(std::string_view component) const override {
+    return std::find(targets_.begin(), targets_.end(), component) != targets_.end();
+  }
+
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> ChannelTo(std::string_view to,
+                                                           std::string_view from) override {
+    if (RunsHere(to)) {
+      if (app_.server_ == nullptr) {
+        return absl::FailedPreconditionError("channels between components exist from Start on");
+      }
+      return service::InProcessComponentChannel(*app_.server_, std::string(from),
+                                                app_.in_process_token_);
+    }
+    const Config& config = app_.config;
+    auto address = config.components.addresses.find(std::string(to));
+    if (address == config.components.addresses.end()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("component '", common::Av(to),
+                       "' does not run in this process and its address is "
+                       "not configured (components.addresses.",
+                       common::Av(to), " or --component-address ", common::Av(to), "=host:port)"));
+    }
+    service::RemoteComponentOptions options;
+    options.address = address->second;
+    options.component = std::string(from);
+    options.insecure = config.insecure;
+    if (!config.insecure) {
+      const std::filesystem::path dir =
+          config.InData(config.components.certs_dir) / std::string(from);
+      UTPOST_ASSIGN_OR_RETURN(options.ca_pem, ReadFile(dir / "ca.pem"));
+      UTPOST_ASSIGN_OR_RETURN(options.cert_pem, ReadFile(dir / "client.pem"));
+      UTPOST_ASSIGN_OR_RETURN(options.key_pem, ReadFile(dir / "client.key"));
+    }
+    return service::RemoteComponentChannel(options);
+  }
+
+  std::vector<std::string> targets_;
+
+ private:
+  App& app_;
+};
+
+App::App(Config config_in, std::shared_ptr<prometheus::Registry> metrics)
+    : config(std::move(config_in)),
+      metrics_(metrics != nullptr ? std::move(metrics) : std::make_shared<prometheus::Registry>()),
+      in_process_token_(service::NewInProcessToken()),
+      context_(std::make_unique<Context>(*this)) {}
+
+App::~App() { Stop(); }
+
+absl::Status App::InitServer() {
   std::shared_ptr<grpc::ServerCredentials> credentials;
   if (config.insecure) {
     credentials = grpc::InsecureServerCredentials();
-    app.authenticator = service::NewInsecureHeaderAuthenticator();
+    authenticator_ = service::NewInsecureHeaderAuthenticator(in_process_token_);
     service::Log(spdlog::level::warn, "serving plaintext without client authentication",
                  {{"listen", config.listen}});
   } else {
@@ -88,147 +151,63 @@ absl::Status InitServer(App& app) {
     UTPOST_ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(config.InData(config.tls.cert)));
     options.pem_key_cert_pairs.push_back(std::move(pair));
     credentials = grpc::SslServerCredentials(options);
-    app.authenticator = service::NewCertificateAuthenticator(config.tls.accept_serial_number_org);
+    authenticator_ = service::NewCertificateAuthenticator(in_process_token_,
+                                                          config.tls.accept_serial_number_org);
   }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();  // v1alpha
-  service::AddServerReflectionV1(app.builder);
-  app.builder.AddListeningPort(config.listen, credentials, &app.port);
+  service::AddServerReflectionV1(builder_);
+  builder_.AddListeningPort(config.listen, credentials, &port_);
   // The largest request is a SendLetter at the letter limit (other methods take less).
   const int64_t max_receive = std::min<int64_t>(
       static_cast<int64_t>(ledger::LetterServiceImpl::MaxSendLetterBytes(config.ledger.limits)),
       std::numeric_limits<int>::max());
-  app.builder.SetMaxReceiveMessageSize(static_cast<int>(max_receive));
-  LimitTransportMemory(app.builder, max_receive);
+  builder_.SetMaxReceiveMessageSize(static_cast<int>(max_receive));
+  LimitTransportMemory(builder_, max_receive);
   // Keep idle watch streams alive through proxies and notice dead peers.
-  app.builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
-  app.builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
-  app.builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
-  app.builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder_.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
+  builder_.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
+  builder_.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  builder_.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   return absl::OkStatus();
 }
 
-namespace {
-
-// Creates `dir` with mode 0700 (parents with the default mode), or takes away every
-// permission of group and others from an existing one, saying so in the log.
-absl::Status EnsurePrivateDir(const std::filesystem::path& dir, std::string_view what) {
-  std::error_code ec;
-  if (dir.has_parent_path()) {
-    std::filesystem::create_directories(dir.parent_path(), ec);
-    if (ec) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot create ", dir.parent_path().string(), ": ", ec.message()));
-    }
-  }
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return absl::UnavailableError(absl::StrCat("cannot create ", common::Av(what), " ",
-                                               dir.string(), ": ", std::strerror(errno)));
-  }
-  struct stat st;
-  if (::stat(dir.c_str(), &st) != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot inspect ", common::Av(what), " ",
-                                               dir.string(), ": ", std::strerror(errno)));
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(common::Av(what), " ", dir.string(), " is not a directory"));
-  }
-  if ((st.st_mode & 077) != 0) {
-    const mode_t tightened = st.st_mode & 07700;
-    if (::chmod(dir.c_str(), tightened) != 0) {
-      return absl::UnavailableError(absl::StrCat("cannot restrict ", common::Av(what), " ",
-                                                 dir.string(),
-                                                 " to its owner: ", std::strerror(errno)));
-    }
-    service::Log(spdlog::level::warn, "took group and other permissions off a directory",
-                 {{"dir", dir.string()},
-                  {"was", absl::StrFormat("%04o", st.st_mode & 07777)},
-                  {"now", absl::StrFormat("%04o", tightened)}});
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
-absl::Status InitLedger(App& app) {
-  const ledger::LedgerConfig& config = app.config.ledger;
-  // A database exists once RocksDB has written CURRENT. Only a database that does not exist
-  // yet may get a freshly made key: for one that has data, a new key would be a different
-  // key, and everything encrypted under the old one unreadable.
-  std::error_code ec;
-  const bool fresh = !std::filesystem::exists(config.data_dir / "CURRENT", ec);
-  if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot inspect ", config.data_dir.string(), ": ", ec.message()));
-  }
-  UTPOST_RETURN_IF_ERROR(EnsurePrivateDir(config.data_dir, "ledger directory"));
-  if (fresh && app.config.dev_pki) {
-    UTPOST_ASSIGN_OR_RETURN(const std::string kek_id,
-                            crypto::FileKeyStore::EnsureKey(config.key_dir));
-    service::Log(spdlog::level::info, "new database: dev key-encryption key ready",
-                 {{"key_dir", config.key_dir.string()}, {"kek_id", kek_id}});
-  }
-  absl::StatusOr<std::unique_ptr<crypto::FileKeyStore>> keys =
-      crypto::FileKeyStore::Open(config.key_dir);
-  if (!keys.ok() && fresh) {
-    // Before the database is made, so that the next start still counts as the first.
-    return absl::Status(keys.status().code(),
-                        absl::StrCat(keys.status().message(),
-                                     " (a new installation creates its first key with utpost "
-                                     "--create-kek, or with dev_pki on its first start)"));
-  }
-  storage::DbOptions db_options;
-  db_options.path = config.data_dir;
-  UTPOST_ASSIGN_OR_RETURN(app.db, storage::Db::Open(db_options));
-  app.store = std::make_unique<storage::LedgerStore>(*app.db);
-  if (!keys.ok()) return storage::KeyStoreUnavailable(*app.store, config.key_dir, keys.status());
-  app.keys = *std::move(keys);
-  UTPOST_RETURN_IF_ERROR(
-      storage::ReconcileKeyChecks(*app.store, *app.keys, config.key_dir, app.clock.Now()));
-  UTPOST_ASSIGN_OR_RETURN(app.ledger,
-                          ledger::Ledger::Create(config, *app.store, *app.keys, app.clock));
-  UTPOST_RETURN_IF_ERROR(app.ledger->ShredPending());
-  app.executor = std::make_unique<service::BoundedExecutor>("ledger-worker", config.worker_threads,
-                                                            config.max_queued_requests);
-  app.letter_service =
-      std::make_unique<ledger::LetterServiceImpl>(*app.ledger, *app.authenticator, *app.executor);
-  app.builder.RegisterService(app.letter_service.get());
-  app.service_names.push_back(v1::LetterService::service_full_name());
-  service::Log(spdlog::level::info, "ledger ready",
-               {{"data_dir", config.data_dir.string()},
-                {"key_dir", config.key_dir.string()},
-                {"kek_id", app.keys->CurrentKeyId()}});
-  return absl::OkStatus();
-}
-
-App::~App() { Stop(); }
-
-absl::Status App::Init(std::string_view target) {
-  UTPOST_ASSIGN_OR_RETURN(auto modules, ResolveTarget(target));
+absl::Status App::Init(std::string_view targets) {
+  UTPOST_ASSIGN_OR_RETURN(std::vector<const ModuleSpec*> modules, ResolveTargets(targets));
   // Letters, keys (by default) and private keys of the dev PKI live here: owner only.
-  UTPOST_RETURN_IF_ERROR(EnsurePrivateDir(config.data_dir, "data directory"));
+  UTPOST_RETURN_IF_ERROR(service::EnsurePrivateDir(config.data_dir, "data directory"));
   if (config.dev_pki) {
     // The dev CA's key goes to crypto::DevCaDir (data/pki-ca), beside the served PKI; once
     // every certificate exists it is not opened again.
     std::vector<crypto::DevOrganisation> orgs;
     for (const auto& org : kExampleOrganisations) orgs.push_back({org.org_key, org.name});
-    UTPOST_RETURN_IF_ERROR(crypto::EnsureDevPki(config.InData("pki"), orgs));
+    std::vector<std::string> components;
+    for (const ModuleSpec& m : Modules()) components.push_back(m.name);
+    UTPOST_RETURN_IF_ERROR(crypto::EnsureDevPki(config.InData("pki"), orgs, components));
   }
-  for (const ModuleSpec* module : modules) {
-    if (module->init == nullptr) continue;
-    absl::Status status = module->init(*this);
-    if (!status.ok()) {
-      return absl::Status(status.code(),
-                          absl::StrCat("module ", module->name, ": ", status.message()));
+  UTPOST_RETURN_IF_ERROR(InitServer());
+  for (const ModuleSpec* spec : modules) context_->targets_.push_back(spec->name);
+  for (const ModuleSpec* spec : modules) {
+    absl::StatusOr<std::unique_ptr<service::Module>> module = spec->init(*context_);
+    if (!module.ok()) {
+      return absl::Status(module.status().code(),
+                          absl::StrCat("module ", spec->name, ": ", module.status().message()));
     }
+    modules_.push_back({spec->name, *std::move(module)});
   }
   return absl::OkStatus();
 }
 
+service::Module* App::FindModule(std::string_view name) const {
+  for (const Running& running : modules_) {
+    if (running.name == name) return running.module.get();
+  }
+  return nullptr;
+}
+
 std::string App::address() const {
   std::string host = config.listen.substr(0, config.listen.rfind(':'));
-  return absl::StrCat(host, ":", port);
+  return absl::StrCat(host, ":", port_);
 }
 
 std::filesystem::path App::ClientConfigPath(std::string_view org_key) const {
@@ -237,13 +216,13 @@ std::filesystem::path App::ClientConfigPath(std::string_view org_key) const {
 }
 
 absl::Status App::Start() {
-  server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
+  server_ = builder_.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", config.listen, " (address in use or not local?)"));
   }
-  for (const auto& name : service_names) {
-    server->GetHealthCheckService()->SetServingStatus(name, true);
+  for (const auto& name : service_names_) {
+    server_->GetHealthCheckService()->SetServingStatus(name, true);
   }
   if (config.dev_pki) {
     // utpostctl's configuration: paths relative to the file's own directory.
@@ -259,29 +238,33 @@ absl::Status App::Start() {
       if (!out) return absl::UnavailableError("cannot write the utpostctl configuration");
     }
   }
+  for (Running& running : modules_) {
+    absl::Status status = running.module->Start();
+    if (!status.ok()) {
+      return absl::Status(status.code(),
+                          absl::StrCat("module ", running.name, ": ", status.message()));
+    }
+  }
   service::Log(spdlog::level::info, "serving",
-               {{"address", address()}, {"tls", config.insecure ? "off" : "mutual"}});
+               {{"address", address()},
+                {"tls", config.insecure ? "off" : "mutual"},
+                {"components", absl::StrJoin(context_->targets_, ",")}});
   return absl::OkStatus();
 }
 
 void App::Stop(absl::Duration grace) {
   if (stopped_) return;
   stopped_ = true;
-  if (server != nullptr) {
-    server->GetHealthCheckService()->Shutdown();
-    if (letter_service) letter_service->Shutdown();
-    server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
-    server->Wait();
+  for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) it->module->Stop();
+  if (server_ != nullptr) {
+    server_->GetHealthCheckService()->Shutdown();
+    server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
+    server_->Wait();
   }
-  // Work already queued finishes (each letter is acknowledged only after it is durable).
-  if (executor) executor->Shutdown();
-  server.reset();
-  letter_service.reset();
-  executor.reset();
-  ledger.reset();
-  store.reset();
-  db.reset();
-  keys.reset();
+  // In reverse order: each module finishes its queued work and closes its storage while the
+  // server object still exists (queued calls answer through it).
+  while (!modules_.empty()) modules_.pop_back();
+  server_.reset();
   service::Log(spdlog::level::info, "stopped");
 }
 

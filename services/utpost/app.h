@@ -1,6 +1,8 @@
-// The wiring of one utpost process: the modules of the chosen target, built in dependency
-// order from one Config, with no globals. main() is Init + Start + wait + Stop; integration
-// tests run the very same App on a temporary data directory.
+// The wiring of one utpost process: the modules of the chosen targets (services/common/
+// module.h), built in module-table order from one Config, with no globals. The app keeps only
+// what the modules share: config, clock, metrics registry, the gRPC server and its
+// authenticator, and the channels between components. main() is Init + Start + wait + Stop;
+// integration tests run the very same App on a temporary data directory.
 #pragma once
 
 #include <grpcpp/server.h>
@@ -12,14 +14,13 @@
 
 #include "absl/status/status.h"
 #include "common/clock.h"
-#include "crypto/file_key_store.h"
-#include "services/common/executor.h"
 #include "services/common/identity.h"
-#include "services/ledger/ledger.h"
-#include "services/ledger/letter_service.h"
+#include "services/common/module.h"
 #include "services/utpost/config.h"
-#include "storage/db.h"
-#include "storage/ledger_store.h"
+
+namespace prometheus {
+class Registry;
+}
 
 namespace utpost::app {
 
@@ -34,52 +35,60 @@ inline constexpr ExampleOrganisation kExampleOrganisations[] = {
     {"NO964338531", "Bergen kommune"},
 };
 
-struct App {
-  explicit App(Config c) : config(std::move(c)) {}
+class App {
+ public:
+  // `metrics` is the process's registry (made in main); a new one when null.
+  explicit App(Config config, std::shared_ptr<prometheus::Registry> metrics = nullptr);
   ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
 
-  // Prepares the data directory (mode 0700; an existing one loses group and other
-  // permissions; the dev PKI when config.dev_pki) and initialises the modules of `target`.
-  // The ledger makes a key-encryption key only for a database that does not exist yet (and
-  // config.dev_pki); it refuses to start, FAILED_PRECONDITION, when a key the database holds
-  // data under is missing from config.ledger.key_dir or differs. Nothing listens yet.
-  [[nodiscard]] absl::Status Init(std::string_view target);
-  // Starts serving. Writes the client configuration files when config.dev_pki.
+  // Prepares the data directory (mode 0700; the dev PKI when config.dev_pki, with a
+  // certificate for every component) and initialises the modules of `targets` (a
+  // comma-separated list, see ResolveTargets). Nothing listens yet.
+  [[nodiscard]] absl::Status Init(std::string_view targets);
+  // Starts serving, then starts the modules in order. Writes the client configuration files
+  // when config.dev_pki.
   [[nodiscard]] absl::Status Start();
-  // Drains: refuses new calls, ends watch streams, waits for calls in flight (at most
-  // `grace`), finishes queued work, closes the database. Idempotent.
+  // Drains: stops the modules in reverse order (no new work, watch streams end), refuses new
+  // calls, waits for calls in flight (at most `grace`), then releases the modules in reverse
+  // order (queued work finishes, databases close). Idempotent.
   void Stop(absl::Duration grace = absl::Seconds(10));
 
   // The address clients should use, once started (the real port when listen used port 0).
   std::string address() const;
   // utpostctl's configuration file for an example organisation (dev PKI only).
   std::filesystem::path ClientConfigPath(std::string_view org_key) const;
+  // The module of component `name` if it runs in this process, else null.
+  service::Module* FindModule(std::string_view name) const;
+  prometheus::Registry& metrics() { return *metrics_; }
+  // The port the server listens on, once started.
+  int port() const { return port_; }
 
-  Config config;
-  common::SystemClock clock;
-
-  // server module
-  grpc::ServerBuilder builder;
-  std::unique_ptr<service::Authenticator> authenticator;
-  std::vector<std::string> service_names;
-  std::unique_ptr<grpc::Server> server;
-  int port = 0;
-
-  // ledger module (destroyed in reverse order: service, executor, ledger, store, db)
-  std::unique_ptr<storage::Db> db;
-  std::unique_ptr<storage::LedgerStore> store;
-  std::unique_ptr<crypto::FileKeyStore> keys;
-  std::unique_ptr<ledger::Ledger> ledger;
-  std::unique_ptr<service::BoundedExecutor> executor;
-  std::unique_ptr<ledger::LetterServiceImpl> letter_service;
+  const Config config;
 
  private:
+  class Context;
+  struct Running {
+    std::string name;
+    std::unique_ptr<service::Module> module;
+  };
+
+  // The server's credentials, authenticator and limits; the builder then takes services.
+  [[nodiscard]] absl::Status InitServer();
+
+  common::SystemClock clock_;
+  std::shared_ptr<prometheus::Registry> metrics_;
+  const std::string in_process_token_;
+  std::unique_ptr<service::Authenticator> authenticator_;
+  grpc::ServerBuilder builder_;
+  std::vector<std::string> service_names_;
+  std::unique_ptr<Context> context_;
+  std::vector<Running> modules_;  // in start order
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
   bool stopped_ = false;
 };
-
-// Module init functions (modules.cc names them).
-absl::Status InitServer(App& app);
-absl::Status InitLedger(App& app);
 
 // Reads a whole file. NOT_FOUND / UNAVAILABLE with the path in the message.
 [[nodiscard]] absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path);

@@ -90,8 +90,18 @@ absl::Status ApplyMap(const YAML::Node& node, const std::string& prefix,
 
 }  // namespace
 
-std::filesystem::path Config::InData(const std::filesystem::path& path) const {
-  return path.is_absolute() ? path : data_dir / path;
+absl::Status AddComponentAddress(std::string_view spec, Config& config) {
+  const size_t equals = spec.find('=');
+  const std::string name(spec.substr(0, equals == std::string_view::npos ? 0 : equals));
+  const std::string address(equals == std::string_view::npos ? "" : spec.substr(equals + 1));
+  if (name.empty() || address.rfind(':') == std::string::npos ||
+      address.rfind(':') + 1 == address.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("--component-address '", common::Av(spec),
+                                                   "': expected name=host:port, e.g. "
+                                                   "ledger=127.0.0.1:7443"));
+  }
+  config.components.addresses[name] = address;
+  return absl::OkStatus();
 }
 
 bool IsLoopbackListen(std::string_view listen) {
@@ -126,6 +136,23 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"key", PathField(config.tls.key)},
       {"accept_serial_number_org", Field(config.tls.accept_serial_number_org)},
   };
+  Setter addresses = [&](const YAML::Node& node, const std::string& path) -> absl::Status {
+    if (!node.IsMap()) return Invalid(path, "must be a mapping of component name to host:port");
+    for (const auto& entry : node) {
+      const std::string name = entry.first.as<std::string>();
+      std::string address;
+      UTPOST_RETURN_IF_ERROR(Read(entry.second, absl::StrCat(path, ".", name), address));
+      if (address.rfind(':') == std::string::npos) {
+        return Invalid(absl::StrCat(path, ".", name), "must be host:port");
+      }
+      config.components.addresses[name] = address;
+    }
+    return absl::OkStatus();
+  };
+  const std::map<std::string, Setter> components = {
+      {"certs_dir", PathField(config.components.certs_dir)},
+      {"addresses", addresses},
+  };
   ledger::LedgerConfig& l = config.ledger;
   const std::map<std::string, Setter> ledger = {
       {"max_letter_bytes", PositiveField(l.limits.max_total_bytes)},
@@ -144,6 +171,8 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"dev_pki", Field(config.dev_pki)},
       {"log_level", Field(config.log_level)},
       {"tls", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, tls); }},
+      {"components",
+       [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, components); }},
       {"ledger", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, ledger); }},
   };
   return ApplyMap(root, "", top);

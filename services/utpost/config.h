@@ -13,6 +13,11 @@
 //     cert: pki/server.pem
 //     key: pki/server.key
 //     accept_serial_number_org: false   # see crypto::OrgKeyFromCertificatePem
+//   components:                 # how components in different processes reach each other
+//     certs_dir: pki/components # <certs_dir>/<name>/client.pem, client.key, ca.pem
+//     addresses:                # components that do not run in this process
+//       ledger: ledger.utpost.svc:7443
+//       registry: registry.utpost.svc:7443
 //   ledger:
 //     max_letter_bytes: 52428800
 //     worker_threads: 32
@@ -24,6 +29,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -40,6 +46,15 @@ struct TlsConfig {
   bool accept_serial_number_org = false;
 };
 
+struct ComponentsConfig {
+  // Client certificates of the components, one directory per component name:
+  // <certs_dir>/<name>/client.pem, client.key and ca.pem (the CA of the servers it calls).
+  // The dev PKI writes them there.
+  std::filesystem::path certs_dir = "pki/components";
+  // Where each component that does not run in this process serves: name -> host:port.
+  std::map<std::string, std::string> addresses;
+};
+
 struct Config {
   std::filesystem::path data_dir = "data";
   // Directory of the key-encryption keys (InData resolves it). The default keeps `make run`
@@ -50,11 +65,18 @@ struct Config {
   bool dev_pki = true;
   std::string log_level = "info";
   TlsConfig tls;
+  ComponentsConfig components;
   ledger::LedgerConfig ledger;
 
   // `path` resolved against data_dir.
-  std::filesystem::path InData(const std::filesystem::path& path) const;
+  std::filesystem::path InData(const std::filesystem::path& path) const {
+    return path.is_absolute() ? path : data_dir / path;
+  }
 };
+
+// Adds "name=host:port" to config.components.addresses. INVALID_ARGUMENT naming the flag
+// for anything else.
+[[nodiscard]] absl::Status AddComponentAddress(std::string_view spec, Config& config);
 
 // Parses YAML text onto `config` (keys absent from the text keep their values).
 // INVALID_ARGUMENT naming the key for unknown keys and ill-typed or out-of-range values.

@@ -1,11 +1,15 @@
 // utpost: one binary, several targets. `utpost --target=all` runs every component in one
 // process; `utpost --list-targets` shows the module graph.
+#include <prometheus/registry.h>
 #include <signal.h>
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "crypto/file_key_store.h"
 #include "services/common/log.h"
@@ -51,9 +55,14 @@ int main(int argc, char** argv) {
   bool rotate_kek = false;
   bool create_kek = false;
   std::optional<std::string> data_dir, key_dir, listen, log_level;
+  std::vector<std::string> component_addresses;
   bool insecure = false;
   cli.add_option("-c,--config", config_file, "YAML configuration file")->check(CLI::ExistingFile);
-  cli.add_option("--target", target, "what to run: all, ledger (see --list-targets)");
+  cli.add_option("--target", target,
+                 "what to run: all, or components separated by commas (see --list-targets)");
+  cli.add_option("--component-address", component_addresses,
+                 "name=host:port of a component that runs in another process (repeatable; "
+                 "adds to components.addresses)");
   cli.add_flag("--list-targets", list_targets, "print the targets and their dependencies");
   cli.add_option("--data-dir", data_dir, "data directory (default: data)");
   cli.add_option("--key-dir", key_dir,
@@ -88,6 +97,12 @@ int main(int argc, char** argv) {
   if (listen) config.listen = *listen;
   if (insecure) config.insecure = true;
   if (log_level) config.log_level = *log_level;
+  for (const std::string& spec : component_addresses) {
+    if (absl::Status s = utpost::app::AddComponentAddress(spec, config); !s.ok()) {
+      std::fprintf(stderr, "utpost: %s\n", std::string(s.message()).c_str());
+      return 2;
+    }
+  }
   if (absl::Status s = utpost::app::Finalize(config); !s.ok()) {
     std::fprintf(stderr, "utpost: %s\n", std::string(s.message()).c_str());
     return 2;
@@ -122,7 +137,9 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  utpost::app::App app(config);
+  // The metrics of every module of this process (exposed by the server; see README).
+  auto metrics = std::make_shared<prometheus::Registry>();
+  utpost::app::App app(config, metrics);
   if (absl::Status s = app.Init(target); !s.ok()) return Fail(s);
   if (absl::Status s = app.Start(); !s.ok()) return Fail(s);
   PrintReady(app);

@@ -1,77 +1,76 @@
 #include "services/utpost/modules.h"
 
-#include <functional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/strings.h"
-#include "services/utpost/app.h"
+#include "services/ledger/ledger_module.h"
 
 namespace utpost::app {
+namespace {
+
+constexpr char kAll[] = "all";
+
+}  // namespace
 
 const std::vector<ModuleSpec>& Modules() {
-  // Routing, delivery, print and the mailbox simulator join this table as they are built;
-  // "all" then depends on them too.
   static const std::vector<ModuleSpec> kModules = {
-      {"server", {}, "gRPC server: mTLS, health checking, reflection", false, &InitServer},
-      {"ledger",
-       {"server"},
-       "letters, documents, status events, tasks (RocksDB); serves LetterService",
-       true,
-       &InitLedger},
-      {"all", {"ledger"}, "every component in one process", true, nullptr},
+      {ledger::kLedgerComponent,
+       {},
+       "letters, documents, status events, tasks (RocksDB); serves LetterService and the "
+       "internal TaskService",
+       &ledger::NewLedgerModule},
   };
   return kModules;
 }
 
-absl::StatusOr<std::vector<const ModuleSpec*>> ResolveTarget(std::string_view target) {
-  const auto& modules = Modules();
-  auto find = [&](std::string_view name) -> const ModuleSpec* {
-    for (const auto& m : modules) {
-      if (m.name == name) return &m;
-    }
-    return nullptr;
+absl::StatusOr<std::vector<const ModuleSpec*>> ResolveTargets(std::string_view targets) {
+  const std::vector<ModuleSpec>& modules = Modules();
+  std::set<std::string> wanted;
+  auto invalid = [&](absl::string_view why) {
+    std::vector<std::string> names = {kAll};
+    for (const ModuleSpec& m : modules) names.push_back(m.name);
+    return absl::InvalidArgumentError(
+        absl::StrCat(why, "; targets: ", absl::StrJoin(names, ", "),
+                     " (several separated by commas, e.g. --target=ledger,registry)"));
   };
-  const ModuleSpec* root = find(target);
-  if (root == nullptr || !root->is_target) {
-    std::vector<std::string> targets;
-    for (const auto& m : modules) {
-      if (m.is_target) targets.push_back(m.name);
+  for (absl::string_view part : absl::StrSplit(common::Av(targets), ',')) {
+    part = absl::StripAsciiWhitespace(part);
+    if (part.empty()) return invalid("empty target");
+    if (part == kAll) {
+      for (const ModuleSpec& m : modules) wanted.insert(m.name);
+      continue;
     }
-    return absl::InvalidArgumentError(absl::StrCat("unknown target '", common::Av(target),
-                                                   "'; targets: ", absl::StrJoin(targets, ", ")));
+    bool known = false;
+    for (const ModuleSpec& m : modules) known = known || m.name == part;
+    if (!known) return invalid(absl::StrCat("unknown target '", part, "'"));
+    wanted.insert(std::string(part));
+  }
+  // Deps join the set; the table's order is the start order (a module follows its deps).
+  for (auto it = modules.rbegin(); it != modules.rend(); ++it) {
+    if (wanted.count(it->name)) wanted.insert(it->deps.begin(), it->deps.end());
   }
   std::vector<const ModuleSpec*> order;
-  std::set<std::string_view> visited;
-  std::set<std::string_view> on_path;
-  std::function<absl::Status(const ModuleSpec&)> visit = [&](const ModuleSpec& m) -> absl::Status {
-    if (visited.count(m.name)) return absl::OkStatus();
-    if (!on_path.insert(m.name).second) {
-      return absl::InternalError(absl::StrCat("module dependency cycle at ", m.name));
-    }
-    for (const auto& dep : m.deps) {
-      const ModuleSpec* d = find(dep);
-      if (d == nullptr) return absl::InternalError(absl::StrCat("unknown module ", dep));
-      absl::Status s = visit(*d);
-      if (!s.ok()) return s;
-    }
-    on_path.erase(m.name);
-    visited.insert(m.name);
-    order.push_back(&m);
-    return absl::OkStatus();
-  };
-  absl::Status s = visit(*root);
-  if (!s.ok()) return s;
+  for (const ModuleSpec& m : modules) {
+    if (wanted.count(m.name)) order.push_back(&m);
+  }
   return order;
 }
 
 std::string DescribeTargets() {
   std::string out;
-  for (const auto& m : Modules()) {
-    absl::StrAppend(&out, m.is_target ? "" : "(internal) ", m.name, "\n    ", m.description, "\n");
+  std::vector<std::string> names;
+  for (const ModuleSpec& m : Modules()) {
+    names.push_back(m.name);
+    absl::StrAppend(&out, m.name, "\n    ", m.description, "\n");
     if (!m.deps.empty()) absl::StrAppend(&out, "    needs: ", absl::StrJoin(m.deps, ", "), "\n");
   }
+  absl::StrAppend(&out, kAll, "\n    every component in one process (", absl::StrJoin(names, ", "),
+                  ")\nSeveral targets run in one process when separated by commas, e.g. "
+                  "--target=ledger,registry.\n");
   return out;
 }
 

@@ -1,6 +1,6 @@
-// The module graph behind --target, in the manner of Loki and Mimir: each module names the
-// modules it needs; a target is a module a user may start; "all" is just another module that
-// needs every component. Resolving a target yields its modules in dependency order.
+// The module table behind --target, in the manner of Loki and Mimir: each row is a component
+// (services/common/module.h) with the modules it needs in the same process, if any; "all" is
+// every component. A component is added with its folder, its config section and one row here.
 #pragma once
 
 #include <string>
@@ -8,27 +8,29 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "services/common/module.h"
 
 namespace utpost::app {
 
-struct App;
+using ModuleInit = absl::StatusOr<std::unique_ptr<service::Module>> (*)(service::ModuleContext&);
 
 struct ModuleSpec {
-  std::string name;
-  std::vector<std::string> deps;
+  std::string name;               // as --target and component certificates spell it
+  std::vector<std::string> deps;  // modules that must run in the same process, before it
   std::string description;
-  bool is_target;                  // may be named by --target
-  absl::Status (*init)(App& app);  // wires the module into `app`
+  ModuleInit init;
 };
 
-// The modules of this build, in no particular order.
+// The components of this build, in start order (a module comes after its deps).
 const std::vector<ModuleSpec>& Modules();
 
-// The modules `target` needs, dependencies first, each once. INVALID_ARGUMENT for an unknown
-// target or one that is not user-visible, listing the valid targets.
-[[nodiscard]] absl::StatusOr<std::vector<const ModuleSpec*>> ResolveTarget(std::string_view target);
+// The modules that `targets` names, a comma-separated list of components or "all", with
+// their deps, in start order, each once. INVALID_ARGUMENT for an unknown or empty target,
+// listing the valid ones.
+[[nodiscard]] absl::StatusOr<std::vector<const ModuleSpec*>> ResolveTargets(
+    std::string_view targets);
 
-// Text for --list-targets: each target, what it runs and what it depends on.
+// Text for --list-targets: each target, what it runs and what it needs.
 std::string DescribeTargets();
 
 }  // namespace utpost::app

@@ -13,7 +13,7 @@
 #include "absl/strings/match.h"
 #include "clients/cpp/utpost_client.h"
 #include "common/field_violations.h"
-#include "services/common/grpc_status.h"
+#include "common/grpc_status.h"
 #include "tests/testutil/test_stack.h"
 
 namespace utpost::testutil {
@@ -73,7 +73,7 @@ TEST(ErrorDetailsTest, ThousandLongViolationsArriveAsFieldViolations) {
   for (int i = 0; i < 1000; ++i) {
     violations.Add("documents[" + std::to_string(i) + "].filename", long_description);
   }
-  FixedStatusService service(service::ToGrpcStatus(violations.ToStatus()));
+  FixedStatusService service(common::ToGrpcStatus(violations.ToStatus()));
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -90,7 +90,7 @@ TEST(ErrorDetailsTest, ThousandLongViolationsArriveAsFieldViolations) {
   v1::GetLetterResponse response;
   const grpc::Status status = stub->GetLetter(&context, v1::GetLetterRequest(), &response);
   ASSERT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
-  const absl::Status received = service::FromGrpcStatus(status);
+  const absl::Status received = common::FromGrpcStatus(status);
   std::optional<google::rpc::BadRequest> bad = common::GetBadRequest(received);
   ASSERT_TRUE(bad.has_value());
   ASSERT_GE(bad->field_violations_size(), 1);
@@ -118,7 +118,7 @@ TEST(ErrorDetailsTest, ManyLongViolationsReachAClientWithGrpcDefaultLimits) {
   const grpc::Status status = stub->SendLetter(&context, ManyBadDocuments(), &response);
   EXPECT_NE(status.error_message().find("documents[0]"), std::string::npos)
       << status.error_code() << " " << status.error_message();
-  ExpectFieldViolations(service::FromGrpcStatus(status));
+  ExpectFieldViolations(common::FromGrpcStatus(status));
 }
 
 TEST(ErrorDetailsTest, ManyLongViolationsReachTheClientLibrary) {

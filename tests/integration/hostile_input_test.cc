@@ -14,7 +14,7 @@
 
 #include "common/field_violations.h"
 #include "google/protobuf/util/time_util.h"
-#include "services/common/grpc_status.h"
+#include "common/grpc_status.h"
 #include "storage/keys.h"
 #include "tests/testutil/memory.h"
 #include "tests/testutil/test_stack.h"
@@ -80,7 +80,7 @@ class HostileInputTest : public ::testing::Test {
         response_bytes->append(reinterpret_cast<const char*>(s.begin()), s.size());
       }
     }
-    return service::FromGrpcStatus(status);
+    return common::FromGrpcStatus(status);
   }
 
   static std::string FieldOf(const absl::Status& status) {
@@ -89,7 +89,7 @@ class HostileInputTest : public ::testing::Test {
   }
 
   int LetterCount() {
-    auto ids = stack_->app().store->AllLetterIds();
+    auto ids = stack_->ledger().store->AllLetterIds();
     EXPECT_TRUE(ids.ok());
     return ids.ok() ? static_cast<int>(ids->size()) : -1;
   }
@@ -191,7 +191,7 @@ TEST_F(HostileInputTest, ServerErrorsCarryAnErrorIdAndNoInternalDetail) {
   ASSERT_TRUE(sent.ok());
   auto id = common::DecodeLetterId(sent->letter_id());
   ASSERT_TRUE(id.ok());
-  storage::Db& db = *stack_->app().db;
+  storage::Db& db = *stack_->ledger().db;
   ASSERT_TRUE(db.raw()
                   .Put(rocksdb::WriteOptions(), db.cf(storage::Cf::kLetters),
                        storage::keys::Letter(*id), "\xff\xff not a record")

@@ -85,7 +85,7 @@ class HostileTransportTest : public ::testing::Test {
   }
 
   std::unique_ptr<RawHttp2Connection> Connect() {
-    auto connection = RawHttp2Connection::Connect(stack_->app().port);
+    auto connection = RawHttp2Connection::Connect(stack_->app().port());
     EXPECT_TRUE(connection.ok()) << connection.status();
     return connection.ok() ? *std::move(connection) : nullptr;
   }

@@ -87,7 +87,7 @@ TEST(KeyCheckTest, ADifferentKeyUnderTheSameIdIsRefused) {
   ASSERT_NE(stack, nullptr);
   auto got = stack->Client().Get(id);
   EXPECT_TRUE(got.ok()) << got.status();
-  EXPECT_TRUE(stack->app().ledger->ReadDocument(kOslo, id, 0).ok());
+  EXPECT_TRUE(stack->ledger().ledger->ReadDocument(kOslo, id, 0).ok());
 }
 
 TEST(KeyCheckTest, ARotatedKeyIsRecordedAndThenRequired) {
@@ -173,7 +173,7 @@ TEST(CryptoShreddingTest, AfterACancelNoFileHoldsTheWrappedDataKeys) {
   // the WAL (and the memtable).
   auto flushed = client.Send(ValidLetter("MARKER-SHRED-FLUSHED"));
   ASSERT_TRUE(flushed.ok()) << flushed.status();
-  ASSERT_TRUE(stack->app().db->FlushAll().ok());
+  ASSERT_TRUE(stack->ledger().db->FlushAll().ok());
   auto fresh = client.Send(ValidLetter("MARKER-SHRED-WAL"));
   ASSERT_TRUE(fresh.ok()) << fresh.status();
   auto kept = client.Send(ValidLetter("MARKER-SHRED-KEPT"));
@@ -181,7 +181,7 @@ TEST(CryptoShreddingTest, AfterACancelNoFileHoldsTheWrappedDataKeys) {
 
   std::vector<std::string> wrapped_keys;
   for (const std::string& id : {flushed->letter_id(), fresh->letter_id()}) {
-    auto document = stack->app().store->GetDocument(*common::DecodeLetterId(id), 0);
+    auto document = stack->ledger().store->GetDocument(*common::DecodeLetterId(id), 0);
     ASSERT_TRUE(document.ok()) << document.status();
     wrapped_keys.push_back(document->wrapped_key());
     // The scan finds the key before the cancel.
@@ -191,20 +191,20 @@ TEST(CryptoShreddingTest, AfterACancelNoFileHoldsTheWrappedDataKeys) {
   for (const std::string& id : {flushed->letter_id(), fresh->letter_id()}) {
     auto cancelled = client.Cancel(id);
     ASSERT_TRUE(cancelled.ok()) << cancelled.status();
-    EXPECT_EQ(stack->app().ledger->ReadDocument(kOslo, id, 0).status().code(),
+    EXPECT_EQ(stack->ledger().ledger->ReadDocument(kOslo, id, 0).status().code(),
               absl::StatusCode::kNotFound);
-    EXPECT_EQ(stack->app().store->GetDocument(*common::DecodeLetterId(id), 0).status().code(),
+    EXPECT_EQ(stack->ledger().store->GetDocument(*common::DecodeLetterId(id), 0).status().code(),
               absl::StatusCode::kNotFound);
   }
   // At once, without waiting for compaction: no file anywhere in the data directory.
   for (const std::string& wrapped : wrapped_keys) {
     EXPECT_THAT(FilesContaining(stack->data_dir(), wrapped), IsEmpty());
   }
-  auto pending = stack->app().store->PendingShreds();
+  auto pending = stack->ledger().store->PendingShreds();
   ASSERT_TRUE(pending.ok());
   EXPECT_THAT(*pending, IsEmpty());
   // A letter that was not cancelled still reads.
-  auto content = stack->app().ledger->ReadDocument(kOslo, kept->letter_id(), 0);
+  auto content = stack->ledger().ledger->ReadDocument(kOslo, kept->letter_id(), 0);
   ASSERT_TRUE(content.ok()) << content.status();
   EXPECT_EQ(*content, ValidLetter("MARKER-SHRED-KEPT").documents(0).content());
   stack->Stop();

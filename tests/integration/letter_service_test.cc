@@ -89,12 +89,12 @@ TEST_F(LetterServiceTest, SendThenGetShowsAcceptedLetterWithHistory) {
 
   // Both documents decrypt to exactly what was sent.
   for (uint32_t i = 0; i < 2; ++i) {
-    auto content = stack_->app().ledger->ReadDocument(kOslo, sent->letter_id(), i);
+    auto content = stack_->ledger().ledger->ReadDocument(kOslo, sent->letter_id(), i);
     ASSERT_TRUE(content.ok()) << content.status();
     EXPECT_EQ(*content, request.documents(i).content());
   }
   // A routing task is queued for the router.
-  auto tasks = stack_->app().store->DueTasks(absl::Now() + absl::Hours(1), 10);
+  auto tasks = stack_->ledger().store->DueTasks(absl::Now() + absl::Hours(1), 10);
   ASSERT_TRUE(tasks.ok());
   ASSERT_EQ(tasks->size(), 1u);
   EXPECT_EQ((*tasks)[0].letter_id(), sent->letter_id());
@@ -107,14 +107,14 @@ TEST_F(LetterServiceTest, SameIdempotencyKeyAndRequestReplaysTheFirstAnswer) {
   request.set_idempotency_key("case-2026-1234-vedtak");
   auto first = client.Send(request);
   ASSERT_TRUE(first.ok()) << first.status();
-  const auto counts = CountKeys(*stack_->app().db);
+  const auto counts = CountKeys(*stack_->ledger().db);
 
   auto second = client.Send(request);
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(second->letter_id(), first->letter_id());
   EXPECT_TRUE(second->replayed());
   EXPECT_EQ(second->accepted_time().seconds(), first->accepted_time().seconds());
-  EXPECT_EQ(CountKeys(*stack_->app().db), counts) << "a replay must store nothing";
+  EXPECT_EQ(CountKeys(*stack_->ledger().db), counts) << "a replay must store nothing";
 
   // The key is per organisation: Bergen may use the same key for its own letter.
   auto bergen = stack_->Client(kBergen).Send(request);
@@ -128,13 +128,13 @@ TEST_F(LetterServiceTest, SameIdempotencyKeyWithADifferentRequestIsAlreadyExists
   v1::SendLetterRequest request = ValidLetter("MARKER-CONFLICT");
   request.set_idempotency_key("key-1");
   ASSERT_TRUE(client.Send(request).ok());
-  const auto counts = CountKeys(*stack_->app().db);
+  const auto counts = CountKeys(*stack_->ledger().db);
 
   request.set_title("Another title");
   auto conflict = client.Send(request);
   EXPECT_EQ(conflict.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_THAT(ViolatedFields(conflict.status()), ElementsAre("idempotency_key"));
-  EXPECT_EQ(CountKeys(*stack_->app().db), counts);
+  EXPECT_EQ(CountKeys(*stack_->ledger().db), counts);
 }
 
 TEST_F(LetterServiceTest, ConcurrentRetriesWithOneKeyCreateOneLetter) {
@@ -151,7 +151,7 @@ TEST_F(LetterServiceTest, ConcurrentRetriesWithOneKeyCreateOneLetter) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 1u);
-  auto all = stack_->app().store->AllLetterIds();
+  auto all = stack_->ledger().store->AllLetterIds();
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->size(), 1u);
 }
@@ -222,7 +222,7 @@ TEST_F(LetterServiceTest, EveryClassOfBadInputNamesTheFieldAndChangesNothing) {
        {"title", "documents[0].media_type", "external_reference"}},
   };
   auto client = stack_->Client();
-  const auto before = CountKeys(*stack_->app().db);
+  const auto before = CountKeys(*stack_->ledger().db);
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     v1::SendLetterRequest request = ValidLetter("MARKER-BAD");
@@ -231,7 +231,7 @@ TEST_F(LetterServiceTest, EveryClassOfBadInputNamesTheFieldAndChangesNothing) {
     EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument) << response.status();
     EXPECT_THAT(ViolatedFields(response.status()), UnorderedElementsAreArray(c.fields));
   }
-  EXPECT_EQ(CountKeys(*stack_->app().db), before) << "a rejected request must change nothing";
+  EXPECT_EQ(CountKeys(*stack_->ledger().db), before) << "a rejected request must change nothing";
 }
 
 TEST_F(LetterServiceTest, MalformedLetterIdIsInvalidArgument) {
@@ -369,9 +369,9 @@ TEST_F(LetterServiceTest, CancelDestroysDocumentsAndOnlyWorksBeforeHandOver) {
   ASSERT_TRUE(cancelled.ok()) << cancelled.status();
   EXPECT_EQ(cancelled->letter().status(), v1::LETTER_STATUS_CANCELLED);
   EXPECT_THAT(cancelled->letter().documents(), IsEmpty());
-  EXPECT_EQ(stack_->app().ledger->ReadDocument(kOslo, id, 0).status().code(),
+  EXPECT_EQ(stack_->ledger().ledger->ReadDocument(kOslo, id, 0).status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_EQ(stack_->app().store->GetDocument(*common::DecodeLetterId(id), 0).status().code(),
+  EXPECT_EQ(stack_->ledger().store->GetDocument(*common::DecodeLetterId(id), 0).status().code(),
             absl::StatusCode::kNotFound);
   // Cancelling twice is harmless.
   auto again = client.Cancel(id);
@@ -385,18 +385,18 @@ TEST_F(LetterServiceTest, CancelDestroysDocumentsAndOnlyWorksBeforeHandOver) {
   const std::string delivered = Send("MARKER-DELIVERED");
   ledger::Transition routed{delivered, v1::LETTER_STATUS_ROUTED,
                             v1::STATUS_REASON_HAS_DIGITAL_MAILBOX, v1::CHANNEL_DIGITAL_MAILBOX, ""};
-  ASSERT_TRUE(stack_->app().ledger->ApplyTransition(kOslo, routed).ok());
+  ASSERT_TRUE(stack_->ledger().ledger->ApplyTransition(kOslo, routed).ok());
   ledger::Transition handed{delivered, v1::LETTER_STATUS_DELIVERED_DIGITALLY,
                             v1::STATUS_REASON_PROVIDER_CONFIRMED, v1::CHANNEL_DIGITAL_MAILBOX, ""};
-  ASSERT_TRUE(stack_->app().ledger->ApplyTransition(kOslo, handed).ok());
+  ASSERT_TRUE(stack_->ledger().ledger->ApplyTransition(kOslo, handed).ok());
   EXPECT_EQ(client.Cancel(delivered).status().code(), absl::StatusCode::kFailedPrecondition);
-  auto still = stack_->app().ledger->ReadDocument(kOslo, delivered, 0);
+  auto still = stack_->ledger().ledger->ReadDocument(kOslo, delivered, 0);
   EXPECT_TRUE(still.ok()) << "a refused cancel must not destroy documents";
 }
 
 TEST_F(LetterServiceTest, EveryAcknowledgedLetterWasSyncedToTheWal) {
   auto client = stack_->Client();
-  storage::Db& db = *stack_->app().db;
+  storage::Db& db = *stack_->ledger().db;
   for (int i = 0; i < 5; ++i) {
     const uint64_t before = db.Ticker(rocksdb::WAL_FILE_SYNCED);
     auto response = client.Send(ValidLetter(absl::StrCat("MARKER-SYNC-", i)));
@@ -407,7 +407,7 @@ TEST_F(LetterServiceTest, EveryAcknowledgedLetterWasSyncedToTheWal) {
 }
 
 TEST_F(LetterServiceTest, ConcurrentLettersShareWalSyncs) {
-  storage::Db& db = *stack_->app().db;
+  storage::Db& db = *stack_->ledger().db;
   const uint64_t syncs_before = db.Ticker(rocksdb::WAL_FILE_SYNCED);
   constexpr int kThreads = 16, kPerThread = 20;
   std::atomic<int> ok{0};
@@ -458,7 +458,7 @@ TEST_F(LetterServiceTest, NoPlaintextDocumentReachesTheDisk) {
   const std::string detail_marker = "UTPOST-DETAIL-MARKER-91fe";
   ledger::Transition routed{sent->letter_id(), v1::LETTER_STATUS_ROUTED,
                             v1::STATUS_REASON_RECIPIENT_RESERVED, v1::CHANNEL_PRINT, detail_marker};
-  ASSERT_TRUE(stack_->app().ledger->ApplyTransition(kOslo, routed).ok());
+  ASSERT_TRUE(stack_->ledger().ledger->ApplyTransition(kOslo, routed).ok());
   // Sealed on disk, open to the sender: through GetLetter and the event feed.
   auto got = client.Get(sent->letter_id());
   ASSERT_TRUE(got.ok()) << got.status();
@@ -467,7 +467,7 @@ TEST_F(LetterServiceTest, NoPlaintextDocumentReachesTheDisk) {
   EXPECT_EQ(got->letter().documents(0).media_type(), media_type_marker);
   ASSERT_EQ(got->events_size(), 2);
   EXPECT_EQ(got->events(1).detail(), detail_marker);
-  auto feed = stack_->app().ledger->ReadEvents(kOslo, 0, 10);
+  auto feed = stack_->ledger().ledger->ReadEvents(kOslo, 0, 10);
   ASSERT_TRUE(feed.ok()) << feed.status();
   ASSERT_EQ(feed->size(), 2u);
   EXPECT_EQ((*feed)[1].detail(), detail_marker);
@@ -480,7 +480,7 @@ TEST_F(LetterServiceTest, NoPlaintextDocumentReachesTheDisk) {
   for (const std::string& needle : needles) {
     EXPECT_THAT(FilesContaining(stack_->data_dir(), needle), IsEmpty()) << needle;
   }
-  ASSERT_TRUE(stack_->app().db->FlushAll().ok());
+  ASSERT_TRUE(stack_->ledger().db->FlushAll().ok());
   for (const std::string& needle : needles) {
     EXPECT_THAT(FilesContaining(stack_->data_dir(), needle), IsEmpty()) << needle;
   }
@@ -504,7 +504,7 @@ TEST(LetterServiceRestartTest, LettersAndTheFeedSurviveARestartAndKeyRotation) {
     auto sent = stack->Client().Send(ValidLetter("MARKER-BEFORE"));
     ASSERT_TRUE(sent.ok());
     first_id = sent->letter_id();
-    first_sequence = stack->app().ledger->feed().Watermark(kOslo);
+    first_sequence = stack->ledger().ledger->feed().Watermark(kOslo);
   }
   auto rotated = crypto::FileKeyStore::Rotate(dir.path() / "keys");
   ASSERT_TRUE(rotated.ok()) << rotated.status();
@@ -523,13 +523,13 @@ TEST(LetterServiceRestartTest, LettersAndTheFeedSurviveARestartAndKeyRotation) {
   EXPECT_GT(events->events(0).sequence(), first_sequence) << "sequences are never reused";
 
   // New letters use the new key; old letters still decrypt with the old one.
-  auto old_doc = stack->app().store->GetDocument(*common::DecodeLetterId(first_id), 0);
-  auto new_doc = stack->app().store->GetDocument(*common::DecodeLetterId(second->letter_id()), 0);
+  auto old_doc = stack->ledger().store->GetDocument(*common::DecodeLetterId(first_id), 0);
+  auto new_doc = stack->ledger().store->GetDocument(*common::DecodeLetterId(second->letter_id()), 0);
   ASSERT_TRUE(old_doc.ok() && new_doc.ok());
   EXPECT_EQ(new_doc->kek_id(), *rotated);
   EXPECT_NE(old_doc->kek_id(), *rotated);
-  EXPECT_TRUE(stack->app().ledger->ReadDocument(kOslo, first_id, 0).ok());
-  EXPECT_TRUE(stack->app().ledger->ReadDocument(kOslo, second->letter_id(), 0).ok());
+  EXPECT_TRUE(stack->ledger().ledger->ReadDocument(kOslo, first_id, 0).ok());
+  EXPECT_TRUE(stack->ledger().ledger->ReadDocument(kOslo, second->letter_id(), 0).ok());
 }
 
 TEST(LetterServiceTlsTest, ACallerWithoutACertificateFromTheCaIsRefused) {
@@ -549,7 +549,7 @@ TEST(LetterServiceTlsTest, ACallerWithoutACertificateFromTheCaIsRefused) {
   auto response = forger.Send(ValidLetter("MARKER-FORGED"));
   EXPECT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable) << response.status();
-  auto all = stack->app().store->AllLetterIds();
+  auto all = stack->ledger().store->AllLetterIds();
   ASSERT_TRUE(all.ok());
   EXPECT_THAT(*all, IsEmpty());
 }
@@ -567,7 +567,7 @@ TEST(LetterServiceLimitsTest, LettersUpToTheConfiguredLimitPassGrpcsOwnLimits) {
   v1::SendLetterRequest request = ValidLetter("MARKER-LARGE", 12 << 20);
   auto sent = stack->Client().Send(request);
   ASSERT_TRUE(sent.ok()) << sent.status();
-  auto content = stack->app().ledger->ReadDocument(kOslo, sent->letter_id(), 0);
+  auto content = stack->ledger().ledger->ReadDocument(kOslo, sent->letter_id(), 0);
   ASSERT_TRUE(content.ok());
   EXPECT_EQ(content->size(), request.documents(0).content().size());
 }
@@ -608,7 +608,7 @@ TEST(LetterServiceOverloadTest, OverloadIsShedWithResourceExhaustedAndNothingHal
   EXPECT_EQ(other.load(), 0);
   EXPECT_GT(shed.load(), 0) << "16 simultaneous 256 KiB letters against a 300 KiB budget";
   EXPECT_GT(accepted.load(), 0);
-  auto all = stack->app().store->AllLetterIds();
+  auto all = stack->ledger().store->AllLetterIds();
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(static_cast<int>(all->size()), accepted.load()) << "a shed letter stores nothing";
 }

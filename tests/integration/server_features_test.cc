@@ -105,7 +105,7 @@ TEST(ServerFeaturesTest, InsecureModeTakesTheOrganisationFromAHeaderOnLoopbackOn
   client::LetterClient bergen(*channel, options);
   auto sent = bergen.Send(ValidLetter("MARKER-INSECURE"));
   ASSERT_TRUE(sent.ok()) << sent.status();
-  auto record = stack->app().store->GetLetter(*common::DecodeLetterId(sent->letter_id()));
+  auto record = stack->ledger().store->GetLetter(*common::DecodeLetterId(sent->letter_id()));
   ASSERT_TRUE(record.ok() && record->has_value());
   EXPECT_EQ((*record)->sender(), kBergen);
 

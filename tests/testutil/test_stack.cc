@@ -64,6 +64,12 @@ std::unique_ptr<TestStack> TestStack::Start(std::filesystem::path data_dir,
 
 TestStack::~TestStack() { Stop(); }
 
+ledger::LedgerModule& TestStack::ledger() const {
+  service::Module* module = app_->FindModule(ledger::kLedgerComponent);
+  if (module == nullptr) std::abort();  // every test stack runs the ledger
+  return static_cast<ledger::LedgerModule&>(*module);
+}
+
 void TestStack::Stop() {
   if (app_) app_->Stop();
 }

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "clients/cpp/utpost_client.h"
+#include "services/ledger/ledger_module.h"
 #include "services/utpost/app.h"
 #include "tests/testutil/files.h"
 #include "utpost/v1/letters.pb.h"
@@ -35,6 +36,8 @@ class TestStack {
   ~TestStack();
 
   app::App& app() { return *app_; }
+  // The ledger module beneath the services, for tests that look at the store.
+  ledger::LedgerModule& ledger() const;
   const std::filesystem::path& data_dir() const { return data_dir_; }
   // A client acting as `org_key` (one of the example municipalities).
   client::LetterClient Client(std::string_view org_key = kOslo) const;

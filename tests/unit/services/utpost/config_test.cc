@@ -123,20 +123,50 @@ TEST(ConfigTest, DerivedPathsLiveUnderTheDataDir) {
   EXPECT_EQ(config.InData("/etc/ca.pem"), "/etc/ca.pem");
 }
 
-TEST(ModulesTest, AllResolvesDependenciesFirst) {
-  auto modules = ResolveTarget("all");
-  ASSERT_TRUE(modules.ok());
-  std::vector<std::string> names;
+TEST(ModulesTest, AllIsEveryComponentInTableOrder) {
+  auto modules = ResolveTargets("all");
+  ASSERT_TRUE(modules.ok()) << modules.status();
+  std::vector<std::string> names, table;
   for (const auto* m : *modules) names.push_back(m->name);
-  EXPECT_THAT(names, ::testing::ElementsAre("server", "ledger", "all"));
+  for (const auto& m : Modules()) table.push_back(m.name);
+  EXPECT_EQ(names, table);
+  EXPECT_THAT(names, ::testing::Contains("ledger"));
 }
 
-TEST(ModulesTest, UnknownAndInternalTargetsAreRefusedWithTheList) {
-  auto unknown = ResolveTarget("routr");
+TEST(ModulesTest, AListRunsEachOnceInTableOrder) {
+  auto modules = ResolveTargets("ledger, ledger");
+  ASSERT_TRUE(modules.ok()) << modules.status();
+  ASSERT_EQ(modules->size(), 1u);
+  EXPECT_EQ((*modules)[0]->name, "ledger");
+}
+
+TEST(ModulesTest, UnknownAndEmptyTargetsAreRefusedWithTheList) {
+  auto unknown = ResolveTargets("ledger,routr");
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("targets: ledger, all"));
-  EXPECT_FALSE(ResolveTarget("server").ok());
+  EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("unknown target 'routr'"));
+  EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("targets: all, ledger"));
+  EXPECT_FALSE(ResolveTargets("").ok());
+  EXPECT_FALSE(ResolveTargets("ledger,").ok());
+  EXPECT_FALSE(ResolveTargets("server").ok());
   EXPECT_THAT(DescribeTargets(), HasSubstr("ledger"));
+}
+
+TEST(ConfigTest, ComponentAddressesFromYamlAndFlags) {
+  Config config;
+  ASSERT_TRUE(ApplyYaml("components:\n  certs_dir: certs\n  addresses:\n    ledger: "
+                        "10.0.0.1:7443\n",
+                        config)
+                  .ok());
+  EXPECT_EQ(config.components.certs_dir, "certs");
+  EXPECT_EQ(config.components.addresses.at("ledger"), "10.0.0.1:7443");
+  ASSERT_TRUE(AddComponentAddress("registry=127.0.0.1:9000", config).ok());
+  EXPECT_EQ(config.components.addresses.at("registry"), "127.0.0.1:9000");
+  EXPECT_EQ(AddComponentAddress("registry", config).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(AddComponentAddress("=1.2.3.4:5", config).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyYaml("components:\n  addresses:\n    ledger: nohost\n", config).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyYaml("components:\n  adresses: {}\n", config).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -1,18 +1,18 @@
-#include "services/common/grpc_status.h"
+#include "common/grpc_status.h"
 
 #include "absl/strings/cord.h"
 #include "common/field_violations.h"
 #include "google/rpc/status.pb.h"
 
-namespace utpost::service {
+namespace utpost::common {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   const auto code = static_cast<grpc::StatusCode>(status.code());
   // Whatever made the status, the response must stay within what clients accept
-  // (common::kMaxStatusMessageBytes, common::kMaxStatusDetailsBytes).
-  std::string message = common::TruncateGrpcMessage(status.message());
-  std::optional<google::rpc::BadRequest> bad_request = common::GetBadRequest(status);
+  // (kMaxStatusMessageBytes, kMaxStatusDetailsBytes).
+  std::string message = TruncateGrpcMessage(status.message());
+  std::optional<google::rpc::BadRequest> bad_request = GetBadRequest(status);
   if (!bad_request) return grpc::Status(code, std::move(message));
   google::rpc::Status details;
   details.set_code(static_cast<int>(status.code()));
@@ -20,7 +20,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   details.add_details()->PackFrom(*bad_request);
   // FieldViolations keeps within the budget; a BadRequest made elsewhere loses its last
   // violations until it fits.
-  while (details.ByteSizeLong() > common::kMaxStatusDetailsBytes &&
+  while (details.ByteSizeLong() > kMaxStatusDetailsBytes &&
          bad_request->field_violations_size() > 0) {
     bad_request->mutable_field_violations()->RemoveLast();
     details.mutable_details(0)->PackFrom(*bad_request);
@@ -36,11 +36,11 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
     for (const auto& any : details.details()) {
       google::rpc::BadRequest bad_request;
       if (any.UnpackTo(&bad_request)) {
-        result.SetPayload(common::kBadRequestTypeUrl, absl::Cord(bad_request.SerializeAsString()));
+        result.SetPayload(kBadRequestTypeUrl, absl::Cord(bad_request.SerializeAsString()));
       }
     }
   }
   return result;
 }
 
-}  // namespace utpost::service
+}  // namespace utpost::common

@@ -9,11 +9,11 @@
 
 #include "absl/status/status.h"
 
-namespace utpost::service {
+namespace utpost::common {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // The inverse, for clients: keeps code, message and a BadRequest detail as payload.
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
-}  // namespace utpost::service
+}  // namespace utpost::common

@@ -1,0 +1,81 @@
+#include "services/ledger/ledger_module.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "services/common/log.h"
+#include "services/common/private_dir.h"
+#include "services/utpost/config.h"
+#include "storage/key_checks.h"
+
+namespace utpost::ledger {
+LedgerModule::~LedgerModule() {
+  // Work already queued finishes (each letter is acknowledged only after it is durable);
+  // then everything goes in reverse order of construction.
+  if (executor) executor->Shutdown();
+  letter_service.reset();
+  executor.reset();
+  ledger.reset();
+  store.reset();
+  db.reset();
+  keys.reset();
+}
+
+void LedgerModule::Stop() {
+  if (letter_service) letter_service->Shutdown();
+}
+
+absl::StatusOr<std::unique_ptr<service::Module>> NewLedgerModule(service::ModuleContext& context) {
+  const app::Config& app_config = context.config();
+  const LedgerConfig& config = app_config.ledger;
+  auto module = std::make_unique<LedgerModule>();
+  // A database exists once RocksDB has written CURRENT. Only a database that does not exist
+  // yet may get a freshly made key: for one that has data, a new key would be a different
+  // key, and everything encrypted under the old one unreadable.
+  std::error_code ec;
+  const bool fresh = !std::filesystem::exists(config.data_dir / "CURRENT", ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot inspect ", config.data_dir.string(), ": ", ec.message()));
+  }
+  UTPOST_RETURN_IF_ERROR(service::EnsurePrivateDir(config.data_dir, "ledger directory"));
+  if (fresh && app_config.dev_pki) {
+    UTPOST_ASSIGN_OR_RETURN(const std::string kek_id,
+                            crypto::FileKeyStore::EnsureKey(config.key_dir));
+    service::Log(spdlog::level::info, "new database: dev key-encryption key ready",
+                 {{"key_dir", config.key_dir.string()}, {"kek_id", kek_id}});
+  }
+  absl::StatusOr<std::unique_ptr<crypto::FileKeyStore>> keys =
+      crypto::FileKeyStore::Open(config.key_dir);
+  if (!keys.ok() && fresh) {
+    // Before the database is made, so that the next start still counts as the first.
+    return absl::Status(keys.status().code(),
+                        absl::StrCat(keys.status().message(),
+                                     " (a new installation creates its first key with utpost "
+                                     "--create-kek, or with dev_pki on its first start)"));
+  }
+  storage::DbOptions db_options;
+  db_options.path = config.data_dir;
+  UTPOST_ASSIGN_OR_RETURN(module->db, storage::Db::Open(db_options));
+  module->store = std::make_unique<storage::LedgerStore>(*module->db);
+  if (!keys.ok()) {
+    return storage::KeyStoreUnavailable(*module->store, config.key_dir, keys.status());
+  }
+  module->keys = *std::move(keys);
+  UTPOST_RETURN_IF_ERROR(storage::ReconcileKeyChecks(*module->store, *module->keys, config.key_dir,
+                                                     context.clock().Now()));
+  UTPOST_ASSIGN_OR_RETURN(module->ledger,
+                          Ledger::Create(config, *module->store, *module->keys, context.clock()));
+  UTPOST_RETURN_IF_ERROR(module->ledger->ShredPending());
+  module->executor = std::make_unique<service::BoundedExecutor>(
+      "ledger-worker", config.worker_threads, config.max_queued_requests);
+  module->letter_service = std::make_unique<LetterServiceImpl>(
+      *module->ledger, context.authenticator(), *module->executor);
+  context.AddService(module->letter_service.get(), v1::LetterService::service_full_name());
+  service::Log(spdlog::level::info, "ledger ready",
+               {{"data_dir", config.data_dir.string()},
+                {"key_dir", config.key_dir.string()},
+                {"kek_id", module->keys->CurrentKeyId()}});
+  return module;
+}
+
+}  // namespace utpost::ledger

@@ -1,0 +1,43 @@
+// The ledger as a module of a utpost process (services/common/module.h): its RocksDB, key
+// store, logic and LetterService.
+#pragma once
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "crypto/file_key_store.h"
+#include "services/common/executor.h"
+#include "services/common/module.h"
+#include "services/ledger/ledger.h"
+#include "services/ledger/letter_service.h"
+#include "storage/db.h"
+#include "storage/ledger_store.h"
+
+namespace utpost::ledger {
+
+// What the ledger module owns. Public so that tests can reach the store beneath the service;
+// other modules never see it (they call the ledger's services).
+class LedgerModule final : public service::Module {
+ public:
+  ~LedgerModule() override;
+  // Ends every open watch stream (they would hold the server's shutdown).
+  void Stop() override;
+
+  std::unique_ptr<storage::Db> db;
+  std::unique_ptr<storage::LedgerStore> store;
+  std::unique_ptr<crypto::FileKeyStore> keys;
+  std::unique_ptr<Ledger> ledger;
+  std::unique_ptr<service::BoundedExecutor> executor;
+  std::unique_ptr<LetterServiceImpl> letter_service;
+};
+
+// The ledger module's name, as --target and component certificates spell it.
+inline constexpr char kLedgerComponent[] = "ledger";
+
+// Opens (or, with dev_pki and no database yet, creates) the ledger on config.ledger.data_dir
+// and registers its services. FAILED_PRECONDITION when a key the database holds data under
+// is missing from config.ledger.key_dir or differs.
+[[nodiscard]] absl::StatusOr<std::unique_ptr<service::Module>> NewLedgerModule(
+    service::ModuleContext& context);
+
+}  // namespace utpost::ledger
