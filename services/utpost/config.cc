@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
 
@@ -70,6 +71,22 @@ Setter PositiveField(T& out) {
           path, absl::StrCat("must be at most ", std::numeric_limits<T>::max(), ", not ", text));
     }
     out = static_cast<T>(value);
+    return absl::OkStatus();
+  };
+}
+
+// A duration written as absl::ParseDuration reads it: "30s", "100ms", "5m", "1h30m".
+Setter DurationField(absl::Duration& out) {
+  return [&out](const YAML::Node& node, const std::string& path) {
+    std::string text;
+    UTPOST_RETURN_IF_ERROR(Read(node, path, text));
+    absl::Duration value;
+    if (!absl::ParseDuration(text, &value) || value < absl::ZeroDuration() ||
+        value == absl::InfiniteDuration()) {
+      return Invalid(
+          path, absl::StrCat("must be a duration such as 30s, 100ms or 5m, not \"", text, "\""));
+    }
+    out = value;
     return absl::OkStatus();
   };
 }
@@ -163,6 +180,18 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"max_inflight_per_organisation", PositiveField(l.max_inflight_per_organisation)},
       {"max_watch_streams_per_organisation", PositiveField(l.max_watch_streams_per_organisation)},
   };
+  router::RouterConfig& r = config.router;
+  const std::map<std::string, Setter> router = {
+      {"workers", PositiveField(r.workers)},
+      {"batch_size", PositiveField(r.batch_size)},
+      {"lease_for", DurationField(r.lease_for)},
+      {"poll_interval", DurationField(r.poll_interval)},
+      {"backoff_min", DurationField(r.backoff_min)},
+      {"backoff_max", DurationField(r.backoff_max)},
+      {"rpc_timeout", DurationField(r.rpc_timeout)},
+      {"max_in_flight", PositiveField(r.max_in_flight)},
+      {"name", Field(r.name)},
+  };
   const std::map<std::string, Setter> top = {
       {"data_dir", PathField(config.data_dir)},
       {"key_dir", PathField(config.key_dir)},
@@ -174,6 +203,7 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"components",
        [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, components); }},
       {"ledger", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, ledger); }},
+      {"router", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, router); }},
   };
   return ApplyMap(root, "", top);
 }
@@ -201,6 +231,13 @@ absl::Status Finalize(Config& config) {
   if (config.insecure && !IsLoopbackListen(config.listen)) {
     return Invalid("insecure",
                    "plaintext is only allowed on a loopback address (127.0.0.1, ::1, localhost)");
+  }
+  if (absl::Status s = router::ValidateRouterConfig(config.router); !s.ok()) {
+    // "router.<key>: <rule>" in the form of the other config errors.
+    const std::string message(s.message());
+    const size_t colon = message.find(": ");
+    if (colon == std::string::npos) return s;
+    return Invalid(message.substr(0, colon), message.substr(colon + 2));
   }
   config.ledger.data_dir = config.InData("ledger");
   config.ledger.key_dir = config.InData(config.key_dir);

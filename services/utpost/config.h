@@ -26,6 +26,16 @@
 //     list_max_scan: 2000
 //     max_inflight_per_organisation: 128
 //     max_watch_streams_per_organisation: 16
+//   router:                     # services/router/router_config.h; durations as 30s, 100ms, 5m
+//     workers: 2
+//     batch_size: 256
+//     lease_for: 30s
+//     poll_interval: 100ms
+//     backoff_min: 1s
+//     backoff_max: 5m
+//     rpc_timeout: 5s
+//     max_in_flight: 256
+//     name: router
 #pragma once
 
 #include <filesystem>
@@ -34,6 +44,7 @@
 
 #include "absl/status/statusor.h"
 #include "services/ledger/ledger_config.h"
+#include "services/router/router_config.h"
 
 namespace utpost::app {
 
@@ -67,6 +78,7 @@ struct Config {
   TlsConfig tls;
   ComponentsConfig components;
   ledger::LedgerConfig ledger;
+  router::RouterConfig router;
 
   // `path` resolved against data_dir.
   std::filesystem::path InData(const std::filesystem::path& path) const {
