@@ -134,7 +134,10 @@ void Router::Loop(int index) {
     }
     absl::StatusOr<int> leased = RouteOneBatch();
     if (!leased.ok()) {
-      if (leased.status().code() == absl::StatusCode::kCancelled) continue;  // Stop()
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_) return;  // Stop() cancelled the lease
+      }
       if (lease_failures == 0) {
         service::Log(
             spdlog::level::warn, "router cannot lease tasks",
@@ -210,8 +213,18 @@ absl::StatusOr<int> Router::RouteOneBatch() {
       std::lock_guard lock(mu_);
       stats_.leased += static_cast<uint64_t>(leased);
     }
-    std::vector<Task> tasks(std::make_move_iterator(response.mutable_tasks()->begin()),
-                            std::make_move_iterator(response.mutable_tasks()->end()));
+    std::vector<Task> tasks;
+    tasks.reserve(static_cast<size_t>(leased));
+    for (Task& task : *response.mutable_tasks()) {
+      if (task.kind() != internal::v1::TASK_KIND_ROUTE) {
+        // The ledger's fault; the lease expires and the task goes to the worker of its kind.
+        service::Log(
+            spdlog::level::err, "router was leased a task of another kind",
+            {{"task_id", task.task_id()}, {"kind", internal::v1::TaskKind_Name(task.kind())}});
+        continue;
+      }
+      tasks.push_back(std::move(task));
+    }
     RunBatch(std::move(tasks));
   }
   return leased;

@@ -59,11 +59,12 @@ class FakeLedger final : public internal::v1::TaskService::Service {
     std::optional<internal::v1::CompleteTaskRequest> completion;
   };
 
-  void Add(const std::string& task_id, internal::v1::TaskLetter letter, uint32_t attempt = 0) {
+  void Add(const std::string& task_id, internal::v1::TaskLetter letter, uint32_t attempt = 0,
+           internal::v1::TaskKind kind = internal::v1::TASK_KIND_ROUTE) {
     std::lock_guard lock(mu_);
     Entry e;
     e.task.set_task_id(task_id);
-    e.task.set_kind(internal::v1::TASK_KIND_ROUTE);
+    e.task.set_kind(kind);
     e.task.set_attempt(attempt);
     letter.set_status(v1::LETTER_STATUS_ACCEPTED);
     *e.task.mutable_letter() = std::move(letter);

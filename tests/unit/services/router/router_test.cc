@@ -323,6 +323,18 @@ TEST_F(RouterTest, CompletionIsGivenUpAfterThreeSends) {
   EXPECT_EQ(router_->stats().completion_errors, 1u);
 }
 
+TEST_F(RouterTest, TaskOfAnotherKindIsLeftToItsLeaseExpiry) {
+  ledger_.Add("print", Letter(Person("17059121030"), v1::CHANNEL_POLICY_AUTO, true), 0,
+              internal::v1::TASK_KIND_PRINT);
+  ledger_.Add("route", Letter(Person("17059121030"), v1::CHANNEL_POLICY_AUTO, true));
+  MakeRouter();
+  EXPECT_EQ(Step(), 2);
+  EXPECT_THAT(ledger_.completions(), SizeIs(1));
+  EXPECT_TRUE(ledger_.Get("route").done);
+  EXPECT_FALSE(ledger_.Get("print").done);
+  EXPECT_THAT(ledger_.fails(), IsEmpty());
+}
+
 TEST_F(RouterTest, UnreachableLedgerIsALeaseError) {
   config_.rpc_timeout = absl::Seconds(2);
   router_ = std::make_unique<Router>(
