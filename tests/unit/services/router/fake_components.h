@@ -196,11 +196,13 @@ class FakeLedger final : public internal::v1::TaskService::Service {
   }
 
  private:
+  // Tokens are "<task_id>#<n>".
   Entry* ByLease(const std::string& token) {
     const absl::Time now = clock_.Now();
-    for (auto& [id, e] : entries_) {
-      if (!e.done && !token.empty() && e.lease_token == token && e.lease_expire > now) return &e;
-    }
+    auto it = entries_.find(token.substr(0, token.find('#')));
+    if (it == entries_.end()) return nullptr;
+    Entry& e = it->second;
+    if (!e.done && !token.empty() && e.lease_token == token && e.lease_expire > now) return &e;
     return nullptr;
   }
 

@@ -373,6 +373,32 @@ TEST_F(RouterTest, LoopsRouteWhatArrivesAndStop) {
   EXPECT_EQ(ledger_.calls_without_deadline(), 0);
 }
 
+// A figure, not a check of speed: run with --gtest_also_run_disabled_tests. The doubles
+// answer from memory, so this is the router's own cost per letter over loopback gRPC.
+TEST_F(RouterTest, DISABLED_Throughput) {
+  constexpr int kLetters = 20000;
+  const std::vector<v1::Recipient> recipients = {Person("15076500565"), Person("02028234530"),
+                                                 Org("921837003"), Person("0707614285")};
+  registry_.Put(recipients[0], WithMailbox(recipients[0]));
+  registry_.Put(recipients[1], Reserved(recipients[1]));
+  registry_.Put(recipients[2], WithInbox(recipients[2]));
+  for (int i = 0; i < kLetters; ++i) {
+    ledger_.Add(absl::StrCat("t", i), Letter(recipients[i % recipients.size()]));
+  }
+  Router& router = MakeRouter();
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(router.Start().ok());
+  ASSERT_TRUE(Eventually([&] { return ledger_.done() == kLetters; }));
+  const absl::Duration took = absl::Now() - start;
+  router.Stop();
+  std::printf("routed %d letters in %s: %.0f letters/s (workers %d, batch %d)\n", kLetters,
+              absl::FormatDuration(took).c_str(), kLetters / absl::ToDoubleSeconds(took),
+              config_.workers, config_.batch_size);
+  // The fourth recipient has no entry and the letters no address: FAILED, NO_CHANNEL.
+  EXPECT_EQ(router.stats().routed, static_cast<uint64_t>(kLetters) * 3 / 4);
+  EXPECT_EQ(router.stats().failed, static_cast<uint64_t>(kLetters) / 4);
+}
+
 TEST_F(RouterTest, StopCancelsALeaseWaitingOnTheNetwork) {
   config_.workers = 1;
   config_.rpc_timeout = absl::Seconds(60);
