@@ -8,7 +8,14 @@ KeyedMutex::Lock::Lock(KeyedMutex& mutex, std::string key) : mutex_(mutex), key_
   mutex_.held_.insert(key_);
 }
 
+KeyedMutex::Lock::Lock(KeyedMutex& mutex, std::string key, std::try_to_lock_t)
+    : mutex_(mutex), key_(std::move(key)) {
+  std::lock_guard lock(mutex_.mu_);
+  owns_ = mutex_.held_.insert(key_).second;
+}
+
 KeyedMutex::Lock::~Lock() {
+  if (!owns_) return;
   {
     std::lock_guard lock(mutex_.mu_);
     mutex_.held_.erase(key_);

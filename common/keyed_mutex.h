@@ -1,11 +1,14 @@
 // Mutual exclusion per key. Holders of different keys never wait for each other, unlike lock
 // striping, where two unrelated keys may share a stripe and then wait out each other's disk
-// syncs. Thread-safe; a thread must not hold two locks of one KeyedMutex at once.
+// syncs. Thread-safe. A thread that holds a lock must not wait for another of the same
+// KeyedMutex unless every thread that does so takes its keys in one order; a try-lock never
+// waits, so any number may be held through try-locks.
 #pragma once
 
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "absl/container/flat_hash_set.h"
 
@@ -17,13 +20,18 @@ class KeyedMutex {
   class Lock {
    public:
     Lock(KeyedMutex& mutex, std::string key);
+    // Does not wait: holds `key` only if no one else does (see owns_lock()).
+    Lock(KeyedMutex& mutex, std::string key, std::try_to_lock_t);
     ~Lock();
     Lock(const Lock&) = delete;
     Lock& operator=(const Lock&) = delete;
 
+    bool owns_lock() const { return owns_; }
+
    private:
     KeyedMutex& mutex_;
     std::string key_;
+    bool owns_ = true;
   };
 
   // Keys held right now (for tests and metrics).

@@ -16,7 +16,7 @@ namespace {
 
 constexpr std::array<std::string_view, static_cast<int>(Cf::kCount)> kCfNames = {
     "letters",     "documents",    "events",        "feed", "tasks",
-    "idempotency", "sender_index", "document_keys", "meta"};
+    "idempotency", "sender_index", "document_keys", "meta", "task_due"};
 
 // True if files in `dir` (created if missing) can be opened with O_DIRECT.
 bool SupportsDirectIo(const std::filesystem::path& dir) {
@@ -112,6 +112,14 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const DbOptions& options) {
       cf_options.compression = rocksdb::kNoCompression;
       cf_options.bottommost_compression = rocksdb::kNoCompression;
     }
+    // Column family "task_due" (the queue) keeps the base options on purpose. Its keys are
+    // put once and removed with SingleDelete, which vanishes together with its put when a
+    // flush or compaction sees both: a finished task whose entries were written within one
+    // memtable's life leaves nothing on disk, and one that spans memtables leaves a
+    // tombstone until compaction brings it to its put. (RocksDB 7.8's
+    // CompactOnDeletionCollector counts only Delete entries, never SingleDelete ones, so it
+    // could not mark these files.) Leasing does not wait for either: it seeks past finished
+    // tasks (LedgerStore's due floor).
     descriptors.emplace_back(std::string(kCfNames[i]), cf_options);
   }
   // The default column family must be opened too; utpost keeps nothing in it.

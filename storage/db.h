@@ -27,11 +27,12 @@ enum class Cf : int {
   kDocuments,     // letter id + position -> document ciphertext (in blob files)
   kEvents,        // letter id + index -> EventRecord
   kFeed,          // sender + sequence -> EventRecord (the WatchLetterEvents feed)
-  kTasks,         // due time + letter id + kind -> TaskRecord
+  kTasks,         // task id -> TaskRecord
   kIdempotency,   // sender + idempotency key -> IdempotencyRecord
   kSenderIndex,   // sender + letter id -> "" (ListLetters)
   kDocumentKeys,  // letter id + position -> DocumentKeyRecord (wrapped data keys)
   kMeta,          // "kek/" + id -> KeyCheckRecord; "shred/" + letter id -> ""
+  kTaskDue,       // kind + due time + task id -> "" (the queue; keys put once, SingleDelete)
   kCount,
 };
 

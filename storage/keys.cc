@@ -1,5 +1,6 @@
 #include "storage/keys.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace utpost::storage::keys {
@@ -63,11 +64,19 @@ std::string Feed(std::string_view sender, uint64_t sequence) {
 
 std::string FeedPrefix(std::string_view sender) { return SenderPrefix(sender); }
 
-std::string Task(int64_t due_unix_ms, const common::LetterIdBytes& id, uint8_t kind) {
+std::string Task(const common::LetterIdBytes& task_id) { return Letter(task_id); }
+
+std::string TaskDueStart(uint8_t kind, int64_t due_unix_ms) {
   std::string key;
-  AppendU64(key, static_cast<uint64_t>(due_unix_ms));
-  AppendId(key, id);
+  key.reserve(kTaskDueKeySize);
   key.push_back(static_cast<char>(kind));
+  AppendU64(key, static_cast<uint64_t>(std::max<int64_t>(due_unix_ms, 0)));
+  return key;
+}
+
+std::string TaskDue(uint8_t kind, int64_t due_unix_ms, const common::LetterIdBytes& task_id) {
+  std::string key = TaskDueStart(kind, due_unix_ms);
+  AppendId(key, task_id);
   return key;
 }
 
@@ -112,5 +121,15 @@ common::LetterIdBytes LetterIdFromSenderIndex(std::string_view key) {
 }
 
 uint64_t SequenceFromFeed(std::string_view key) { return ReadU64(key.substr(key.size() - 8)); }
+
+int64_t DueMsFromTaskDue(std::string_view key) {
+  return static_cast<int64_t>(ReadU64(key.substr(1)));
+}
+
+common::LetterIdBytes TaskIdFromTaskDue(std::string_view key) {
+  common::LetterIdBytes id{};
+  std::memcpy(id.data(), key.data() + 9, id.size());
+  return id;
+}
 
 }  // namespace utpost::storage::keys

@@ -5,7 +5,9 @@
 //   documents     id(16) position(4)
 //   events        id(16) index(4)
 //   feed          sender "/" sequence(8)
-//   tasks         due_unix_ms(8) id(16) kind(1)
+//   tasks         task id(16)
+//   task_due      kind(1) due_unix_ms(8) task id(16)     value empty; every key is put once
+//                                                         and removed with SingleDelete
 //   idempotency   sender "/" key
 //   sender_index  sender "/" id(16)
 //   document_keys id(16) position(4)
@@ -36,7 +38,12 @@ std::string Event(const common::LetterIdBytes& id, uint32_t index);
 std::string EventPrefix(const common::LetterIdBytes& id);
 std::string Feed(std::string_view sender, uint64_t sequence);
 std::string FeedPrefix(std::string_view sender);
-std::string Task(int64_t due_unix_ms, const common::LetterIdBytes& id, uint8_t kind);
+std::string Task(const common::LetterIdBytes& task_id);
+// Due times before the Unix epoch are stored as the epoch.
+std::string TaskDue(uint8_t kind, int64_t due_unix_ms, const common::LetterIdBytes& task_id);
+// The first key of `kind` due at or after `due_unix_ms` (no task id).
+std::string TaskDueStart(uint8_t kind, int64_t due_unix_ms);
+inline constexpr size_t kTaskDueKeySize = 1 + 8 + 16;
 std::string Idempotency(std::string_view sender, std::string_view key);
 std::string SenderIndex(std::string_view sender, const common::LetterIdBytes& id);
 std::string SenderIndexPrefix(std::string_view sender);
@@ -50,5 +57,8 @@ std::string ShredPendingPrefix();
 common::LetterIdBytes LetterIdFromSenderIndex(std::string_view key);
 // The sequence at the end of a feed key.
 uint64_t SequenceFromFeed(std::string_view key);
+// The parts of a task_due key (key.size() == kTaskDueKeySize).
+int64_t DueMsFromTaskDue(std::string_view key);
+common::LetterIdBytes TaskIdFromTaskDue(std::string_view key);
 
 }  // namespace utpost::storage::keys

@@ -1,5 +1,6 @@
 #include "storage/ledger_store.h"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -43,7 +44,80 @@ absl::Status IteratorStatus(rocksdb::Iterator& it, std::string_view what) {
   return FromRocksDb(it.status(), what);
 }
 
+absl::StatusOr<uint8_t> KindByte(const TaskRecord& task) {
+  if (task.kind() <= 0 || task.kind() > 255) {
+    return absl::InternalError(absl::StrCat("task ", task.task_id(), " has no valid kind"));
+  }
+  return static_cast<uint8_t>(task.kind());
+}
+
 }  // namespace
+
+int64_t DueUnixMs(const TaskRecord& task) {
+  return absl::ToUnixMillis(absl::FromUnixSeconds(task.due_time().seconds()) +
+                            absl::Nanoseconds(task.due_time().nanos()));
+}
+
+LeaseScan::LeaseScan(DueFloors& floors, std::mutex& kind_mutex, uint8_t kind)
+    : lock_(kind_mutex), floors_(floors), kind_(kind) {}
+
+LeaseScan::~LeaseScan() {
+  if (!ended_) floors_.EndScan(kind_, std::nullopt);
+}
+
+absl::Status LedgerStore::AddTaskChanges(rocksdb::WriteBatch& batch,
+                                         const std::vector<TaskChange>& changes,
+                                         std::vector<std::pair<uint8_t, int64_t>>& inserted) {
+  for (const TaskChange& change : changes) {
+    if (!change.before && !change.after) continue;
+    const TaskRecord& any = change.after ? *change.after : *change.before;
+    if (change.before && change.after && change.before->task_id() != change.after->task_id()) {
+      return absl::InternalError("a task change names two tasks");
+    }
+    absl::StatusOr<common::LetterIdBytes> id = common::DecodeLetterId(any.task_id());
+    if (!id.ok()) return absl::InternalError(absl::StrCat("malformed task id ", any.task_id()));
+    std::optional<std::string> old_key, new_key;
+    if (change.before) {
+      UTPOST_ASSIGN_OR_RETURN(const uint8_t kind, KindByte(*change.before));
+      old_key = keys::TaskDue(kind, DueUnixMs(*change.before), *id);
+    }
+    if (change.after) {
+      UTPOST_ASSIGN_OR_RETURN(const uint8_t kind, KindByte(*change.after));
+      new_key = keys::TaskDue(kind, DueUnixMs(*change.after), *id);
+    }
+    // A key is put once and removed once (SingleDelete's contract); an entry that stays
+    // where it is is left alone rather than removed and put again.
+    if (!(old_key && new_key && *old_key == *new_key)) {
+      if (old_key) {
+        UTPOST_RETURN_IF_ERROR(
+            FromRocksDb(batch.SingleDelete(db_.cf(Cf::kTaskDue), *old_key), "batch delete"));
+      }
+      if (new_key) {
+        UTPOST_RETURN_IF_ERROR(
+            FromRocksDb(batch.Put(db_.cf(Cf::kTaskDue), *new_key, ""), "batch put"));
+        inserted.emplace_back(static_cast<uint8_t>(change.after->kind()),
+                              keys::DueMsFromTaskDue(*new_key));
+      }
+    }
+    if (change.after) {
+      UTPOST_RETURN_IF_ERROR(FromRocksDb(
+          batch.Put(db_.cf(Cf::kTasks), keys::Task(*id), SerializeRecord(*change.after)),
+          "batch put"));
+    } else {
+      UTPOST_RETURN_IF_ERROR(
+          FromRocksDb(batch.Delete(db_.cf(Cf::kTasks), keys::Task(*id)), "batch delete"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LedgerStore::WriteWithTasks(rocksdb::WriteBatch& batch,
+                                         std::vector<std::pair<uint8_t, int64_t>> inserted) {
+  // The floors go down before the entries can be seen, and stay down until the write is
+  // over: a lease scan running meanwhile does not raise them past these entries.
+  DueFloors::Inserting inserting(floors_, std::move(inserted));
+  return db_.Write(batch);
+}
 
 absl::Status LedgerStore::CommitNewLetter(const NewLetter& letter) {
   rocksdb::WriteBatch batch;
@@ -66,34 +140,37 @@ absl::Status LedgerStore::CommitNewLetter(const NewLetter& letter) {
   UTPOST_RETURN_IF_ERROR(
       put(Cf::kFeed, keys::Feed(sender, letter.event.event().sequence()), event));
   UTPOST_RETURN_IF_ERROR(put(Cf::kSenderIndex, keys::SenderIndex(sender, letter.id), ""));
-  UTPOST_RETURN_IF_ERROR(put(Cf::kTasks,
-                             keys::Task(absl::ToUnixMillis(letter.task_due), letter.id,
-                                        static_cast<uint8_t>(letter.task.kind())),
-                             SerializeRecord(letter.task)));
+  std::vector<TaskChange> tasks;
+  tasks.reserve(letter.tasks.size());
+  for (const TaskRecord& task : letter.tasks) tasks.push_back({std::nullopt, task});
+  std::vector<std::pair<uint8_t, int64_t>> inserted;
+  UTPOST_RETURN_IF_ERROR(AddTaskChanges(batch, tasks, inserted));
   if (!letter.idempotency_key.empty()) {
     UTPOST_RETURN_IF_ERROR(put(Cf::kIdempotency, keys::Idempotency(sender, letter.idempotency_key),
                                SerializeRecord(letter.idempotency)));
   }
-  return db_.Write(batch);
+  return WriteWithTasks(batch, std::move(inserted));
 }
 
 absl::Status LedgerStore::CommitLetterUpdate(const LetterUpdate& update) {
-  if (update.record.event_count() == 0) {
-    return absl::InternalError("letter update without an event");
+  if (update.event && update.record.event_count() == 0) {
+    return absl::InternalError("letter update with an event but no event count");
   }
   rocksdb::WriteBatch batch;
-  const std::string event = SerializeRecord(update.event);
   UTPOST_RETURN_IF_ERROR(FromRocksDb(
       batch.Put(db_.cf(Cf::kLetters), keys::Letter(update.id), SerializeRecord(update.record)),
       "batch put"));
-  UTPOST_RETURN_IF_ERROR(
-      FromRocksDb(batch.Put(db_.cf(Cf::kEvents),
-                            keys::Event(update.id, update.record.event_count() - 1), event),
-                  "batch put"));
-  UTPOST_RETURN_IF_ERROR(FromRocksDb(
-      batch.Put(db_.cf(Cf::kFeed),
-                keys::Feed(update.record.sender(), update.event.event().sequence()), event),
-      "batch put"));
+  if (update.event) {
+    const std::string event = SerializeRecord(*update.event);
+    UTPOST_RETURN_IF_ERROR(
+        FromRocksDb(batch.Put(db_.cf(Cf::kEvents),
+                              keys::Event(update.id, update.record.event_count() - 1), event),
+                    "batch put"));
+    UTPOST_RETURN_IF_ERROR(FromRocksDb(
+        batch.Put(db_.cf(Cf::kFeed),
+                  keys::Feed(update.record.sender(), update.event->event().sequence()), event),
+        "batch put"));
+  }
   if (update.purge_documents) {
     for (uint32_t i = 0; i < update.document_count; ++i) {
       UTPOST_RETURN_IF_ERROR(FromRocksDb(
@@ -105,7 +182,9 @@ absl::Status LedgerStore::CommitLetterUpdate(const LetterUpdate& update) {
     UTPOST_RETURN_IF_ERROR(
         FromRocksDb(batch.Put(db_.cf(Cf::kMeta), keys::ShredPending(update.id), ""), "batch put"));
   }
-  return db_.Write(batch);
+  std::vector<std::pair<uint8_t, int64_t>> inserted;
+  UTPOST_RETURN_IF_ERROR(AddTaskChanges(batch, update.tasks, inserted));
+  return WriteWithTasks(batch, std::move(inserted));
 }
 
 absl::Status LedgerStore::ShredDocuments(const common::LetterIdBytes& id) {
@@ -308,20 +387,99 @@ absl::StatusOr<std::vector<common::LetterIdBytes>> LedgerStore::AllLetterIds() c
   return ids;
 }
 
-absl::StatusOr<std::vector<TaskRecord>> LedgerStore::DueTasks(absl::Time due_by,
-                                                              size_t limit) const {
-  std::vector<TaskRecord> tasks;
-  std::string upper;
-  keys::AppendU64(upper, static_cast<uint64_t>(absl::ToUnixMillis(due_by)) + 1);
+absl::StatusOr<std::optional<TaskRecord>> LedgerStore::GetTask(
+    const common::LetterIdBytes& task_id) const {
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s =
+      db_.raw().Get(rocksdb::ReadOptions(), db_.cf(Cf::kTasks), keys::Task(task_id), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  UTPOST_RETURN_IF_ERROR(FromRocksDb(s, "get task"));
+  UTPOST_ASSIGN_OR_RETURN(TaskRecord record, ParseRecord<TaskRecord>(value, "task"));
+  return record;
+}
+
+absl::StatusOr<std::unique_ptr<LeaseScan>> LedgerStore::ScanDue(uint8_t kind, absl::Time now,
+                                                                size_t limit) {
+  std::unique_ptr<LeaseScan> scan(new LeaseScan(floors_, lease_mutexes_[kind], kind));
+  const int64_t floor = std::max<int64_t>(floors_.BeginScan(kind), 0);
+  scan->end_ms_ = absl::ToUnixMillis(now) + 1;
+  if (floor >= scan->end_ms_) return scan;  // nothing can be due yet
+  const std::string lower = keys::TaskDueStart(kind, floor);
+  const std::string upper = keys::TaskDueStart(kind, scan->end_ms_);
   rocksdb::ReadOptions options;
-  rocksdb::Slice upper_slice(upper);
+  rocksdb::Slice lower_slice(lower), upper_slice(upper);
+  // Both bounds: the seek lands past the tombstones below the floor, and the scan stops at
+  // `now` without stepping over tombstones of entries due later.
+  options.iterate_lower_bound = &lower_slice;
   options.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_.raw().NewIterator(options, db_.cf(Cf::kTasks)));
-  for (it->SeekToFirst(); it->Valid() && tasks.size() < limit; it->Next()) {
-    UTPOST_ASSIGN_OR_RETURN(auto task, ParseRecord<TaskRecord>(it->value(), "task"));
-    tasks.push_back(std::move(task));
+  std::unique_ptr<rocksdb::Iterator> it(db_.raw().NewIterator(options, db_.cf(Cf::kTaskDue)));
+  for (it->Seek(lower); it->Valid(); it->Next()) {
+    const std::string_view key = it->key().ToStringView();
+    if (key.size() != keys::kTaskDueKeySize) return absl::DataLossError("malformed queue key");
+    if (scan->due_.size() == limit) {
+      scan->next_due_ms_ = keys::DueMsFromTaskDue(key);
+      break;
+    }
+    scan->due_.push_back({keys::TaskIdFromTaskDue(key), keys::DueMsFromTaskDue(key)});
   }
-  UTPOST_RETURN_IF_ERROR(IteratorStatus(*it, "scan tasks"));
+  UTPOST_RETURN_IF_ERROR(IteratorStatus(*it, "scan queue"));
+  return scan;
+}
+
+absl::Status LedgerStore::CommitLease(std::unique_ptr<LeaseScan> scan,
+                                      const std::vector<TaskChange>& changes) {
+  // The scan's entries that this lease moves or removes.
+  absl::flat_hash_map<std::string, int64_t> moved;
+  for (const TaskChange& change : changes) {
+    if (!change.before) continue;
+    absl::StatusOr<common::LetterIdBytes> id = common::DecodeLetterId(change.before->task_id());
+    if (!id.ok()) return absl::InternalError("malformed task id");
+    moved[keys::Task(*id)] = DueUnixMs(*change.before);
+  }
+  // The floor may rise to the first entry left in place.
+  int64_t first_live = scan->next_due_ms_.value_or(scan->end_ms_);
+  for (const DueEntry& entry : scan->due_) {
+    auto found = moved.find(keys::Task(entry.task_id));
+    if (found == moved.end() || found->second != entry.due_unix_ms) {
+      first_live = entry.due_unix_ms;
+      break;
+    }
+  }
+  absl::Status status;
+  if (!changes.empty()) {
+    rocksdb::WriteBatch batch;
+    std::vector<std::pair<uint8_t, int64_t>> inserted;
+    status = AddTaskChanges(batch, changes, inserted);
+    if (status.ok()) status = WriteWithTasks(batch, std::move(inserted));
+  }
+  scan->ended_ = true;
+  floors_.EndScan(scan->kind_, status.ok() ? std::optional<int64_t>(first_live) : std::nullopt);
+  return status;
+}
+
+absl::Status LedgerStore::CommitTaskChanges(const std::vector<TaskChange>& changes) {
+  rocksdb::WriteBatch batch;
+  std::vector<std::pair<uint8_t, int64_t>> inserted;
+  UTPOST_RETURN_IF_ERROR(AddTaskChanges(batch, changes, inserted));
+  return WriteWithTasks(batch, std::move(inserted));
+}
+
+absl::StatusOr<std::vector<TaskRecord>> LedgerStore::QueuedTasks(uint8_t kind, size_t limit) const {
+  std::vector<TaskRecord> tasks;
+  const std::string lower = keys::TaskDueStart(kind, 0);
+  rocksdb::ReadOptions options;
+  rocksdb::Slice lower_slice(lower);
+  options.iterate_lower_bound = &lower_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_.raw().NewIterator(options, db_.cf(Cf::kTaskDue)));
+  for (it->Seek(lower); it->Valid() && tasks.size() < limit; it->Next()) {
+    const std::string_view key = it->key().ToStringView();
+    if (static_cast<uint8_t>(key[0]) != kind) break;
+    if (key.size() != keys::kTaskDueKeySize) return absl::DataLossError("malformed queue key");
+    UTPOST_ASSIGN_OR_RETURN(std::optional<TaskRecord> task, GetTask(keys::TaskIdFromTaskDue(key)));
+    if (!task) return absl::DataLossError("queue entry of a task that does not exist");
+    tasks.push_back(std::move(*task));
+  }
+  UTPOST_RETURN_IF_ERROR(IteratorStatus(*it, "scan queue"));
   return tasks;
 }
 

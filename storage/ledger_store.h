@@ -3,11 +3,20 @@
 // synced WriteBatch across the column families it touches, so a letter is either wholly
 // there (record, documents, event, feed entry, index, task, idempotency key) or not at all.
 //
+// Tasks: a record per task (column family "tasks", key = task id) and an entry in the queue
+// (column family "task_due", key = kind + due time + task id, empty value) that moves whenever
+// the task's due time does, in the same batch as the record. Queue keys are each put once and
+// removed with SingleDelete (a moved entry is a new key), so a finished task's entries vanish
+// when compaction meets them; a lease scan seeks past them meanwhile (storage/due_floor.h).
+//
 // Documents are taken only as crypto::EncryptedDocument, which cannot hold plaintext.
 // Thread-safe. Read-modify-write sequences must be serialised by the caller.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +27,7 @@
 #include "common/letter_id.h"
 #include "crypto/envelope.h"
 #include "storage/db.h"
+#include "storage/due_floor.h"
 #include "utpost/storage/v1/records.pb.h"
 #include "utpost/v1/letters.pb.h"
 
@@ -29,25 +39,74 @@ using storage::v1::KeyCheckRecord;
 using storage::v1::LetterRecord;
 using storage::v1::TaskRecord;
 
+// A change to one task within a batch. `before` is the task as stored now: its record and its
+// entry in the queue (column family "task_due", at before.due_time) are replaced or removed.
+// `after` is what it becomes: its record is put and its queue entry added at after.due_time.
+// A new task has no `before`; a finished task has no `after`. Both name the same task_id.
+// The caller holds the task's lock (see the ledger) so that `before` is what is stored.
+struct TaskChange {
+  std::optional<TaskRecord> before;
+  std::optional<TaskRecord> after;
+};
+
 // Everything an accepted letter writes, in one batch.
 struct NewLetter {
   common::LetterIdBytes id{};
   LetterRecord record;                               // event_count == 1
   std::vector<crypto::EncryptedDocument> documents;  // in position order
   EventRecord event;                                 // the first event (index 0)
-  TaskRecord task;
-  absl::Time task_due;
-  std::string idempotency_key;  // empty: none
+  std::vector<TaskRecord> tasks;                     // queued (task_id, kind and due_time set)
+  std::string idempotency_key;                       // empty: none
   IdempotencyRecord idempotency;
 };
 
-// A status change of an existing letter, in one batch.
+// A change of an existing letter, in one batch: a status change (with its event) and/or
+// changes to its tasks.
 struct LetterUpdate {
   common::LetterIdBytes id{};
-  LetterRecord record;           // the new state; event_count already incremented
-  EventRecord event;             // stored at index record.event_count - 1
-  bool purge_documents = false;  // destroy the encrypted documents (see ShredDocuments)
-  uint32_t document_count = 0;   // how many to destroy when purging
+  LetterRecord record;  // the new state; event_count already incremented if there is an event
+  std::optional<EventRecord> event;  // stored at index record.event_count - 1 and in the feed
+  bool purge_documents = false;      // destroy the encrypted documents (see ShredDocuments)
+  uint32_t document_count = 0;       // how many to destroy when purging
+  std::vector<TaskChange> tasks;
+};
+
+// A task's due time in whole milliseconds (rounded down), as its queue key holds it.
+int64_t DueUnixMs(const TaskRecord& task);
+
+// An entry of the queue as a lease scan saw it.
+struct DueEntry {
+  common::LetterIdBytes task_id{};
+  int64_t due_unix_ms = 0;
+};
+
+// One lease of one kind of task, from the scan of the queue to the write of the leases (see
+// LedgerStore::ScanDue and CommitLease). Holds the kind's lease lock for its whole life, so
+// leases of a kind are granted one call at a time and two calls never lease the same task.
+class LeaseScan {
+ public:
+  ~LeaseScan();
+  LeaseScan(const LeaseScan&) = delete;
+  LeaseScan& operator=(const LeaseScan&) = delete;
+
+  // The entries due (due time <= the scan's `now`), oldest first, as the scan saw them. A
+  // task may have been finished or moved since: the caller re-reads each one under its lock.
+  const std::vector<DueEntry>& due() const { return due_; }
+  uint8_t kind() const { return kind_; }
+
+ private:
+  friend class LedgerStore;
+  LeaseScan(DueFloors& floors, std::mutex& kind_mutex, uint8_t kind);
+
+  std::unique_lock<std::mutex> lock_;
+  DueFloors& floors_;
+  uint8_t kind_;
+  std::vector<DueEntry> due_;
+  // Where the scanned range ends (exclusive), and the due time of the first entry past the
+  // limit, if the scan stopped there.
+  int64_t end_ms_ = 0;
+  std::optional<int64_t> next_due_ms_;
+  bool ended_ = false;
 };
 
 class LedgerStore {
@@ -110,14 +169,44 @@ class LedgerStore {
   // Every letter id in the store (for consistency checks and tools).
   [[nodiscard]] absl::StatusOr<std::vector<common::LetterIdBytes>> AllLetterIds() const;
 
-  // Pending tasks with due time <= `due_by`, oldest first, at most `limit`.
-  [[nodiscard]] absl::StatusOr<std::vector<TaskRecord>> DueTasks(absl::Time due_by,
-                                                                 size_t limit) const;
+  // The task, or nullopt if there is none (never queued, or finished).
+  [[nodiscard]] absl::StatusOr<std::optional<TaskRecord>> GetTask(
+      const common::LetterIdBytes& task_id) const;
+
+  // Starts a lease of tasks of `kind`: blocks while another lease of the kind is in progress,
+  // then finds up to `limit` entries of the queue due at or before `now`. The cost does not
+  // grow with the number of finished tasks: the scan seeks past them (storage/due_floor.h).
+  // Leasing continues with CommitLease, or ends when the scan is destroyed.
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<LeaseScan>> ScanDue(uint8_t kind, absl::Time now,
+                                                                   size_t limit);
+  // Applies `changes` (the leased tasks, each moved from its entry in the scan to the end of
+  // its lease, and any others removed) in one synced batch, and ends the scan.
+  [[nodiscard]] absl::Status CommitLease(std::unique_ptr<LeaseScan> scan,
+                                         const std::vector<TaskChange>& changes);
+  // Applies task changes that touch no letter (e.g. a task given back for a retry), in one
+  // synced batch.
+  [[nodiscard]] absl::Status CommitTaskChanges(const std::vector<TaskChange>& changes);
+
+  // Up to `limit` tasks of `kind` in queue order (leased ones at the end of their lease), due
+  // or not. Scans from the start of the kind: for tests and tools, not for leasing.
+  [[nodiscard]] absl::StatusOr<std::vector<TaskRecord>> QueuedTasks(uint8_t kind,
+                                                                    size_t limit) const;
+  // The kind's due floor (storage/due_floor.h), for tests.
+  int64_t DueFloor(uint8_t kind) const { return floors_.floor(kind); }
 
   Db& db() { return db_; }
 
  private:
+  // Adds `changes` to `batch`; appends the queue entries it adds to `inserted`.
+  absl::Status AddTaskChanges(rocksdb::WriteBatch& batch, const std::vector<TaskChange>& changes,
+                              std::vector<std::pair<uint8_t, int64_t>>& inserted);
+  // Writes `batch`, which adds the queue entries `inserted`, keeping the due floors below them.
+  absl::Status WriteWithTasks(rocksdb::WriteBatch& batch,
+                              std::vector<std::pair<uint8_t, int64_t>> inserted);
+
   Db& db_;
+  DueFloors floors_;
+  std::array<std::mutex, 256> lease_mutexes_;  // one per kind
 };
 
 }  // namespace utpost::storage

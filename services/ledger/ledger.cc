@@ -133,26 +133,6 @@ absl::Status LetterNotFound(std::string_view letter_id) {
 
 }  // namespace
 
-bool IsAllowedTransition(v1::LetterStatus from, v1::LetterStatus to) {
-  using S = v1::LetterStatus;
-  switch (from) {
-    case S::LETTER_STATUS_ACCEPTED:
-      return to == S::LETTER_STATUS_ROUTED || to == S::LETTER_STATUS_QUEUED_FOR_PRINT ||
-             to == S::LETTER_STATUS_CANCELLED || to == S::LETTER_STATUS_FAILED;
-    case S::LETTER_STATUS_ROUTED:
-      return to == S::LETTER_STATUS_DELIVERED_DIGITALLY ||
-             to == S::LETTER_STATUS_QUEUED_FOR_PRINT || to == S::LETTER_STATUS_CANCELLED ||
-             to == S::LETTER_STATUS_FAILED;
-    case S::LETTER_STATUS_DELIVERED_DIGITALLY:
-      // Unread past its deadline, a delivered letter is printed as well.
-      return to == S::LETTER_STATUS_READ || to == S::LETTER_STATUS_QUEUED_FOR_PRINT;
-    case S::LETTER_STATUS_QUEUED_FOR_PRINT:
-      return to == S::LETTER_STATUS_PRINTED || to == S::LETTER_STATUS_FAILED;
-    default:
-      return false;
-  }
-}
-
 absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Create(const LedgerConfig& config,
                                                        storage::LedgerStore& store,
                                                        const crypto::KeyStore& keys,
@@ -172,7 +152,8 @@ std::string LetterLockKey(const common::LetterIdBytes& id) {
 }
 }  // namespace
 
-absl::StatusOr<v1::Letter> Ledger::View(const storage::LetterRecord& record) const {
+absl::StatusOr<storage::v1::LetterContent> Ledger::OpenContent(
+    const storage::LetterRecord& record) const {
   UTPOST_ASSIGN_OR_RETURN(crypto::EncryptedDocument sealed,
                           crypto::EncryptedDocument::Parse(record.sealed_content()));
   UTPOST_ASSIGN_OR_RETURN(std::string plain,
@@ -181,7 +162,11 @@ absl::StatusOr<v1::Letter> Ledger::View(const storage::LetterRecord& record) con
   const bool parsed = content.ParseFromString(plain);
   crypto::Wipe(plain);
   if (!parsed) return absl::DataLossError("sealed letter content does not parse");
+  return content;
+}
 
+absl::StatusOr<v1::Letter> Ledger::View(const storage::LetterRecord& record) const {
+  UTPOST_ASSIGN_OR_RETURN(storage::v1::LetterContent content, OpenContent(record));
   v1::Letter letter;
   letter.set_letter_id(record.letter_id());
   *letter.mutable_recipient() = std::move(*content.mutable_recipient());
@@ -297,11 +282,9 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
   *event.mutable_time() = now_proto;
   UTPOST_ASSIGN_OR_RETURN(letter.event, SealEvent(std::move(event), 0));
 
-  letter.task.set_kind(storage::v1::TASK_KIND_ROUTE);
-  letter.task.set_letter_id(letter_id);
-  letter.task.set_sender(std::string(sender));
-  *letter.task.mutable_create_time() = now_proto;
-  letter.task_due = now;
+  // The router's task, queued with the letter.
+  letter.tasks.push_back(NewTask(storage::v1::TASK_KIND_ROUTE, record, now, now));
+  record.add_pending_task_ids(letter.tasks.back().task_id());
 
   if (!key.empty()) {
     letter.idempotency_key = key;
@@ -429,15 +412,15 @@ absl::StatusOr<v1::ListLettersResponse> Ledger::ListLetters(
   return response;
 }
 
-absl::StatusOr<v1::Letter> Ledger::ApplyTransitionLocked(const common::LetterIdBytes& id,
-                                                         storage::LetterRecord record,
-                                                         const Transition& transition,
-                                                         bool purge_documents) {
+absl::StatusOr<storage::LetterRecord> Ledger::CommitTransitionLocked(
+    const common::LetterIdBytes& id, storage::LetterRecord record, const Transition& transition,
+    bool purge_documents, std::string_view task_id, std::vector<storage::TaskChange> tasks) {
   const google::protobuf::Timestamp now = ToProto(clock_.Now());
   storage::LetterUpdate update;
   update.id = id;
   update.purge_documents = purge_documents && !record.documents_purged();
   update.document_count = record.document_count();
+  update.tasks = std::move(tasks);
   record.set_status(transition.status);
   if (transition.channel != v1::CHANNEL_UNSPECIFIED) record.set_channel(transition.channel);
   *record.mutable_update_time() = now;
@@ -451,15 +434,16 @@ absl::StatusOr<v1::Letter> Ledger::ApplyTransitionLocked(const common::LetterIdB
   event.set_detail(transition.detail);
   *event.mutable_time() = now;
   UTPOST_ASSIGN_OR_RETURN(update.event, SealEvent(std::move(event), record.event_count() - 1));
+  update.event->set_task_id(std::string(task_id));
   update.record = std::move(record);
 
   const uint64_t sequence = feed_.Allocate(update.record.sender());
-  update.event.mutable_event()->set_sequence(sequence);
+  update.event->mutable_event()->set_sequence(sequence);
   absl::Status committed = store_.CommitLetterUpdate(update);
   feed_.Complete(update.record.sender(), sequence, committed.ok());
   UTPOST_RETURN_IF_ERROR(committed);
   if (update.purge_documents) UTPOST_RETURN_IF_ERROR(Shred(id, update.record.letter_id()));
-  return View(update.record);
+  return std::move(update.record);
 }
 
 absl::Status Ledger::Shred(const common::LetterIdBytes& id, std::string_view letter_id) {
@@ -525,10 +509,18 @@ absl::StatusOr<v1::Letter> Ledger::ApplyTransition(std::string_view sender,
   if (transition.reason == v1::STATUS_REASON_UNSPECIFIED) {
     return absl::InvalidArgumentError("every status change needs a reason");
   }
+  std::deque<common::KeyedMutex::Lock> task_locks;
+  std::vector<storage::TaskChange> tasks;
+  if (IsTerminal(transition.status)) {
+    UTPOST_RETURN_IF_ERROR(RemovePendingTasksLocked(loaded.second, "", task_locks, tasks));
+  }
   // Only a cancelled letter's documents are destroyed here: a failed letter's documents are
   // what manual handling works from; delivered ones are purged by retention.
-  return ApplyTransitionLocked(id, std::move(loaded.second), transition,
-                               transition.status == v1::LETTER_STATUS_CANCELLED);
+  UTPOST_ASSIGN_OR_RETURN(storage::LetterRecord updated,
+                          CommitTransitionLocked(id, std::move(loaded.second), transition,
+                                                 transition.status == v1::LETTER_STATUS_CANCELLED,
+                                                 "", std::move(tasks)));
+  return View(updated);
 }
 
 absl::StatusOr<v1::CancelLetterResponse> Ledger::CancelLetter(
@@ -545,18 +537,23 @@ absl::StatusOr<v1::CancelLetterResponse> Ledger::CancelLetter(
     UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(), View(loaded.second));
     return response;
   }
-  if (status != v1::LETTER_STATUS_ACCEPTED && status != v1::LETTER_STATUS_ROUTED) {
+  if (!IsCancellable(status)) {
     return absl::FailedPreconditionError(
         absl::StrCat("letter ", request.letter_id(), " is ", v1::LetterStatus_Name(status),
                      "; only letters not yet handed to a channel can be cancelled"));
   }
+  // Its tasks go in the same write: a worker that holds one of them finds it gone.
+  std::deque<common::KeyedMutex::Lock> task_locks;
+  std::vector<storage::TaskChange> tasks;
+  UTPOST_RETURN_IF_ERROR(RemovePendingTasksLocked(loaded.second, "", task_locks, tasks));
   Transition transition;
   transition.letter_id = request.letter_id();
   transition.status = v1::LETTER_STATUS_CANCELLED;
   transition.reason = v1::STATUS_REASON_CANCELLED_BY_SENDER;
-  UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(),
-                          ApplyTransitionLocked(id, std::move(loaded.second), transition,
-                                                /*purge_documents=*/true));
+  UTPOST_ASSIGN_OR_RETURN(storage::LetterRecord updated,
+                          CommitTransitionLocked(id, std::move(loaded.second), transition,
+                                                 /*purge_documents=*/true, "", std::move(tasks)));
+  UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(), View(updated));
   return response;
 }
 

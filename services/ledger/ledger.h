@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,8 +22,11 @@
 #include "crypto/envelope.h"
 #include "crypto/key_store.h"
 #include "services/ledger/event_feed.h"
+#include "services/ledger/lease_token.h"
 #include "services/ledger/ledger_config.h"
+#include "services/ledger/letter_status.h"
 #include "storage/ledger_store.h"
+#include "utpost/internal/v1/tasks.pb.h"
 #include "utpost/v1/letters.pb.h"
 
 namespace utpost::ledger {
@@ -38,9 +42,6 @@ struct Transition {
 
 // The most statuses one ListLetters filter may name (there are fewer distinct statuses).
 inline constexpr int kMaxListStatuses = 16;
-
-// True if a letter in status `from` may move to `to`.
-bool IsAllowedTransition(v1::LetterStatus from, v1::LetterStatus to);
 
 class Ledger {
  public:
@@ -64,15 +65,56 @@ class Ledger {
   [[nodiscard]] absl::StatusOr<v1::ListLettersResponse> ListLetters(
       std::string_view sender, const v1::ListLettersRequest& request) const;
 
+  // Cancels a letter whose status is cancellable (letter_status.h), and in the same synced
+  // write removes its pending tasks: a worker holding one of them gets FAILED_PRECONDITION
+  // when it completes it.
   // Errors: INVALID_ARGUMENT (letter_id), NOT_FOUND, FAILED_PRECONDITION (already handed to
   // a channel or finished).
   [[nodiscard]] absl::StatusOr<v1::CancelLetterResponse> CancelLetter(
       std::string_view sender, const v1::CancelLetterRequest& request);
 
-  // Applies a status change on behalf of the sender's letter. FAILED_PRECONDITION if the
-  // transition is not allowed from the letter's current status.
+  // Applies a status change on behalf of the sender's letter, outside the task queue (for
+  // tools and tests). A change into a terminal status removes the letter's pending tasks; any
+  // other leaves them, and a worker completing one finds the letter in another status.
+  // FAILED_PRECONDITION if the transition is not allowed from the letter's current status.
   [[nodiscard]] absl::StatusOr<v1::Letter> ApplyTransition(std::string_view sender,
                                                            const Transition& transition);
+
+  // TaskService (proto/utpost/internal/v1/tasks.proto). Internal: the callers are components,
+  // which act on every organisation's letters. Leases, completions and failures of one task
+  // are serialised by a per-task lock; completions also hold the letter's lock, as every
+  // other change of a letter does.
+
+  // Leases up to max_tasks due tasks of `kind`, oldest due first, until now + lease_for, each
+  // with its letter opened (recipient, postal address, options). A task is due when its due
+  // time has passed: a new or retried task, or one whose lease expired. Each lease counts as
+  // an attempt. All leases of one call are one synced write; calls for one kind are granted
+  // one at a time. The cost does not grow with the number of finished tasks.
+  // Errors: INVALID_ARGUMENT (kind, max_tasks, lease_for, worker), UNAVAILABLE (storage).
+  [[nodiscard]] absl::StatusOr<internal::v1::LeaseTasksResponse> LeaseTasks(
+      const internal::v1::LeaseTasksRequest& request);
+
+  // In one synced write: checks that the lease is current (the newest lease of the task; it
+  // may have expired if no one leased the task since) and that the letter is in
+  // transition.expected_status; applies the transition (event and feed entry, detail sealed)
+  // with the task id recorded in its event; deletes the task; queues next_tasks and records
+  // them as the letter's pending tasks. Into a terminal status, the letter's other pending
+  // tasks are removed too.
+  // A retry after the task is finished returns the letter as it is, replayed = true, if the
+  // task's event has the same status, reason and channel.
+  // Errors: INVALID_ARGUMENT (fields), ABORTED (stale lease, or the task was finished with
+  // another transition), FAILED_PRECONDITION (the letter is not in expected_status, e.g.
+  // cancelled: the task is removed if it is still there, nothing else changes), NOT_FOUND (no
+  // such task or letter), UNAVAILABLE (storage).
+  [[nodiscard]] absl::StatusOr<internal::v1::CompleteTaskResponse> CompleteTask(
+      const internal::v1::CompleteTaskRequest& request);
+
+  // Gives a leased task back, due again at retry_at (a time in the past means now), with
+  // its attempt count kept (the lease already counted as an attempt) and `reason` recorded.
+  // Errors: INVALID_ARGUMENT (fields), ABORTED (stale lease, or the task is finished),
+  // UNAVAILABLE (storage).
+  [[nodiscard]] absl::StatusOr<internal::v1::FailTaskResponse> FailTask(
+      const internal::v1::FailTaskRequest& request);
 
   // Up to `limit` of the sender's events with sequence > `after`, in order, among those
   // visible now (see EventFeed). INVALID_ARGUMENT (after_sequence) if `after` is ahead of
@@ -101,12 +143,33 @@ class Ledger {
   // The sender's letter, or NOT_FOUND (also when it belongs to someone else).
   absl::StatusOr<std::pair<common::LetterIdBytes, storage::LetterRecord>> LoadOwnLetter(
       std::string_view sender, std::string_view letter_id) const;
-  absl::StatusOr<v1::Letter> ApplyTransitionLocked(const common::LetterIdBytes& id,
-                                                   storage::LetterRecord record,
-                                                   const Transition& transition,
-                                                   bool purge_documents);
+  // Applies `transition` to `record` (read under the letter's lock; its pending_task_ids
+  // already what they are to become) with `tasks` in one synced write, and returns the
+  // record written. `task_id`: the task whose completion this is, recorded in the event.
+  // With `purge_documents`, destroys the documents (and shreds their keys) too.
+  absl::StatusOr<storage::LetterRecord> CommitTransitionLocked(
+      const common::LetterIdBytes& id, storage::LetterRecord record, const Transition& transition,
+      bool purge_documents, std::string_view task_id, std::vector<storage::TaskChange> tasks);
+  // Locks (blocking, holding them in `locks`) and reads the letter's pending tasks other than
+  // `except`, removes them from `record` and adds their removal to `changes`. Called with the
+  // letter's lock held: every thread that waits for a second task lock holds its letter's
+  // lock, so two such threads never wait for each other.
+  absl::Status RemovePendingTasksLocked(storage::LetterRecord& record, std::string_view except,
+                                        std::deque<common::KeyedMutex::Lock>& locks,
+                                        std::vector<storage::TaskChange>& changes);
+  // A new task record for the letter, due at `due`.
+  storage::TaskRecord NewTask(storage::v1::TaskKind kind, const storage::LetterRecord& letter,
+                              absl::Time now, absl::Time due);
+  // The answer to a CompleteTask whose task is gone (see CompleteTask).
+  absl::StatusOr<internal::v1::CompleteTaskResponse> AnswerFinishedTask(
+      const LeaseToken& token, const storage::LetterRecord& record,
+      const internal::v1::Transition& transition) const;
+  // The letter's sealed personal content, opened.
+  absl::StatusOr<storage::v1::LetterContent> OpenContent(const storage::LetterRecord& record) const;
   // The public view of a stored letter: its sealed personal content opened.
   absl::StatusOr<v1::Letter> View(const storage::LetterRecord& record) const;
+  // What a worker sees of a letter: its sealed personal content opened.
+  absl::StatusOr<internal::v1::TaskLetter> ViewForTask(const storage::LetterRecord& record) const;
   // An event as stored: a non-empty detail sealed under EventDetailAad(letter id, index).
   absl::StatusOr<storage::EventRecord> SealEvent(v1::LetterEvent event, uint32_t index) const;
   // The one conversion of a stored event to the public one (the detail opened).
@@ -119,10 +182,14 @@ class Ledger {
   crypto::Envelope envelope_;
   const common::Clock& clock_;
   common::LetterIdGenerator ids_;
+  common::LetterIdGenerator task_ids_;
   EventFeed feed_;
-  // Read-modify-write of one letter, and check-then-write of one idempotency key, are
-  // serialised; nothing else waits, since these locks are held across a synced write.
+  // Read-modify-write of one letter, of one task, and check-then-write of one idempotency
+  // key, are serialised; nothing else waits, since these locks are held across a synced
+  // write. Order: a letter's lock before its tasks' locks. Leasing only tries task locks (a
+  // task being completed, failed or cancelled is skipped), so it never waits for one.
   common::KeyedMutex letter_locks_;
+  common::KeyedMutex task_locks_;
   common::KeyedMutex idempotency_locks_;
 };
 

@@ -12,6 +12,7 @@ LedgerModule::~LedgerModule() {
   // Work already queued finishes (each letter is acknowledged only after it is durable);
   // then everything goes in reverse order of construction.
   if (executor) executor->Shutdown();
+  task_service.reset();
   letter_service.reset();
   executor.reset();
   ledger.reset();
@@ -71,6 +72,9 @@ absl::StatusOr<std::unique_ptr<service::Module>> NewLedgerModule(service::Module
   module->letter_service = std::make_unique<LetterServiceImpl>(
       *module->ledger, context.authenticator(), *module->executor);
   context.AddService(module->letter_service.get(), v1::LetterService::service_full_name());
+  module->task_service = std::make_unique<TaskServiceImpl>(*module->ledger, context.authenticator(),
+                                                           *module->executor);
+  context.AddService(module->task_service.get(), internal::v1::TaskService::service_full_name());
   service::Log(spdlog::level::info, "ledger ready",
                {{"data_dir", config.data_dir.string()},
                 {"key_dir", config.key_dir.string()},

@@ -1,5 +1,5 @@
 // The ledger as a module of a utpost process (services/common/module.h): its RocksDB, key
-// store, logic and LetterService.
+// store, logic, LetterService (public) and TaskService (internal: components only).
 #pragma once
 
 #include <memory>
@@ -10,6 +10,7 @@
 #include "services/common/module.h"
 #include "services/ledger/ledger.h"
 #include "services/ledger/letter_service.h"
+#include "services/ledger/task_service.h"
 #include "storage/db.h"
 #include "storage/ledger_store.h"
 
@@ -29,6 +30,7 @@ class LedgerModule final : public service::Module {
   std::unique_ptr<Ledger> ledger;
   std::unique_ptr<service::BoundedExecutor> executor;
   std::unique_ptr<LetterServiceImpl> letter_service;
+  std::unique_ptr<TaskServiceImpl> task_service;
 };
 
 // The ledger module's name, as --target and component certificates spell it.

@@ -9,6 +9,20 @@
 #include "crypto/digest.h"
 
 namespace utpost::ledger {
+namespace {
+
+// Big-endian, whatever the machine: a token issued by one replica reads the same on another.
+void AppendBigEndian64(uint64_t value, std::string& out) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(value >> shift));
+}
+
+uint64_t LoadBigEndian64(const char* bytes) {
+  uint64_t value = 0;
+  for (int i = 0; i < 8; ++i) value = (value << 8) | static_cast<unsigned char>(bytes[i]);
+  return value;
+}
+
+}  // namespace
 
 uint64_t FilterHash(const v1::ListLettersRequest& request) {
   std::string filters;
@@ -19,14 +33,12 @@ uint64_t FilterHash(const v1::ListLettersRequest& request) {
   crypto::Sha256 sha;
   sha.Update(filters);
   const std::string digest = sha.Finish();
-  uint64_t h = 0;
-  std::memcpy(&h, digest.data(), sizeof(h));
-  return h;
+  return LoadBigEndian64(digest.data());
 }
 
 std::string EncodePageToken(const common::LetterIdBytes& last, uint64_t filter_hash) {
   std::string raw(reinterpret_cast<const char*>(last.data()), last.size());
-  raw.append(reinterpret_cast<const char*>(&filter_hash), sizeof(filter_hash));
+  AppendBigEndian64(filter_hash, raw);
   return absl::WebSafeBase64Escape(raw);
 }
 
@@ -40,9 +52,7 @@ absl::StatusOr<common::LetterIdBytes> DecodePageToken(std::string_view token,
     return common::FieldError(absl::StatusCode::kInvalidArgument, "page_token",
                               "is not a token this server issued");
   }
-  uint64_t hash = 0;
-  std::memcpy(&hash, raw.data() + 16, sizeof(hash));
-  if (hash != filter_hash) {
+  if (LoadBigEndian64(raw.data() + 16) != filter_hash) {
     return common::FieldError(absl::StatusCode::kInvalidArgument, "page_token",
                               "was issued for other filters");
   }

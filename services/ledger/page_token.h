@@ -1,6 +1,7 @@
 // ListLetters page tokens: the last letter id of a page and a hash of the request's filters,
 // so a token cannot be reused with other filters. Opaque to clients: web-safe base64 of
-// id (16 bytes) || filter hash (8 bytes). Pure: no I/O, thread-safe.
+// id (16 bytes) || filter hash (8 bytes, big-endian), the same on every machine. Pure: no
+// I/O, thread-safe.
 #pragma once
 
 #include <cstdint>

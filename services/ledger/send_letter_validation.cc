@@ -110,37 +110,6 @@ TextInfo InspectText(std::string_view text) {
   return info;
 }
 
-// Checks that `text` is valid UTF-8 without control characters, `min_chars` to `max_chars`
-// code points long. Adds at most one violation for `field`. Descriptions never quote the
-// value: it may be invalid UTF-8, which a google.rpc.BadRequest cannot carry.
-void CheckText(FieldViolations& v, const std::string& field, std::string_view text, int min_chars,
-               int max_chars, bool forbid_slash_lookalikes = false) {
-  // A code point takes at most 4 bytes: longer text is refused without reading it.
-  if (text.size() > static_cast<size_t>(max_chars) * 4) {
-    v.Add(field,
-          absl::StrCat("must be at most ", max_chars, " characters (is ", text.size(), " bytes)"));
-    return;
-  }
-  const TextInfo info = InspectText(text);
-  if (!info.valid_utf8) {
-    v.Add(field, "must be valid UTF-8");
-  } else if (info.has_control) {
-    v.Add(field, "must not contain control characters");
-  } else if (info.has_invisible) {
-    v.Add(field,
-          "must not contain invisible formatting characters (bidirectional controls, "
-          "zero-width characters, line or paragraph separators)");
-  } else if (forbid_slash_lookalikes && info.has_slash_lookalike) {
-    v.Add(field, "must not contain characters that look like a slash (U+2215, U+FF0F, ...)");
-  } else if (info.chars == 0 && min_chars > 0) {
-    v.Add(field, "must not be empty");
-  } else if (info.chars < static_cast<size_t>(min_chars)) {
-    v.Add(field, absl::StrCat("must be at least ", min_chars, " characters (is ", info.chars, ")"));
-  } else if (info.chars > static_cast<size_t>(max_chars)) {
-    v.Add(field, absl::StrCat("must be at most ", max_chars, " characters (is ", info.chars, ")"));
-  }
-}
-
 // The key under which file names must be unique, for valid UTF-8 `name`: case folded for
 // ASCII and the Latin-1 capitals (Æ, Ø, Å, Ä, Ö, Ü, ...), which covers Nordic names without
 // pulling in a Unicode library.
@@ -401,6 +370,34 @@ void CheckIdempotencyKey(FieldViolations& v, std::string_view key) {
 }
 
 }  // namespace
+
+void CheckText(common::FieldViolations& v, const std::string& field, std::string_view text,
+               int min_chars, int max_chars, bool forbid_slash_lookalikes) {
+  // A code point takes at most 4 bytes: longer text is refused without reading it.
+  if (text.size() > static_cast<size_t>(max_chars) * 4) {
+    v.Add(field,
+          absl::StrCat("must be at most ", max_chars, " characters (is ", text.size(), " bytes)"));
+    return;
+  }
+  const TextInfo info = InspectText(text);
+  if (!info.valid_utf8) {
+    v.Add(field, "must be valid UTF-8");
+  } else if (info.has_control) {
+    v.Add(field, "must not contain control characters");
+  } else if (info.has_invisible) {
+    v.Add(field,
+          "must not contain invisible formatting characters (bidirectional controls, "
+          "zero-width characters, line or paragraph separators)");
+  } else if (forbid_slash_lookalikes && info.has_slash_lookalike) {
+    v.Add(field, "must not contain characters that look like a slash (U+2215, U+FF0F, ...)");
+  } else if (info.chars == 0 && min_chars > 0) {
+    v.Add(field, "must not be empty");
+  } else if (info.chars < static_cast<size_t>(min_chars)) {
+    v.Add(field, absl::StrCat("must be at least ", min_chars, " characters (is ", info.chars, ")"));
+  } else if (info.chars > static_cast<size_t>(max_chars)) {
+    v.Add(field, absl::StrCat("must be at most ", max_chars, " characters (is ", info.chars, ")"));
+  }
+}
 
 absl::Status ValidateSendLetter(const v1::SendLetterRequest& request, const LetterLimits& limits) {
   FieldViolations v;

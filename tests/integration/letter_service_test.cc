@@ -94,7 +94,7 @@ TEST_F(LetterServiceTest, SendThenGetShowsAcceptedLetterWithHistory) {
     EXPECT_EQ(*content, request.documents(i).content());
   }
   // A routing task is queued for the router.
-  auto tasks = stack_->ledger().store->DueTasks(absl::Now() + absl::Hours(1), 10);
+  auto tasks = stack_->ledger().store->QueuedTasks(storage::v1::TASK_KIND_ROUTE, 10);
   ASSERT_TRUE(tasks.ok());
   ASSERT_EQ(tasks->size(), 1u);
   EXPECT_EQ((*tasks)[0].letter_id(), sent->letter_id());

@@ -17,6 +17,23 @@ TEST(KeyedMutexTest, DifferentKeysDoNotWaitForEachOther) {
   EXPECT_EQ(mutex.held(), 2u);
 }
 
+TEST(KeyedMutexTest, TryLockTakesOnlyAFreeKeyAndNeverWaits) {
+  KeyedMutex mutex;
+  {
+    KeyedMutex::Lock held(mutex, "a");
+    // Would deadlock if it waited for "a".
+    KeyedMutex::Lock refused(mutex, "a", std::try_to_lock);
+    EXPECT_FALSE(refused.owns_lock());
+    KeyedMutex::Lock other(mutex, "b", std::try_to_lock);
+    EXPECT_TRUE(other.owns_lock());
+    EXPECT_EQ(mutex.held(), 2u);
+  }
+  // The refused lock released nothing that was not its own: both keys are free again.
+  EXPECT_EQ(mutex.held(), 0u);
+  KeyedMutex::Lock again(mutex, "a", std::try_to_lock);
+  EXPECT_TRUE(again.owns_lock());
+}
+
 TEST(KeyedMutexTest, TheSameKeyIsHeldByOneThreadAtATime) {
   KeyedMutex mutex;
   std::atomic<int> inside{0}, max_inside{0};

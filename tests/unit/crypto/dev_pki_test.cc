@@ -458,5 +458,80 @@ TEST_F(DevPkiTest, MutualTlsHandshakeIdentifiesTheClient) {
   EXPECT_EQ(*org_key, kOslo);
 }
 
+// Issues a certificate with the dev CA through the openssl command line: the subject and
+// subjectAltName as given. Returns the PEM, or "" (with a test failure) if openssl fails.
+std::string IssueWithOpenssl(const fs::path& pki, const fs::path& work, const std::string& subject,
+                             const std::string& san) {
+  const fs::path ca = DevCaDir(pki);
+  const std::string key = (work / "k.pem").string(), csr = (work / "r.csr").string(),
+                    cert = (work / "c.pem").string(), ext = (work / "ext.cnf").string();
+  std::ofstream(ext) << "subjectAltName=" << san << "\nextendedKeyUsage=clientAuth\n";
+  const std::string command =
+      "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + key +
+      " -out " + csr + " -subj '" + subject + "' 2>/dev/null && openssl x509 -req -in " + csr +
+      " -CA " + (ca / "ca.pem").string() + " -CAkey " + (ca / "ca.key").string() +
+      " -days 1 -extfile " + ext + " -out " + cert + " 2>/dev/null";
+  if (std::system(command.c_str()) != 0) {
+    ADD_FAILURE() << "openssl failed: " << command;
+    return "";
+  }
+  return ReadAll(cert);
+}
+
+TEST_F(DevPkiTest, ComponentCertificatesNameTheirComponentAndNoOrganisation) {
+  ASSERT_TRUE(EnsureDevPki(dir_, kOrganisations, {"ledger", "router"}).ok());
+  const std::string router = ReadAll(DevComponentDir(dir_, "router") / "client.pem");
+  absl::StatusOr<CertificateIdentity> identity = IdentityFromCertificatePem(router);
+  ASSERT_TRUE(identity.ok()) << identity.status();
+  EXPECT_EQ(identity->kind, CertificateIdentity::Kind::kComponent);
+  EXPECT_EQ(identity->name, "router");
+  // Never an organisation, whatever the organisation reader is asked.
+  EXPECT_EQ(OrgKeyFromCertificatePem(router, true).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(ReadAll(DevComponentDir(dir_, "router") / "ca.pem"), ReadAll(dir_ / "ca.pem"));
+  EXPECT_EQ(ModeOf(DevComponentDir(dir_, "router") / "client.key"), 0600u);
+
+  absl::StatusOr<CertificateIdentity> oslo =
+      IdentityFromCertificatePem(ReadAll(DevClientDir(dir_, kOslo) / "client.pem"));
+  ASSERT_TRUE(oslo.ok()) << oslo.status();
+  EXPECT_EQ(oslo->kind, CertificateIdentity::Kind::kOrganisation);
+  EXPECT_EQ(oslo->name, "NO958935420");
+  EXPECT_EQ(IdentityFromCertificatePem(ReadAll(dir_ / "server.pem")).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(EnsureDevPki(dir_, {}, {"Router"}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(EnsureDevPki(dir_, {}, {"../x"}).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(DevPkiTest, ACertificateNamingBothAComponentAndAnOrganisationIsNeither) {
+  const std::string both =
+      IssueWithOpenssl(dir_, root_, "/CN=mixed/organizationIdentifier=NTRNO-958935420",
+                       "URI:urn:utpost:component:router");
+  ASSERT_FALSE(both.empty());
+  EXPECT_EQ(IdentityFromCertificatePem(both).status().code(), absl::StatusCode::kUnauthenticated);
+
+  const std::string two = IssueWithOpenssl(
+      dir_, root_, "/CN=two", "URI:urn:utpost:component:router,URI:urn:utpost:component:ledger");
+  EXPECT_EQ(IdentityFromCertificatePem(two).status().code(), absl::StatusCode::kUnauthenticated);
+
+  const std::string bad_name =
+      IssueWithOpenssl(dir_, root_, "/CN=bad", "URI:urn:utpost:component:Router/../x");
+  EXPECT_EQ(IdentityFromCertificatePem(bad_name).status().code(),
+            absl::StatusCode::kUnauthenticated);
+
+  // Another URI does not make a component: the organisation is read as before.
+  const std::string other_uri =
+      IssueWithOpenssl(dir_, root_, "/CN=org/organizationIdentifier=NTRNO-958935420",
+                       "URI:https://example.org/component/router");
+  absl::StatusOr<CertificateIdentity> org = IdentityFromCertificatePem(other_uri);
+  ASSERT_TRUE(org.ok()) << org.status();
+  EXPECT_EQ(org->kind, CertificateIdentity::Kind::kOrganisation);
+  // A serialNumber is an organisation only when accepted; then it too excludes a component.
+  const std::string serial = IssueWithOpenssl(dir_, root_, "/CN=s/serialNumber=958935420",
+                                              "URI:urn:utpost:component:router");
+  EXPECT_TRUE(IdentityFromCertificatePem(serial, false).ok());
+  EXPECT_EQ(IdentityFromCertificatePem(serial, true).status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
 }  // namespace
 }  // namespace utpost::crypto

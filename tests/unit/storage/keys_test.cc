@@ -42,9 +42,19 @@ TEST(KeysTest, SenderIndexRoundTripsTheLetterId) {
   EXPECT_LT(SenderIndex("NO964338531", Id(1, 0)), SenderIndex("NO964338531", Id(2, 0)));
 }
 
-TEST(KeysTest, TasksOrderByDueTimeFirst) {
-  EXPECT_LT(Task(1000, Id(9, 9), 1), Task(1001, Id(0, 0), 1));
-  EXPECT_EQ(Task(1000, Id(1, 2), 1).size(), 8u + 16u + 1u);
+TEST(KeysTest, DueKeysOrderByKindThenDueTimeThenTaskId) {
+  EXPECT_LT(TaskDue(1, 1000, Id(9, 9)), TaskDue(1, 1001, Id(0, 0)));
+  EXPECT_LT(TaskDue(1, 1000, Id(1, 1)), TaskDue(1, 1000, Id(1, 2)));
+  // Every key of kind 1 sorts before every key of kind 2, however late it is due.
+  EXPECT_LT(TaskDue(1, INT64_MAX, Id(255, 255)), TaskDue(2, 0, Id(0, 0)));
+  EXPECT_LT(TaskDue(1, 1000, Id(9, 9)), TaskDueStart(1, 1001));
+  EXPECT_LE(TaskDueStart(1, 1000), TaskDue(1, 1000, Id(0, 0)));
+  EXPECT_EQ(TaskDue(1, 1000, Id(1, 2)).size(), kTaskDueKeySize);
+  EXPECT_EQ(DueMsFromTaskDue(TaskDue(3, 1'790'000'000'123, Id(1, 2))), 1'790'000'000'123);
+  EXPECT_EQ(TaskIdFromTaskDue(TaskDue(3, 5, Id(1, 2))), Id(1, 2));
+  // Before the epoch is stored as the epoch: such a task is simply due.
+  EXPECT_EQ(DueMsFromTaskDue(TaskDue(1, -5, Id(1, 2))), 0);
+  EXPECT_EQ(Task(Id(1, 2)).size(), 16u);
 }
 
 TEST(KeysTest, DocumentsAndEventsSortByPositionUnderTheLetter) {

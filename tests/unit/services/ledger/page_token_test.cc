@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "common/field_violations.h"
 #include "common/letter_id.h"
 
@@ -48,6 +49,24 @@ TEST(PageTokenTest, RefusesOtherSpellingsOfAToken) {
   ExpectRefusedPageToken(DecodePageToken(token + "\n", 42));
   ExpectRefusedPageToken(DecodePageToken(" " + token, 42));
   ExpectRefusedPageToken(DecodePageToken(token + "==", 42));
+}
+
+TEST(PageTokenTest, HasAFixedByteOrder) {
+  common::LetterIdBytes id{};
+  for (size_t i = 0; i < id.size(); ++i) id[i] = static_cast<uint8_t>(i);
+  // id 00..0f, then the hash 0x0102030405060708 most significant byte first.
+  EXPECT_EQ(EncodePageToken(id, 0x0102030405060708ull), "AAECAwQFBgcICQoLDA0ODwECAwQFBgcI");
+  // The filter hash is the first 8 bytes of SHA-256 of the filters, read big-endian: pinned
+  // so that a replica on another machine accepts the tokens of this one.
+  v1::ListLettersRequest request;
+  request.add_statuses(v1::LETTER_STATUS_ROUTED);
+  const uint64_t hash = FilterHash(request);
+  EXPECT_EQ(hash, 0x6f1dbd44a0dd6a46ull);  // SHA-256("2,|0.0|0.0"), first 8 bytes
+  const std::string token = EncodePageToken(id, hash);
+  std::string raw;
+  ASSERT_TRUE(absl::WebSafeBase64Unescape(token, &raw));
+  ASSERT_EQ(raw.size(), 24u);
+  EXPECT_EQ(static_cast<uint8_t>(raw[16]), static_cast<uint8_t>(hash >> 56));
 }
 
 TEST(PageTokenTest, FilterHashIgnoresPaging) {

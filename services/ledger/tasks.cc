@@ -1,0 +1,286 @@
+// The ledger's side of TaskService: leasing, completing and failing tasks (ledger.h).
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/ledger/ledger.h"
+#include "services/ledger/task_validation.h"
+
+namespace utpost::ledger {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
+}
+
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+// Due times are kept in whole milliseconds (the queue's keys hold milliseconds), so that what
+// a worker is told is exactly what is stored.
+absl::Time WholeMillis(absl::Time t) { return absl::FromUnixMillis(absl::ToUnixMillis(t)); }
+
+std::string LockKey(const common::LetterIdBytes& id) {
+  return std::string(reinterpret_cast<const char*>(id.data()), id.size());
+}
+
+absl::Status StaleLease(const std::string& task_id) {
+  return absl::AbortedError(absl::StrCat("the lease of task ", task_id,
+                                         " is not current (it expired and the task was leased "
+                                         "again, or it was given back); drop the task"));
+}
+
+}  // namespace
+
+storage::TaskRecord Ledger::NewTask(storage::v1::TaskKind kind, const storage::LetterRecord& letter,
+                                    absl::Time now, absl::Time due) {
+  storage::TaskRecord task;
+  task.set_task_id(task_ids_.Next(now));
+  task.set_kind(kind);
+  task.set_letter_id(letter.letter_id());
+  task.set_sender(letter.sender());
+  *task.mutable_create_time() = ToProto(now);
+  *task.mutable_due_time() = ToProto(WholeMillis(std::max(due, now)));
+  return task;
+}
+
+absl::Status Ledger::RemovePendingTasksLocked(storage::LetterRecord& record,
+                                              std::string_view except,
+                                              std::deque<common::KeyedMutex::Lock>& locks,
+                                              std::vector<storage::TaskChange>& changes) {
+  for (const std::string& task_id : record.pending_task_ids()) {
+    if (task_id == except) continue;
+    absl::StatusOr<common::LetterIdBytes> id = common::DecodeLetterId(task_id);
+    if (!id.ok()) return absl::DataLossError(absl::StrCat("malformed pending task id ", task_id));
+    locks.emplace_back(task_locks_, LockKey(*id));
+    UTPOST_ASSIGN_OR_RETURN(std::optional<storage::TaskRecord> task, store_.GetTask(*id));
+    // Written and removed together with the letter record, so it is there.
+    if (!task) {
+      return absl::DataLossError(absl::StrCat("letter ", record.letter_id(), " names pending task ",
+                                              task_id, ", which does not exist"));
+    }
+    changes.push_back({std::move(*task), std::nullopt});
+  }
+  auto* pending = record.mutable_pending_task_ids();
+  pending->erase(std::remove_if(pending->begin(), pending->end(),
+                                [&](const std::string& id) { return id != except; }),
+                 pending->end());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<internal::v1::TaskLetter> Ledger::ViewForTask(
+    const storage::LetterRecord& record) const {
+  UTPOST_ASSIGN_OR_RETURN(storage::v1::LetterContent content, OpenContent(record));
+  internal::v1::TaskLetter letter;
+  letter.set_letter_id(record.letter_id());
+  letter.set_sender(record.sender());
+  letter.set_status(record.status());
+  *letter.mutable_recipient() = std::move(*content.mutable_recipient());
+  if (content.has_postal_address()) {
+    *letter.mutable_postal_address() = std::move(*content.mutable_postal_address());
+  }
+  if (record.has_options()) *letter.mutable_options() = record.options();
+  letter.set_channel(record.channel());
+  letter.set_document_count(record.document_count());
+  *letter.mutable_accepted_time() = record.accepted_time();
+  return letter;
+}
+
+absl::StatusOr<internal::v1::LeaseTasksResponse> Ledger::LeaseTasks(
+    const internal::v1::LeaseTasksRequest& request) {
+  UTPOST_RETURN_IF_ERROR(ValidateLeaseTasks(request));
+  const absl::Time now = clock_.Now();
+  const absl::Time expire = WholeMillis(now + absl::Seconds(request.lease_for().seconds()) +
+                                        absl::Nanoseconds(request.lease_for().nanos()));
+  const google::protobuf::Timestamp expire_proto = ToProto(expire);
+
+  UTPOST_ASSIGN_OR_RETURN(
+      std::unique_ptr<storage::LeaseScan> scan,
+      store_.ScanDue(static_cast<uint8_t>(request.kind()), now, request.max_tasks()));
+  struct Leased {
+    storage::TaskRecord task;
+    storage::LetterRecord letter;
+  };
+  std::vector<Leased> leased;
+  std::vector<storage::TaskChange> changes;
+  std::deque<common::KeyedMutex::Lock> locks;
+  for (const storage::DueEntry& entry : scan->due()) {
+    // A task being completed, given back or cancelled right now is not due: skipped.
+    locks.emplace_back(task_locks_, LockKey(entry.task_id), std::try_to_lock);
+    if (!locks.back().owns_lock()) {
+      locks.pop_back();
+      continue;
+    }
+    UTPOST_ASSIGN_OR_RETURN(std::optional<storage::TaskRecord> task, store_.GetTask(entry.task_id));
+    // Finished or moved since the scan saw it.
+    if (!task || storage::DueUnixMs(*task) != entry.due_unix_ms) continue;
+    absl::StatusOr<common::LetterIdBytes> letter_id = common::DecodeLetterId(task->letter_id());
+    if (!letter_id.ok()) return absl::DataLossError("task with a malformed letter id");
+    UTPOST_ASSIGN_OR_RETURN(std::optional<storage::LetterRecord> letter,
+                            store_.GetLetter(*letter_id));
+    if (!letter) {
+      // Cannot happen: a letter and its tasks are written together, and a letter record is
+      // never deleted. Such a task could never be done; it is removed rather than leased
+      // again and again.
+      changes.push_back({std::move(*task), std::nullopt});
+      continue;
+    }
+    storage::TaskRecord after = *task;
+    after.set_attempt(task->attempt() + 1);
+    *after.mutable_due_time() = expire_proto;
+    *after.mutable_lease_expire_time() = expire_proto;
+    after.set_worker(request.worker());
+    changes.push_back({std::move(*task), after});
+    leased.push_back({std::move(after), std::move(*letter)});
+  }
+  UTPOST_RETURN_IF_ERROR(store_.CommitLease(std::move(scan), changes));
+  locks.clear();
+
+  internal::v1::LeaseTasksResponse response;
+  for (const Leased& l : leased) {
+    internal::v1::Task* task = response.add_tasks();
+    task->set_task_id(l.task.task_id());
+    task->set_kind(static_cast<internal::v1::TaskKind>(l.task.kind()));
+    task->set_attempt(l.task.attempt() - 1);
+    *task->mutable_create_time() = l.task.create_time();
+    LeaseToken token;
+    token.task_id = *common::DecodeLetterId(l.task.task_id());
+    token.letter_id = *common::DecodeLetterId(l.task.letter_id());
+    token.attempt = l.task.attempt();
+    task->set_lease_token(EncodeLeaseToken(token));
+    *task->mutable_lease_expire_time() = expire_proto;
+    UTPOST_ASSIGN_OR_RETURN(*task->mutable_letter(), ViewForTask(l.letter));
+  }
+  return response;
+}
+
+absl::StatusOr<internal::v1::CompleteTaskResponse> Ledger::CompleteTask(
+    const internal::v1::CompleteTaskRequest& request) {
+  const absl::Time now = clock_.Now();
+  UTPOST_ASSIGN_OR_RETURN(const LeaseToken token, ValidateCompleteTask(request, now));
+  const internal::v1::Transition& t = request.transition();
+  const std::string task_id = common::EncodeLetterId(token.task_id);
+
+  common::KeyedMutex::Lock letter_lock(letter_locks_, LockKey(token.letter_id));
+  common::KeyedMutex::Lock task_lock(task_locks_, LockKey(token.task_id));
+  UTPOST_ASSIGN_OR_RETURN(std::optional<storage::LetterRecord> record,
+                          store_.GetLetter(token.letter_id));
+  if (!record) return absl::NotFoundError(absl::StrCat("task ", task_id, " not found"));
+  UTPOST_ASSIGN_OR_RETURN(std::optional<storage::TaskRecord> task, store_.GetTask(token.task_id));
+  if (!task) return AnswerFinishedTask(token, *record, t);
+  if (task->letter_id() != record->letter_id()) {
+    return absl::NotFoundError(absl::StrCat("task ", task_id, " not found"));
+  }
+  if (task->attempt() != token.attempt || !task->has_lease_expire_time()) {
+    return StaleLease(task_id);
+  }
+  const common::LetterIdBytes& id = token.letter_id;
+
+  if (record->status() != t.expected_status()) {
+    // Moved on without this task (e.g. a status applied outside the queue): the task is
+    // finished, and nothing else changes.
+    storage::LetterUpdate update;
+    update.id = id;
+    update.tasks.push_back({*task, std::nullopt});
+    const v1::LetterStatus status = record->status();
+    auto* pending = record->mutable_pending_task_ids();
+    pending->erase(std::remove(pending->begin(), pending->end(), task_id), pending->end());
+    update.record = std::move(*record);
+    UTPOST_RETURN_IF_ERROR(store_.CommitLetterUpdate(update));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "letter ", update.record.letter_id(), " is ", v1::LetterStatus_Name(status), ", not ",
+        v1::LetterStatus_Name(t.expected_status()), "; task ", task_id, " is finished"));
+  }
+
+  std::vector<storage::TaskChange> changes;
+  changes.push_back({*task, std::nullopt});
+  std::deque<common::KeyedMutex::Lock> other_task_locks;
+  if (IsTerminal(t.status())) {
+    UTPOST_RETURN_IF_ERROR(RemovePendingTasksLocked(*record, task_id, other_task_locks, changes));
+  }
+  auto* pending = record->mutable_pending_task_ids();
+  pending->erase(std::remove(pending->begin(), pending->end(), task_id), pending->end());
+  for (const internal::v1::NextTask& next : request.next_tasks()) {
+    const absl::Time due = next.has_due_time() ? FromProto(next.due_time()) : now;
+    storage::TaskRecord queued =
+        NewTask(static_cast<storage::v1::TaskKind>(next.kind()), *record, now, due);
+    record->add_pending_task_ids(queued.task_id());
+    changes.push_back({std::nullopt, std::move(queued)});
+  }
+  Transition transition;
+  transition.letter_id = record->letter_id();
+  transition.status = t.status();
+  transition.reason = t.reason();
+  transition.channel = t.channel();
+  transition.detail = t.detail();
+  UTPOST_ASSIGN_OR_RETURN(
+      storage::LetterRecord updated,
+      CommitTransitionLocked(id, std::move(*record), transition,
+                             /*purge_documents=*/false, task_id, std::move(changes)));
+  internal::v1::CompleteTaskResponse response;
+  UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(), ViewForTask(updated));
+  return response;
+}
+
+absl::StatusOr<internal::v1::CompleteTaskResponse> Ledger::AnswerFinishedTask(
+    const LeaseToken& token, const storage::LetterRecord& record,
+    const internal::v1::Transition& transition) const {
+  const std::string task_id = common::EncodeLetterId(token.task_id);
+  UTPOST_ASSIGN_OR_RETURN(std::vector<storage::EventRecord> events,
+                          store_.GetEvents(token.letter_id));
+  for (auto it = events.rbegin(); it != events.rend(); ++it) {
+    if (it->task_id() != task_id) continue;
+    const v1::LetterEvent& event = it->event();
+    if (event.status() != transition.status() || event.reason() != transition.reason() ||
+        event.channel() != transition.channel()) {
+      return absl::AbortedError(absl::StrCat(
+          "task ", task_id, " was completed as ", v1::LetterStatus_Name(event.status()), " (",
+          v1::StatusReason_Name(event.reason()), ") already; drop the task"));
+    }
+    internal::v1::CompleteTaskResponse response;
+    UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(), ViewForTask(record));
+    response.set_replayed(true);
+    return response;
+  }
+  // Removed without an event of its own: its letter was cancelled (or moved on otherwise).
+  if (record.status() != transition.expected_status()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "letter ", record.letter_id(), " is ", v1::LetterStatus_Name(record.status()), ", not ",
+        v1::LetterStatus_Name(transition.expected_status()), "; task ", task_id, " is finished"));
+  }
+  return absl::NotFoundError(absl::StrCat("task ", task_id, " not found"));
+}
+
+absl::StatusOr<internal::v1::FailTaskResponse> Ledger::FailTask(
+    const internal::v1::FailTaskRequest& request) {
+  const absl::Time now = clock_.Now();
+  UTPOST_ASSIGN_OR_RETURN(const LeaseToken token, ValidateFailTask(request, now));
+  const std::string task_id = common::EncodeLetterId(token.task_id);
+  common::KeyedMutex::Lock task_lock(task_locks_, LockKey(token.task_id));
+  UTPOST_ASSIGN_OR_RETURN(std::optional<storage::TaskRecord> task, store_.GetTask(token.task_id));
+  if (!task) {
+    return absl::AbortedError(absl::StrCat(
+        "task ", task_id, " is finished (completed, or its letter cancelled); drop it"));
+  }
+  if (task->letter_id() != common::EncodeLetterId(token.letter_id) ||
+      task->attempt() != token.attempt || !task->has_lease_expire_time()) {
+    return StaleLease(task_id);
+  }
+  const absl::Time due = WholeMillis(std::max(FromProto(request.retry_at()), now));
+  storage::TaskRecord after = *task;
+  after.clear_lease_expire_time();
+  *after.mutable_due_time() = ToProto(due);
+  after.set_last_failure(request.reason());
+  UTPOST_RETURN_IF_ERROR(store_.CommitTaskChanges({{std::move(*task), after}}));
+  internal::v1::FailTaskResponse response;
+  response.set_attempt(after.attempt());
+  *response.mutable_due_time() = after.due_time();
+  return response;
+}
+
+}  // namespace utpost::ledger
