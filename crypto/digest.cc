@@ -1,6 +1,7 @@
 #include "crypto/digest.h"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -31,6 +32,16 @@ std::string Sha256::Finish() {
   std::string out(32, '\0');
   unsigned int len = 0;
   Check(EVP_DigestFinal_ex(ctx_, reinterpret_cast<unsigned char*>(out.data()), &len), "final");
+  return out;
+}
+
+std::string HmacSha256(const SecretBytes& key, std::string_view data) {
+  std::string out(32, '\0');
+  unsigned int len = 0;
+  const unsigned char* mac = HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+                                  reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+                                  reinterpret_cast<unsigned char*>(out.data()), &len);
+  Check(mac != nullptr && len == 32 ? 1 : 0, "HMAC");
   return out;
 }
 

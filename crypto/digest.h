@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include "crypto/secret.h"
+
 struct evp_md_ctx_st;
 
 namespace utpost::crypto {
@@ -22,5 +24,8 @@ class Sha256 {
  private:
   evp_md_ctx_st* ctx_;
 };
+
+// HMAC-SHA256 of `data` under `key`: 32 bytes. Aborts only if OpenSSL itself is broken.
+std::string HmacSha256(const SecretBytes& key, std::string_view data);
 
 }  // namespace utpost::crypto

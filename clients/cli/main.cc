@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "clients/cli/registry_cmd.h"
 #include "clients/cpp/utpost_client.h"
 #include "common/field_violations.h"
 
@@ -191,8 +192,13 @@ int main(int argc, char** argv) {
   auto* cancel = cli.add_subcommand("cancel", "cancel a letter not yet handed to a channel");
   cancel->add_option("letter_id", letter_id, "letter id")->required();
 
+  auto registry = utpost::cli::AddRegistryCommand(cli);
+
   CLI11_PARSE(cli, argc, argv);
   const Output out = output == "json" ? Output::kJson : Output::kText;
+  if (registry->registry->parsed()) {
+    return utpost::cli::RunRegistryCommand(*registry, conn, out == Output::kJson, timeout_seconds);
+  }
 
   auto options = utpost::client::ResolveConnection(conn);
   if (!options.ok()) return Report(options.status());

@@ -31,13 +31,6 @@ struct LetterLimits {
 //   options.channel_policy, options.print_if_unread_after, options.security_level,
 //   reply_to (and reply_to.norwegian_org_number / reply_to.danish_cvr),
 //   external_reference, idempotency_key
-// Checks that `text` is valid UTF-8 without control characters or invisible formatting
-// characters (and, if asked, without slash look-alikes), `min_chars` to `max_chars` code
-// points long. Adds at most one violation for `field`. Descriptions never quote the value: it
-// may be invalid UTF-8, which a google.rpc.BadRequest cannot carry.
-void CheckText(common::FieldViolations& v, const std::string& field, std::string_view text,
-               int min_chars, int max_chars, bool forbid_slash_lookalikes = false);
-
 [[nodiscard]] absl::Status ValidateSendLetter(const v1::SendLetterRequest& request,
                                               const LetterLimits& limits);
 

@@ -3,12 +3,14 @@
 #include "absl/strings/str_cat.h"
 #include "common/field_violations.h"
 #include "common/status_macros.h"
+#include "common/text_rules.h"
 #include "services/ledger/letter_status.h"
 #include "services/ledger/send_letter_validation.h"
 
 namespace utpost::ledger {
 namespace {
 
+using common::CheckText;
 using common::FieldViolations;
 
 // The range google.protobuf.Timestamp allows: years 1 to 9999.

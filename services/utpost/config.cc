@@ -16,13 +16,29 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/ids.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "services/utpost/app.h"
 
 namespace utpost::app {
 namespace {
 
 using Setter = std::function<absl::Status(const YAML::Node&, const std::string& path)>;
+
+// An organisation as config names it: 9 digits (a Norwegian org number), 8 (a Danish CVR),
+// or either with its NO / DK prefix. Returns the org key ("NO958935420").
+absl::StatusOr<std::string> OrgKeyOf(std::string_view text) {
+  std::string_view digits = text;
+  if (text.starts_with("NO") || text.starts_with("DK")) digits = text.substr(2);
+  absl::StatusOr<common::ParsedId> id = common::ParseIdentifier(digits);
+  if (!id.ok()) return id.status();
+  if ((text.starts_with("NO") && id->kind != common::IdKind::kNorwegianOrgNumber) ||
+      (text.starts_with("DK") && id->kind != common::IdKind::kDanishCvr)) {
+    return absl::InvalidArgumentError("does not match its country prefix");
+  }
+  return common::MakeOrgKey(id->kind, id->digits);
+}
 
 absl::Status Invalid(const std::string& path, std::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("config key '", path, "': ", common::Av(why)));
@@ -180,17 +196,46 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"max_inflight_per_organisation", PositiveField(l.max_inflight_per_organisation)},
       {"max_watch_streams_per_organisation", PositiveField(l.max_watch_streams_per_organisation)},
   };
-  router::RouterConfig& r = config.router;
+  registry::RegistryConfig& r = config.registry;
+  Setter administrators = [&r](const YAML::Node& node, const std::string& path) -> absl::Status {
+    std::vector<std::string> keys;
+    auto add = [&keys](const YAML::Node& item, const std::string& item_path) -> absl::Status {
+      std::string text;
+      UTPOST_RETURN_IF_ERROR(Read(item, item_path, text));
+      absl::StatusOr<std::string> key = OrgKeyOf(text);
+      if (!key.ok()) return Invalid(item_path, std::string(key.status().message()));
+      keys.push_back(*std::move(key));
+      return absl::OkStatus();
+    };
+    if (node.IsSequence()) {
+      for (size_t i = 0; i < node.size(); ++i) {
+        UTPOST_RETURN_IF_ERROR(add(node[i], absl::StrCat(path, "[", i, "]")));
+      }
+    } else if (!node.IsNull()) {
+      return Invalid(path, "must be a list of organisation numbers");
+    }
+    r.administrators = std::move(keys);
+    return absl::OkStatus();
+  };
+  const std::map<std::string, Setter> registry = {
+      {"data_dir", PathField(r.data_dir)},
+      {"administrators", administrators},
+      {"worker_threads", PositiveField(r.worker_threads)},
+      {"max_queued_requests", PositiveField(r.max_queued_requests)},
+      {"max_inflight_per_organisation", PositiveField(r.max_inflight_per_organisation)},
+      {"max_inflight_bytes", PositiveField(r.max_inflight_bytes)},
+  };
+  router::RouterConfig& rt = config.router;
   const std::map<std::string, Setter> router = {
-      {"workers", PositiveField(r.workers)},
-      {"batch_size", PositiveField(r.batch_size)},
-      {"lease_for", DurationField(r.lease_for)},
-      {"poll_interval", DurationField(r.poll_interval)},
-      {"backoff_min", DurationField(r.backoff_min)},
-      {"backoff_max", DurationField(r.backoff_max)},
-      {"rpc_timeout", DurationField(r.rpc_timeout)},
-      {"max_in_flight", PositiveField(r.max_in_flight)},
-      {"name", Field(r.name)},
+      {"workers", PositiveField(rt.workers)},
+      {"batch_size", PositiveField(rt.batch_size)},
+      {"lease_for", DurationField(rt.lease_for)},
+      {"poll_interval", DurationField(rt.poll_interval)},
+      {"backoff_min", DurationField(rt.backoff_min)},
+      {"backoff_max", DurationField(rt.backoff_max)},
+      {"rpc_timeout", DurationField(rt.rpc_timeout)},
+      {"max_in_flight", PositiveField(rt.max_in_flight)},
+      {"name", Field(rt.name)},
   };
   const std::map<std::string, Setter> top = {
       {"data_dir", PathField(config.data_dir)},
@@ -203,6 +248,8 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"components",
        [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, components); }},
       {"ledger", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, ledger); }},
+      {"registry",
+       [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, registry); }},
       {"router", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, router); }},
   };
   return ApplyMap(root, "", top);
@@ -241,6 +288,16 @@ absl::Status Finalize(Config& config) {
   }
   config.ledger.data_dir = config.InData("ledger");
   config.ledger.key_dir = config.InData(config.key_dir);
+  registry::RegistryConfig& registry = config.registry;
+  registry.data_dir = config.InData(registry.data_dir.empty() ? "registry" : registry.data_dir);
+  registry.key_dir = config.ledger.key_dir;
+  registry.seed_dev = config.dev_pki;
+  registry.dev_providers_dir = config.InData("pki/providers");
+  if (config.dev_pki && registry.administrators.empty()) {
+    for (const ExampleOrganisation& org : kExampleOrganisations) {
+      registry.administrators.push_back(org.org_key);
+    }
+  }
   return absl::OkStatus();
 }
 

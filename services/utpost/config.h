@@ -26,6 +26,15 @@
 //     list_max_scan: 2000
 //     max_inflight_per_organisation: 128
 //     max_watch_streams_per_organisation: 16
+//   registry:
+//     data_dir: registry        # its own RocksDB, relative to data_dir unless absolute
+//     administrators: [NO958935420]   # organisations that may call RegistryService (org
+//                               # numbers, 9 digits or NO + 9; CVR, 8 digits or DK + 8); when
+//                               # empty and dev_pki is on, the example municipalities
+//     worker_threads: 8
+//     max_queued_requests: 256
+//     max_inflight_per_organisation: 64
+//     max_inflight_bytes: 268435456
 //   router:                     # services/router/router_config.h; durations as 30s, 100ms, 5m
 //     workers: 2
 //     batch_size: 256
@@ -44,6 +53,7 @@
 
 #include "absl/status/statusor.h"
 #include "services/ledger/ledger_config.h"
+#include "services/registry/registry_config.h"
 #include "services/router/router_config.h"
 
 namespace utpost::app {
@@ -78,6 +88,7 @@ struct Config {
   TlsConfig tls;
   ComponentsConfig components;
   ledger::LedgerConfig ledger;
+  registry::RegistryConfig registry;
   router::RouterConfig router;
 
   // `path` resolved against data_dir.
@@ -97,7 +108,8 @@ struct Config {
 // Reads and applies a YAML file. NOT_FOUND if it does not exist.
 [[nodiscard]] absl::Status ApplyYamlFile(const std::filesystem::path& path, Config& config);
 
-// Fills the derived paths (ledger data and key directories) and checks the whole config:
+// Fills the derived paths (ledger and registry data and key directories, the registry's
+// dev seed and administrators when dev_pki) and checks the whole config:
 // INVALID_ARGUMENT naming the setting, e.g. insecure with a non-loopback listen address.
 [[nodiscard]] absl::Status Finalize(Config& config);
 
