@@ -8,6 +8,8 @@
 #include "absl/strings/strip.h"
 #include "common/strings.h"
 #include "services/ledger/ledger_module.h"
+#include "services/registry/registry_module.h"
+#include "services/router/router_module.h"
 
 namespace utpost::app {
 namespace {
@@ -23,6 +25,17 @@ const std::vector<ModuleSpec>& Modules() {
        "letters, documents, status events, tasks (RocksDB); serves LetterService and the "
        "internal TaskService",
        &ledger::NewLedgerModule},
+      {registry::kRegistryComponent,
+       {},
+       "recipients (digital mailbox, reservation, postal address, organisation inbox) and "
+       "mailbox providers, hashed and sealed in its own RocksDB; serves RegistryService and "
+       "the internal RegistryLookupService",
+       &registry::NewRegistryModule},
+      {router::kRouterComponent,
+       {},
+       "decides each accepted letter's channel: leases ROUTE tasks from the ledger, looks "
+       "recipients up in the registry (stateless; any number of replicas)",
+       &router::NewRouterModule},
   };
   return kModules;
 }

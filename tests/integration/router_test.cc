@@ -258,7 +258,7 @@ TEST_F(RouterIntegrationTest, PrintOnlyAndMissingPostalAddresses) {
                    {"print_only_dk_org", kDkOrgWithoutInbox, kPrintOnly, kDefaultLevel, false,
                     kRouted, kPrint, v1::STATUS_REASON_SENDER_REQUESTED_PRINT, ""},
                    // Print is needed, and there is no address in the letter or the registry.
-                   {"print_only_no_address", kNoMailbox, kPrintOnly, kDefaultLevel, false, kFailed,
+                   {"print_only_no_address", kNoUnknown, kPrintOnly, kDefaultLevel, false, kFailed,
                     kNone, v1::STATUS_REASON_NO_CHANNEL, "manual handling"},
                    {"no_entry_no_address", kNoUnknown, kAuto, kDefaultLevel, false, kFailed, kNone,
                     v1::STATUS_REASON_NO_CHANNEL, "manual handling"},

@@ -193,6 +193,7 @@ TEST(ModulesTest, UnknownAndEmptyTargetsAreRefusedWithTheList) {
   EXPECT_FALSE(ResolveTargets("ledger,").ok());
   EXPECT_FALSE(ResolveTargets("server").ok());
   EXPECT_THAT(DescribeTargets(), HasSubstr("ledger"));
+  EXPECT_THAT(DescribeTargets(), HasSubstr("router"));
 }
 
 TEST(ConfigTest, ComponentAddressesFromYamlAndFlags) {
