@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/ids.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
@@ -86,6 +87,22 @@ Setter PositiveField(T& out) {
           path, absl::StrCat("must be at most ", std::numeric_limits<T>::max(), ", not ", text));
     }
     out = static_cast<T>(value);
+    return absl::OkStatus();
+  };
+}
+
+// A duration written as absl::ParseDuration reads it: "30s", "100ms", "5m", "1h30m".
+Setter DurationField(absl::Duration& out) {
+  return [&out](const YAML::Node& node, const std::string& path) {
+    std::string text;
+    UTPOST_RETURN_IF_ERROR(Read(node, path, text));
+    absl::Duration value;
+    if (!absl::ParseDuration(text, &value) || value < absl::ZeroDuration() ||
+        value == absl::InfiniteDuration()) {
+      return Invalid(
+          path, absl::StrCat("must be a duration such as 30s, 100ms or 5m, not \"", text, "\""));
+    }
+    out = value;
     return absl::OkStatus();
   };
 }
@@ -208,6 +225,18 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"max_inflight_per_organisation", PositiveField(r.max_inflight_per_organisation)},
       {"max_inflight_bytes", PositiveField(r.max_inflight_bytes)},
   };
+  router::RouterConfig& rt = config.router;
+  const std::map<std::string, Setter> router = {
+      {"workers", PositiveField(rt.workers)},
+      {"batch_size", PositiveField(rt.batch_size)},
+      {"lease_for", DurationField(rt.lease_for)},
+      {"poll_interval", DurationField(rt.poll_interval)},
+      {"backoff_min", DurationField(rt.backoff_min)},
+      {"backoff_max", DurationField(rt.backoff_max)},
+      {"rpc_timeout", DurationField(rt.rpc_timeout)},
+      {"max_in_flight", PositiveField(rt.max_in_flight)},
+      {"name", Field(rt.name)},
+  };
   const std::map<std::string, Setter> top = {
       {"data_dir", PathField(config.data_dir)},
       {"key_dir", PathField(config.key_dir)},
@@ -221,6 +250,7 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"ledger", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, ledger); }},
       {"registry",
        [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, registry); }},
+      {"router", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, router); }},
   };
   return ApplyMap(root, "", top);
 }
@@ -248,6 +278,13 @@ absl::Status Finalize(Config& config) {
   if (config.insecure && !IsLoopbackListen(config.listen)) {
     return Invalid("insecure",
                    "plaintext is only allowed on a loopback address (127.0.0.1, ::1, localhost)");
+  }
+  if (absl::Status s = router::ValidateRouterConfig(config.router); !s.ok()) {
+    // "router.<key>: <rule>" in the form of the other config errors.
+    const std::string message(s.message());
+    const size_t colon = message.find(": ");
+    if (colon == std::string::npos) return s;
+    return Invalid(message.substr(0, colon), message.substr(colon + 2));
   }
   config.ledger.data_dir = config.InData("ledger");
   config.ledger.key_dir = config.InData(config.key_dir);

@@ -35,6 +35,16 @@
 //     max_queued_requests: 256
 //     max_inflight_per_organisation: 64
 //     max_inflight_bytes: 268435456
+//   router:                     # services/router/router_config.h; durations as 30s, 100ms, 5m
+//     workers: 2
+//     batch_size: 256
+//     lease_for: 30s
+//     poll_interval: 100ms
+//     backoff_min: 1s
+//     backoff_max: 5m
+//     rpc_timeout: 5s
+//     max_in_flight: 256
+//     name: router
 #pragma once
 
 #include <filesystem>
@@ -44,6 +54,7 @@
 #include "absl/status/statusor.h"
 #include "services/ledger/ledger_config.h"
 #include "services/registry/registry_config.h"
+#include "services/router/router_config.h"
 
 namespace utpost::app {
 
@@ -78,6 +89,7 @@ struct Config {
   ComponentsConfig components;
   ledger::LedgerConfig ledger;
   registry::RegistryConfig registry;
+  router::RouterConfig router;
 
   // `path` resolved against data_dir.
   std::filesystem::path InData(const std::filesystem::path& path) const {

@@ -9,6 +9,7 @@
 #include "common/strings.h"
 #include "services/ledger/ledger_module.h"
 #include "services/registry/registry_module.h"
+#include "services/router/router_module.h"
 
 namespace utpost::app {
 namespace {
@@ -30,6 +31,11 @@ const std::vector<ModuleSpec>& Modules() {
        "mailbox providers, hashed and sealed in its own RocksDB; serves RegistryService and "
        "the internal RegistryLookupService",
        &registry::NewRegistryModule},
+      {router::kRouterComponent,
+       {},
+       "decides each accepted letter's channel: leases ROUTE tasks from the ledger, looks "
+       "recipients up in the registry (stateless; any number of replicas)",
+       &router::NewRouterModule},
   };
   return kModules;
 }

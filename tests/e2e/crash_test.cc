@@ -41,8 +41,9 @@ class ServerProcess {
       dup2(fd, 1);
       dup2(fd, 2);
       const std::string dir = data_dir_.string();
-      execl(UTPOST_BINARY, UTPOST_BINARY, "--data-dir", dir.c_str(), "--listen", "127.0.0.1:0",
-            "--log-level", "warn", static_cast<char*>(nullptr));
+      // The ledger alone: acknowledged letters must be found ACCEPTED after the crash.
+      execl(UTPOST_BINARY, UTPOST_BINARY, "--target", "ledger", "--data-dir", dir.c_str(),
+            "--listen", "127.0.0.1:0", "--log-level", "warn", static_cast<char*>(nullptr));
       _exit(127);
     }
     for (int i = 0; i < 600 && !std::filesystem::exists(ready_file); ++i) {

@@ -46,9 +46,12 @@ std::map<std::string, int> CountKeys(storage::Db& db) {
 class LetterServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    stack_ = TestStack::Start({}, [](app::Config& c) {
-      c.ledger.limits.max_total_bytes = 1 << 20;  // small, so the size limit is testable
-    });
+    stack_ = TestStack::Start(
+        {},
+        [](app::Config& c) {
+          c.ledger.limits.max_total_bytes = 1 << 20;  // small, so the size limit is testable
+        },
+        kLedgerOnly);
     ASSERT_NE(stack_, nullptr);
   }
 
@@ -499,7 +502,7 @@ TEST(LetterServiceRestartTest, LettersAndTheFeedSurviveARestartAndKeyRotation) {
   std::string first_id;
   uint64_t first_sequence = 0;
   {
-    auto stack = TestStack::Start(dir.path());
+    auto stack = TestStack::Start(dir.path(), {}, kLedgerOnly);
     ASSERT_NE(stack, nullptr);
     auto sent = stack->Client().Send(ValidLetter("MARKER-BEFORE"));
     ASSERT_TRUE(sent.ok());
@@ -509,7 +512,7 @@ TEST(LetterServiceRestartTest, LettersAndTheFeedSurviveARestartAndKeyRotation) {
   auto rotated = crypto::FileKeyStore::Rotate(dir.path() / "keys");
   ASSERT_TRUE(rotated.ok()) << rotated.status();
 
-  auto stack = TestStack::Start(dir.path());
+  auto stack = TestStack::Start(dir.path(), {}, kLedgerOnly);
   ASSERT_NE(stack, nullptr);
   auto client = stack->Client();
   auto got = client.Get(first_id);
@@ -524,7 +527,8 @@ TEST(LetterServiceRestartTest, LettersAndTheFeedSurviveARestartAndKeyRotation) {
 
   // New letters use the new key; old letters still decrypt with the old one.
   auto old_doc = stack->ledger().store->GetDocument(*common::DecodeLetterId(first_id), 0);
-  auto new_doc = stack->ledger().store->GetDocument(*common::DecodeLetterId(second->letter_id()), 0);
+  auto new_doc =
+      stack->ledger().store->GetDocument(*common::DecodeLetterId(second->letter_id()), 0);
   ASSERT_TRUE(old_doc.ok() && new_doc.ok());
   EXPECT_EQ(new_doc->kek_id(), *rotated);
   EXPECT_NE(old_doc->kek_id(), *rotated);

@@ -25,7 +25,8 @@ using testutil::kOslo;
 class TaskServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    stack_ = testutil::TestStack::Start();
+    // The test takes the router's part: no router may lease the tasks first.
+    stack_ = testutil::TestStack::Start({}, {}, testutil::kLedgerOnly);
     ASSERT_NE(stack_, nullptr);
     tasks_ = internal::v1::TaskService::NewStub(ComponentChannel(ledger::kLedgerComponent));
   }

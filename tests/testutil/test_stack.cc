@@ -34,7 +34,8 @@ v1::SendLetterRequest ValidLetter(std::string_view marker, size_t document_bytes
 }
 
 std::unique_ptr<TestStack> TestStack::Start(std::filesystem::path data_dir,
-                                            const std::function<void(app::Config&)>& tweak) {
+                                            const std::function<void(app::Config&)>& tweak,
+                                            std::string_view targets) {
   auto stack = std::unique_ptr<TestStack>(new TestStack());
   if (data_dir.empty()) {
     stack->owned_dir_ = std::make_unique<TempDir>();
@@ -51,7 +52,7 @@ std::unique_ptr<TestStack> TestStack::Start(std::filesystem::path data_dir,
     return nullptr;
   }
   stack->app_ = std::make_unique<app::App>(config);
-  if (absl::Status s = stack->app_->Init("all"); !s.ok()) {
+  if (absl::Status s = stack->app_->Init(targets); !s.ok()) {
     ADD_FAILURE() << s;
     return nullptr;
   }

@@ -20,6 +20,8 @@ namespace utpost::testutil {
 inline constexpr char kOslo[] = "NO958935420";
 inline constexpr char kBergen[] = "NO964338531";
 inline constexpr char kCitizen[] = "15076500565";
+// The ledger alone: letters stay ACCEPTED until a test routes them.
+inline constexpr char kLedgerOnly[] = "ledger";
 
 // A PDF of about `size` bytes that contains `marker` in its body.
 std::string MakePdf(std::string_view marker, size_t size = 2048);
@@ -29,10 +31,12 @@ v1::SendLetterRequest ValidLetter(std::string_view marker, size_t document_bytes
 
 class TestStack {
  public:
-  // Starts utpost --target=all on `data_dir` (a new temp dir when empty). `tweak` may change
-  // the config before start.
+  // Starts utpost --target=<targets> (default all) on `data_dir` (a new temp dir when
+  // empty). `tweak` may change the config before start. Tests that take the router's part
+  // themselves, or expect letters to stay ACCEPTED, run kLedgerOnly.
   static std::unique_ptr<TestStack> Start(std::filesystem::path data_dir = {},
-                                          const std::function<void(app::Config&)>& tweak = {});
+                                          const std::function<void(app::Config&)>& tweak = {},
+                                          std::string_view targets = "all");
   ~TestStack();
 
   app::App& app() { return *app_; }

@@ -24,6 +24,50 @@ TEST(ConfigTest, TheExampleFileParsesAndMatchesTheDefaults) {
             defaults.ledger.max_inflight_per_organisation);
   EXPECT_EQ(config.ledger.max_watch_streams_per_organisation,
             defaults.ledger.max_watch_streams_per_organisation);
+  EXPECT_EQ(config.router.workers, defaults.router.workers);
+  EXPECT_EQ(config.router.batch_size, defaults.router.batch_size);
+  EXPECT_EQ(config.router.lease_for, defaults.router.lease_for);
+  EXPECT_EQ(config.router.poll_interval, defaults.router.poll_interval);
+  EXPECT_EQ(config.router.backoff_min, defaults.router.backoff_min);
+  EXPECT_EQ(config.router.backoff_max, defaults.router.backoff_max);
+  EXPECT_EQ(config.router.rpc_timeout, defaults.router.rpc_timeout);
+  EXPECT_EQ(config.router.max_in_flight, defaults.router.max_in_flight);
+  EXPECT_EQ(config.router.name, defaults.router.name);
+}
+
+TEST(ConfigTest, RouterSectionTakesDurations) {
+  Config config;
+  ASSERT_TRUE(ApplyYaml("router:\n  workers: 4\n  batch_size: 1000\n  lease_for: 2m\n"
+                        "  poll_interval: 50ms\n  backoff_min: 500ms\n  backoff_max: 1h30m\n"
+                        "  rpc_timeout: 3s\n  max_in_flight: 64\n  name: router-a\n",
+                        config)
+                  .ok());
+  EXPECT_EQ(config.router.workers, 4);
+  EXPECT_EQ(config.router.batch_size, 1000);
+  EXPECT_EQ(config.router.lease_for, absl::Minutes(2));
+  EXPECT_EQ(config.router.poll_interval, absl::Milliseconds(50));
+  EXPECT_EQ(config.router.backoff_min, absl::Milliseconds(500));
+  EXPECT_EQ(config.router.backoff_max, absl::Minutes(90));
+  EXPECT_EQ(config.router.rpc_timeout, absl::Seconds(3));
+  EXPECT_EQ(config.router.max_in_flight, 64);
+  EXPECT_EQ(config.router.name, "router-a");
+  EXPECT_TRUE(Finalize(config).ok());
+}
+
+TEST(ConfigTest, RouterSectionRefusesWhatItCannotUse) {
+  Config config;
+  absl::Status s = ApplyYaml("router:\n  poll_interval: 100\n", config);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("'router.poll_interval': must be a duration"));
+  s = ApplyYaml("router:\n  lease_for: -5s\n", config);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("router.lease_for"));
+  s = ApplyYaml("router:\n  leasefor: 5s\n", config);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("'router.leasefor': unknown key"));
+  // In range for YAML, out of range for the router: Finalize names the key.
+  ASSERT_TRUE(ApplyYaml("router:\n  batch_size: 1001\n", config).ok());
+  s = Finalize(config);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("'router.batch_size': must be 1..1000"));
 }
 
 TEST(ConfigTest, ValuesApply) {
@@ -174,6 +218,7 @@ TEST(ModulesTest, UnknownAndEmptyTargetsAreRefusedWithTheList) {
   EXPECT_FALSE(ResolveTargets("ledger,").ok());
   EXPECT_FALSE(ResolveTargets("server").ok());
   EXPECT_THAT(DescribeTargets(), HasSubstr("ledger"));
+  EXPECT_THAT(DescribeTargets(), HasSubstr("router"));
 }
 
 TEST(ConfigTest, ComponentAddressesFromYamlAndFlags) {
