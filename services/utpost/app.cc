@@ -224,7 +224,10 @@ absl::Status App::Start() {
   for (const auto& name : service_names_) {
     server_->GetHealthCheckService()->SetServingStatus(name, true);
   }
-  if (config.dev_pki) {
+  // utpostctl talks to the ledger: only a process that runs it writes utpostctl's files, so
+  // that a registry or router process sharing the data directory does not point them
+  // elsewhere.
+  if (config.dev_pki && FindModule("ledger") != nullptr) {
     // utpostctl's configuration: paths relative to the file's own directory.
     for (const auto& org : kExampleOrganisations) {
       const std::filesystem::path client_dir = crypto::DevClientDir("pki", org.org_key);

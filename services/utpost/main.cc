@@ -27,15 +27,17 @@ int Fail(const absl::Status& status) {
 }
 
 void PrintReady(const utpost::app::App& app) {
-  if (!app.config.dev_pki) return;
+  if (!app.config.dev_pki || app.FindModule("ledger") == nullptr) return;
   std::printf(
       "\nutpost is ready on %s (mutual TLS; dev certificates in %s).\n"
       "In another terminal, from the project root:\n"
       "  python3 tools/make-example-pdf.py vedtak.pdf\n"
-      "  build/clients/cli/utpostctl send --to 15076500565 --title Vedtak --file vedtak.pdf\n"
+      "  build/clients/cli/utpostctl send --to 02028234530 --title Vedtak --file vedtak.pdf\n"
+      "  build/clients/cli/utpostctl get <letter id>    # ACCEPTED, then ROUTED and why\n"
       "  build/clients/cli/utpostctl list\n"
-      "  build/clients/cli/utpostctl get <letter id>\n"
       "  build/clients/cli/utpostctl watch\n"
+      "  build/clients/cli/utpostctl registry get 02028234530\n"
+      "The dev registry's recipients and what each one shows are in README.md.\n"
       "Stop with Ctrl-C (in-flight letters finish first).\n\n",
       app.address().c_str(), app.config.InData("pki").string().c_str());
   std::fflush(stdout);
