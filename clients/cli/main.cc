@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "clients/cli/output.h"
 #include "clients/cli/registry_cmd.h"
 #include "clients/cpp/utpost_client.h"
 #include "common/field_violations.h"
@@ -28,43 +29,8 @@ using utpost::v1::LetterStatus;
 namespace v1 = utpost::v1;
 
 enum class Output { kText, kJson };
-
-// Exit codes: 1 for errors of the server or the connection, 3 for a request that names a
-// wrong field (fix the request, do not retry).
-int Report(const absl::Status& status) {
-  const std::string code = absl::StatusCodeToString(status.code());
-  auto bad = utpost::common::GetBadRequest(status);
-  if (bad && bad->field_violations_size() == 1) {
-    const auto& v = bad->field_violations(0);
-    std::fprintf(stderr, "utpostctl: %s: %s: %s\n", code.c_str(), v.field().c_str(),
-                 v.description().c_str());
-  } else if (bad) {
-    std::fprintf(stderr, "utpostctl: %s: %d fields are wrong:\n", code.c_str(),
-                 bad->field_violations_size());
-    for (const auto& v : bad->field_violations()) {
-      std::fprintf(stderr, "  %s: %s\n", v.field().c_str(), v.description().c_str());
-    }
-    // Violations beyond what fits in a response are counted at the end of the message.
-    const std::string message(status.message());
-    if (const size_t more = message.rfind("; and "); more != std::string::npos) {
-      std::fprintf(stderr, "  %s\n", message.substr(more + 2).c_str());
-    }
-  } else {
-    std::fprintf(stderr, "utpostctl: %s: %s\n", code.c_str(),
-                 std::string(status.message()).c_str());
-  }
-  return bad ? 3 : 1;
-}
-
-void PrintJson(const google::protobuf::Message& message) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.add_whitespace = true;
-  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) json = "{}";
-  std::cout << json;
-  if (json.empty() || json.back() != '\n') std::cout << '\n';
-}
+using utpost::cli::PrintJson;
+using utpost::cli::Report;
 
 std::string Short(const std::string& enum_name, std::string_view prefix) {
   std::string s = enum_name;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "clients/cli/output.h"
 #include "clients/cli/registry_rows.h"
 #include "clients/cpp/registry_client.h"
 #include "common/field_violations.h"
@@ -23,31 +24,6 @@ namespace utpost::cli {
 namespace {
 
 constexpr int kBatchRows = common::kMaxRegistryImportRows;
-
-int Report(const absl::Status& status) {
-  const std::string code = absl::StatusCodeToString(status.code());
-  auto bad = common::GetBadRequest(status);
-  if (bad && bad->field_violations_size() > 0) {
-    for (const auto& v : bad->field_violations()) {
-      std::fprintf(stderr, "utpostctl: %s: %s: %s\n", code.c_str(), v.field().c_str(),
-                   v.description().c_str());
-    }
-  } else {
-    std::fprintf(stderr, "utpostctl: %s: %s\n", code.c_str(),
-                 std::string(status.message()).c_str());
-  }
-  return bad ? 3 : 1;
-}
-
-void PrintJson(const google::protobuf::Message& message) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.add_whitespace = true;
-  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) json = "{}";
-  std::cout << json;
-  if (json.empty() || json.back() != '\n') std::cout << '\n';
-}
 
 std::string Time(const google::protobuf::Timestamp& t) {
   if (t.seconds() == 0 && t.nanos() == 0) return "-";
