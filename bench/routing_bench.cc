@@ -23,8 +23,12 @@
 //   - backlog_at_start, backlog_at_end: letters acknowledged but not yet routed at the
 //     window's edges (the router kept up if the backlog did not grow);
 //   - acknowledged: letters acknowledged over the whole run (warm-up and tail included);
-//   - drain_s: from the end of the load (the last acknowledgement) to the routing event of
-//     the last letter still unrouted then (0 when none was); null if some never came;
+//   - unrouted_at_load_end: letters acknowledged but not yet routed when the load ended (the
+//     last acknowledgement); drain_s: from then to the last of their routing events (0 when
+//     there were none), null if some never came; drain_letters_per_s: unrouted_at_load_end
+//     over the time from the first to the last of those events (null for fewer than two),
+//     the rate of a router working off a backlog with no send load beside it, which is what
+//     bench/run.sh's catch-up run, whose router starts only after the load, measures;
 //   - not_routed: acknowledged letters without a routing event at the end (must be 0);
 //     duplicate_events: letters with more than one routing event (must be 0);
 //     unacknowledged_routed: routing events for letters whose SendLetter failed;
@@ -34,13 +38,14 @@
 //
 // Usage: utpost_bench_routing --config DIR/utpostctl.yaml [--concurrency 16]
 //            [--document-bytes 4096] [--duration 10] [--warmup 2] [--drain-timeout 60]
-//            [--ledger-pid PID] [--router-pid PID] [--label TEXT]
+//            [--ledger-pid PID] [--router-pid PID] [--load-ended-file FILE] [--label TEXT]
 #include <grpcpp/client_context.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -88,6 +93,7 @@ struct Flags {
   double drain_timeout_s = 60;
   std::optional<int> ledger_pid;
   std::optional<int> router_pid;
+  std::string load_ended_file;
   std::string label = "routing";
 };
 
@@ -302,6 +308,9 @@ int Run(const Flags& flags) {
   const std::optional<double> router_cpu_end = CpuOf(flags.router_pid);
   for (std::thread& worker : workers) worker.join();
   const SteadyTime load_end = std::chrono::steady_clock::now();
+  if (!flags.load_ended_file.empty() && !std::ofstream(flags.load_ended_file)) {
+    std::cerr << kProgram << ": cannot write " << flags.load_ended_file << "\n";
+  }
 
   tracker.AwaitDrained(load_end + std::chrono::duration_cast<std::chrono::nanoseconds>(
                                       std::chrono::duration<double>(flags.drain_timeout_s)));
@@ -322,7 +331,8 @@ int Run(const Flags& flags) {
   };
   uint64_t acknowledged = 0, routed_in_window = 0, not_routed = 0, unacknowledged_routed = 0;
   uint64_t routed_before_ack = 0;
-  std::optional<SteadyTime> last_drained;  // routing of the last letter unrouted at load_end
+  // The routing events, after load_end, of the letters unrouted then: the first and the last.
+  std::optional<SteadyTime> first_drained, last_drained;
   std::vector<int64_t> route_latencies;
   for (const auto& entry : tracker.letters()) {
     const Tracker::Letter& l = entry.second;
@@ -336,8 +346,9 @@ int Run(const Flags& flags) {
       ++not_routed;
       continue;
     }
-    if (*l.routed > load_end && (!last_drained || *l.routed > *last_drained)) {
-      last_drained = *l.routed;
+    if (*l.routed > load_end) {
+      if (!first_drained || *l.routed < *first_drained) first_drained = *l.routed;
+      if (!last_drained || *l.routed > *last_drained) last_drained = *l.routed;
     }
     if (!window.Counts(*l.acked)) continue;
     if (*l.routed < *l.acked) ++routed_before_ack;
@@ -363,6 +374,8 @@ int Run(const Flags& flags) {
   out["backlog_at_start"] = backlog_at(window.start);
   out["backlog_at_end"] = backlog_at(window.end);
   out["acknowledged"] = acknowledged;
+  const uint64_t unrouted_at_load_end = backlog_at(load_end);
+  out["unrouted_at_load_end"] = unrouted_at_load_end;
   if (not_routed > 0) {
     out["drain_s"] = nullptr;
   } else {
@@ -370,6 +383,14 @@ int Run(const Flags& flags) {
                          ? Round3(std::chrono::duration<double>(*last_drained - load_end).count())
                          : 0.0;
   }
+  const double drain_span_s =
+      first_drained && last_drained
+          ? std::chrono::duration<double>(*last_drained - *first_drained).count()
+          : 0.0;
+  out["drain_letters_per_s"] =
+      not_routed == 0 && unrouted_at_load_end >= 2 && drain_span_s > 0
+          ? nlohmann::ordered_json(Round3(static_cast<double>(unrouted_at_load_end) / drain_span_s))
+          : nlohmann::ordered_json(nullptr);
   out["not_routed"] = not_routed;
   out["duplicate_events"] = tracker.duplicates();
   out["unacknowledged_routed"] = unacknowledged_routed;
@@ -410,6 +431,8 @@ int main(int argc, char** argv) {
                  "ledger process: report its peak RSS (VmHWM) and CPU use");
   cli.add_option("--router-pid", flags.router_pid,
                  "router process: report its peak RSS (VmHWM) and CPU use");
+  cli.add_option("--load-ended-file", flags.load_ended_file,
+                 "created when the load has ended (e.g. to start a router only then)");
   cli.add_option("--label", flags.label, "names the run in the JSON output");
   CLI11_PARSE(cli, argc, argv);
   return utpost::bench::Run(flags);

@@ -18,7 +18,9 @@
 # `utpost --target=router` in two processes on one fresh data directory (the router reaches
 # the other two over mTLS on loopback), and utpost_bench_routing: the SendLetter closed loop
 # over the seeded registry's recipient cases, and the time from each letter's acknowledgement
-# to its ROUTED/FAILED event on a WatchLetterEvents stream.
+# to its ROUTED/FAILED event on a WatchLetterEvents stream. Then a catch-up run (4 KiB): the
+# same load for 5 s with no router, then the router alone works the backlog off; its rate is
+# the router's capacity beside the send path's rate without a router.
 #
 # Environment:
 #   BENCH_SECONDS  measured seconds per run (default 15; each run adds 2 s of warm-up)
@@ -87,6 +89,8 @@ record_file=$commands
 # own process).
 server_pid=""
 router_pid=""
+# A load generator running in the background (the catch-up run), killed on exit.
+bench_pid=""
 
 # stop_process PID: SIGTERM (utpost drains), SIGKILL if it is still there after 60 s.
 # Returns the process's exit status.
@@ -122,6 +126,10 @@ stop_router() {
 }
 
 cleanup() {
+  if [[ -n $bench_pid ]]; then
+    kill -TERM "$bench_pid" 2>/dev/null || true
+    wait "$bench_pid" 2>/dev/null || true
+  fi
   stop_router || true
   stop_server || true
   rm -rf "$work"
@@ -253,6 +261,58 @@ run_routing() {
   rm -rf "$dir"
 }
 
+# run_routing_catch_up NAME DOCUMENT_BYTES LOAD_SECONDS: as run_routing, but the router
+# starts only when the load has ended, so it works off the whole backlog alone.
+run_routing_catch_up() {
+  local name=$1 bytes=$2 load=$3
+  local dir
+  dir=$(mktemp -d "$work/$name.XXXXXX")
+  local data=$dir/data
+  local ledger=("$utpost_bin" "--target=ledger,registry" --log-level warn --data-dir "$data"
+    --listen 127.0.0.1:0)
+  record --background "${ledger[@]}"
+  start_server "$data" "$dir/ledger.log" "${ledger[@]}"
+  local address
+  address=$(sed -n 's/^address: //p' "$data/utpostctl.yaml")
+  record mv "$data/utpostctl.yaml" "$data/ledger-utpostctl.yaml"
+  mv "$data/utpostctl.yaml" "$data/ledger-utpostctl.yaml"
+  local bench=("$routing_bin" --config "$data/ledger-utpostctl.yaml"
+    --concurrency "$concurrency" --document-bytes "$bytes" --duration "$load" --warmup 2
+    --drain-timeout 60 --ledger-pid "$server_pid" --load-ended-file "$dir/load-ended"
+    --label catch-up)
+  record --background "${bench[@]}"
+  "${bench[@]}" >>"$routing_results" &
+  bench_pid=$!
+  local tenths=0
+  until [[ -e $dir/load-ended ]]; do
+    if ! kill -0 "$bench_pid" 2>/dev/null || ((tenths >= 10 * (load + 60))); then
+      echo "run.sh: the catch-up load did not end" >&2
+      exit 1
+    fi
+    sleep 0.1
+    tenths=$((tenths + 1))
+  done
+  local router=("$utpost_bin" --target=router --log-level warn --data-dir "$data"
+    --listen 127.0.0.1:0 --component-address "ledger=$address"
+    --component-address "registry=$address")
+  record --background "${router[@]}"
+  start_process router_pid "$data" "$dir/router.log" "${router[@]}"
+  local pid=$bench_pid
+  bench_pid=""
+  wait "$pid"
+  if ! stop_router; then
+    echo "run.sh: the router did not stop cleanly:" >&2
+    tail -n 20 "$dir/router.log" >&2
+    exit 1
+  fi
+  if ! stop_server; then
+    echo "run.sh: the ledger did not stop cleanly:" >&2
+    tail -n 20 "$dir/ledger.log" >&2
+    exit 1
+  fi
+  rm -rf "$dir"
+}
+
 if [[ -z $only ]]; then
   for scenario in 65536:64k 1048576:1m; do
     bytes=${scenario%%:*}
@@ -295,6 +355,8 @@ for scenario in 4096:4k 65536:64k; do
   echo "run.sh: routing, $bytes-byte documents, concurrency $concurrency, $seconds s" >&2
   run_routing routing "routing-$name" "$bytes"
 done
+echo "run.sh: routing catch-up: 5 s of 4096-byte letters, then the router alone" >&2
+run_routing_catch_up routing-catch-up 4096 5
 record_file=$commands
 
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null || true)
@@ -373,9 +435,11 @@ routing = [
     "",
     "| documents | SendLetter letters/s | SendLetter p99 ms | routed letters/s | routed / sent "
     "| route p50 ms | route p99 ms | route max ms | backlog start → end | drain s "
-    "| not routed | ledger CPU | router CPU | router RSS MiB | errors |",
-    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+    "| not routed | ledger CPU | router CPU | load generator CPU | router RSS MiB | errors |",
+    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
 ]
+catch_ups = [run for run in routings if run["label"] == "catch-up"]
+routings = [run for run in routings if run["label"] != "catch-up"]
 for run in routings:
     errors = ", ".join(f"{k} {v}" for k, v in run["errors"].items()) or "0"
     share = "n/a" if run["routed_share"] is None else f"{100 * run['routed_share']:.1f} %"
@@ -386,10 +450,11 @@ for run in routings:
         f"| {cell(run['route_max_ms'], 2)} "
         f"| {run['backlog_at_start']:,} → {run['backlog_at_end']:,} | {cell(run['drain_s'], 2)} "
         f"| {run['not_routed']:,} | {cell(run['ledger_cpu_cores'], 2)} "
-        f"| {cell(run['router_cpu_cores'], 2)} | {cell(run['router_peak_rss_mib'], 0)} "
+        f"| {cell(run['router_cpu_cores'], 2)} | {cell(run['loadgen_cpu_cores'], 2)} "
+        f"| {cell(run['router_peak_rss_mib'], 0)} "
         f"| {errors} |")
 if not routings:
-    routing.append("| missing | | | | | | | | | | | | | | |")
+    routing.append("| missing | | | | | | | | | | | | | | | |")
 routing.append("")
 for run in routings:
     # Keeping up: the backlog did not grow over the window, i.e. as many letters were routed
@@ -408,12 +473,24 @@ for run in routings:
         f"{run['acknowledged']:,} letters acknowledged in the run, {run['not_routed']:,} not "
         f"routed at the end, {run['duplicate_events']:,} routed twice (target 0: "
         f"{verdict(clean)}).")
+for run in catch_ups:
+    rate, sent = run["drain_letters_per_s"], run["letters_per_s"]
+    ratio = "n/a" if rate is None or not sent else f"{rate / sent:.1f}×"
+    routing.append(
+        f"- **Catch-up ({size_name(run['document_bytes'])}):** with no router running, "
+        f"SendLetter alone accepted {cell(sent)} letters/s (p99 {cell(run['p99_ms'], 2)} ms); "
+        f"the router, started when the load ended, routed the {run['unrouted_at_load_end']:,} "
+        f"letters waiting at {cell(rate)} letters/s (ledger CPU during the load: "
+        f"{cell(run['ledger_cpu_cores'], 2)} cores) (from its first routing event to its "
+        f"last), {ratio} the send path's rate alone; the last was routed "
+        f"{cell(run['drain_s'], 2)} s after the load ended (router start-up included); "
+        f"{run['not_routed']:,} not routed, {run['duplicate_events']:,} routed twice.")
 if routings:
     outcomes = {}
-    for run in routings:
+    for run in routings + catch_ups:
         for outcome, count in run["outcomes"].items():
             outcomes[outcome] = outcomes.get(outcome, 0) + count
-    routing.append("- Outcomes over both runs: " + "; ".join(
+    routing.append("- Outcomes over all runs: " + "; ".join(
         f"{outcome} {count:,}" for outcome, count in sorted(outcomes.items())) + ".")
 routing += [
     "",
