@@ -478,11 +478,11 @@ for run in catch_ups:
     ratio = "n/a" if rate is None or not sent else f"{rate / sent:.1f}×"
     routing.append(
         f"- **Catch-up ({size_name(run['document_bytes'])}):** with no router running, "
-        f"SendLetter alone accepted {cell(sent)} letters/s (p99 {cell(run['p99_ms'], 2)} ms); "
-        f"the router, started when the load ended, routed the {run['unrouted_at_load_end']:,} "
-        f"letters waiting at {cell(rate)} letters/s (ledger CPU during the load: "
-        f"{cell(run['ledger_cpu_cores'], 2)} cores) (from its first routing event to its "
-        f"last), {ratio} the send path's rate alone; the last was routed "
+        f"SendLetter alone accepted {cell(sent)} letters/s (p99 {cell(run['p99_ms'], 2)} ms, "
+        f"ledger CPU {cell(run['ledger_cpu_cores'], 2)} cores); the router, started when the "
+        f"load ended, routed the {run['unrouted_at_load_end']:,} letters waiting at "
+        f"{cell(rate)} letters/s (from its first routing event to its last), {ratio} the "
+        f"send path's rate alone; the last was routed "
         f"{cell(run['drain_s'], 2)} s after the load ended (router start-up included); "
         f"{run['not_routed']:,} not routed, {run['duplicate_events']:,} routed twice.")
 if routings:
