@@ -214,12 +214,8 @@ int RunDisk(const DiskFlags& flags) {
     buffers.push_back(std::move(buffer));
   }
 
-  const SteadyTime start = std::chrono::steady_clock::now();
-  const Window window{
-      start + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                  std::chrono::duration<double>(flags.warmup_s)),
-      start + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                  std::chrono::duration<double>(flags.warmup_s + flags.duration_s))};
+  const Window window =
+      Window::After(std::chrono::steady_clock::now(), flags.warmup_s, flags.duration_s);
   std::vector<WorkerStats> stats(flags.concurrency);
   std::vector<std::thread> workers;
   for (int i = 0; i < flags.concurrency; ++i) {

@@ -9,35 +9,24 @@
 //
 // Usage: utpost_loadgen --config DIR/utpostctl.yaml [--concurrency 16] [--document-bytes 65536]
 //                       [--duration 10] [--warmup 2] [--server-pid PID] [--label TEXT]
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <iostream>
-#include <mutex>
 #include <random>
-#include <set>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "bench/run_stats.h"
+#include "bench/send_load.h"
 #include "clients/cpp/utpost_client.h"
-#include "common/status_macros.h"
 
 namespace utpost::bench {
 namespace {
 
 // A valid Norwegian national identity number (checksums and date hold).
 constexpr char kRecipient[] = "15076500565";
-constexpr std::string_view kPdfHeader = "%PDF-1.4\n";
-// Well above the server's default letter limit (50 MiB), so the server's limit is what binds.
-constexpr int kMaxMessageBytes = 64 << 20;
 // Pause after a failed call, so that a server that refuses everything is not spun on.
 constexpr auto kErrorPause = std::chrono::milliseconds(10);
 
@@ -49,79 +38,6 @@ struct Flags {
   double warmup_s = 2;
   std::optional<int> server_pid;
   std::string label = "utpost";
-};
-
-absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::FailedPreconditionError(absl::StrCat("cannot read ", path.string()));
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
-// Like client::Connect, plus arguments that give each worker a connection of its own:
-// channels with equal arguments otherwise share one subchannel from gRPC's global pool, and
-// all workers would multiplex over a single HTTP/2 connection.
-absl::StatusOr<std::shared_ptr<grpc::Channel>> WorkerChannel(
-    const client::ConnectionOptions& options, int worker) {
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
-  if (options.insecure) {
-    credentials = grpc::InsecureChannelCredentials();
-  } else {
-    grpc::SslCredentialsOptions ssl;
-    UTPOST_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(options.ca));
-    UTPOST_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFile(options.cert));
-    UTPOST_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadFile(options.key));
-    credentials = grpc::SslCredentials(ssl);
-  }
-  grpc::ChannelArguments args;
-  args.SetMaxSendMessageSize(kMaxMessageBytes);
-  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetInt("utpost.bench.worker", worker);
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(options.address, credentials, args);
-  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
-    return absl::UnavailableError(
-        absl::StrCat("worker ", worker, ": cannot connect to ", options.address));
-  }
-  return channel;
-}
-
-// One letter with one PDF document of `document_bytes`: the PDF header, then random bytes
-// (random so that nothing on the way can compress it).
-v1::SendLetterRequest MakeRequest(uint64_t document_bytes, std::mt19937_64& random) {
-  v1::SendLetterRequest request;
-  request.mutable_recipient()->mutable_person()->set_norwegian_national_id(kRecipient);
-  request.set_title("Benchmark letter");
-  request.set_external_reference("utpost_loadgen");
-  v1::Document* document = request.add_documents();
-  document->set_filename("letter.pdf");
-  document->set_media_type("application/pdf");
-  std::string content(document_bytes, '\0');
-  content.replace(0, kPdfHeader.size(), kPdfHeader);
-  for (size_t i = kPdfHeader.size(); i < content.size(); i += sizeof(uint64_t)) {
-    const uint64_t word = random();
-    std::memcpy(content.data() + i, &word, std::min(sizeof(word), content.size() - i));
-  }
-  document->set_content(std::move(content));
-  return request;
-}
-
-// Reports the first error of each code on stderr (the JSON only counts them).
-class ErrorSampler {
- public:
-  void Note(const absl::Status& status) {
-    std::lock_guard lock(mu_);
-    if (seen_.insert(status.code()).second) {
-      std::cerr << "utpost_loadgen: first " << absl::StatusCodeToString(status.code()) << ": "
-                << status.message() << "\n";
-    }
-  }
-
- private:
-  std::mutex mu_;
-  std::set<absl::StatusCode> seen_;
 };
 
 void Work(client::LetterClient& client, v1::SendLetterRequest request,
@@ -171,20 +87,18 @@ int Run(const Flags& flags) {
     }
     clients.push_back(
         std::make_unique<client::LetterClient>(*channel, *options, absl::Seconds(60)));
-    requests.push_back(MakeRequest(flags.document_bytes, random));
+    v1::SendLetterRequest request = MakeLetter(flags.document_bytes, "utpost_loadgen", random);
+    request.mutable_recipient()->mutable_person()->set_norwegian_national_id(kRecipient);
+    requests.push_back(std::move(request));
   }
 
-  const SteadyTime start = std::chrono::steady_clock::now();
-  const Window window{
-      start + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                  std::chrono::duration<double>(flags.warmup_s)),
-      start + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                  std::chrono::duration<double>(flags.warmup_s + flags.duration_s))};
+  const Window window =
+      Window::After(std::chrono::steady_clock::now(), flags.warmup_s, flags.duration_s);
   std::cerr << "utpost_loadgen: " << flags.label << ": " << flags.concurrency << " workers, "
             << flags.document_bytes << " bytes per letter, " << flags.warmup_s << " s warm-up + "
             << flags.duration_s << " s against " << options->address << "\n";
 
-  ErrorSampler sampler;
+  ErrorSampler sampler("utpost_loadgen");
   std::vector<WorkerStats> stats(flags.concurrency);
   std::vector<std::thread> workers;
   for (int i = 0; i < flags.concurrency; ++i) {

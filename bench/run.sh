@@ -14,11 +14,21 @@
 # tasks were queued, leased and finished (BENCH_LEASE_FINISHED, default 1000000).
 # Then the registry import: utpost --target=registry on a fresh data directory, and
 # utpost_registry_import streaming 10^6 rows into it (BENCH_REGISTRY_ROWS to change).
+# Then routing, with 4 KiB and with 64 KiB documents: `utpost --target=ledger,registry` and
+# `utpost --target=router` in two processes on one fresh data directory (the router reaches
+# the other two over mTLS on loopback), and utpost_bench_routing: the SendLetter closed loop
+# over the seeded registry's recipient cases, and the time from each letter's acknowledgement
+# to its ROUTED/FAILED event on a WatchLetterEvents stream. Then a catch-up run (4 KiB): the
+# same load for 5 s with no router, then the router alone works the backlog off; its rate is
+# the router's capacity beside the send path's rate without a router.
 #
 # Environment:
 #   BENCH_SECONDS  measured seconds per run (default 15; each run adds 2 s of warm-up)
 #   BENCH_DIR      parent of the temporary directories (default ./build-bench/tmp). All runs
 #                  write there, so utpost and the disk ceiling use the same disk.
+#   BENCH_ONLY     unset: everything, and bench/results.md is rewritten. "routing": the
+#                  routing scenario alone (about 40 s at BENCH_SECONDS=15); only the Routing
+#                  section of bench/results.md is replaced (added if missing), the rest kept.
 #
 # Every server started here is stopped (SIGTERM, then SIGKILL after 60 s) and every temporary
 # directory removed, also on failure or Ctrl-C.
@@ -32,6 +42,11 @@ build_arg=$1
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$build_arg" && pwd)
 seconds=${BENCH_SECONDS:-15}
+only=${BENCH_ONLY:-}
+if [[ -n $only && $only != routing ]]; then
+  echo "run.sh: BENCH_ONLY=$only: the only scenario that runs alone is 'routing'" >&2
+  exit 2
+fi
 bench_dir=${BENCH_DIR:-$(pwd)/build-bench/tmp}
 concurrency=16
 
@@ -42,10 +57,16 @@ lease_bin=$build/bench/utpost_bench_lease
 lease_finished=${BENCH_LEASE_FINISHED:-1000000}
 registry_import_bin=$build/bench/utpost_registry_import
 registry_rows=${BENCH_REGISTRY_ROWS:-1000000}
-for bin in "$utpost_bin" "$loadgen_bin" "$ceilings_bin" "$lease_bin" "$registry_import_bin"; do
+routing_bin=$build/bench/utpost_bench_routing
+needed=("$utpost_bin" "$routing_bin")
+if [[ -z $only ]]; then
+  needed+=("$loadgen_bin" "$ceilings_bin" "$lease_bin" "$registry_import_bin")
+fi
+for bin in "${needed[@]}"; do
   if [[ ! -x $bin ]]; then
     echo "run.sh: $bin is missing; build the targets utpost utpost_loadgen" \
-      "utpost_bench_ceilings utpost_bench_lease utpost_registry_import first (make bench does)" >&2
+      "utpost_bench_ceilings utpost_bench_lease utpost_registry_import utpost_bench_routing" \
+      "first (make bench does)" >&2
     exit 2
   fi
 done
@@ -55,31 +76,61 @@ work=$(mktemp -d "$bench_dir/run.XXXXXX")
 results=$work/results.jsonl
 lease_results=$work/lease.jsonl
 commands=$work/commands.txt
+routing_results=$work/routing.jsonl
+routing_commands=$work/routing_commands.txt
 : >"$results"
 : >"$lease_results"
 : >"$commands"
+: >"$routing_results"
+: >"$routing_commands"
+# record appends to this file.
+record_file=$commands
+# The background servers: server_pid (every scenario) and router_pid (routing, the router's
+# own process).
 server_pid=""
+router_pid=""
+# A load generator running in the background (the catch-up run), killed on exit.
+bench_pid=""
 
-# Stops the background server: SIGTERM (utpost drains), SIGKILL if it is still there after
-# 60 s. Returns the server's exit status.
-stop_server() {
-  [[ -n $server_pid ]] || return 0
-  local pid=$server_pid rc=0 tenths=0
-  server_pid=""
+# stop_process PID: SIGTERM (utpost drains), SIGKILL if it is still there after 60 s.
+# Returns the process's exit status.
+stop_process() {
+  local pid=$1 rc=0 tenths=0
   kill -TERM "$pid" 2>/dev/null || true
   while kill -0 "$pid" 2>/dev/null && ((tenths < 600)); do
     sleep 0.1
     tenths=$((tenths + 1))
   done
   if kill -0 "$pid" 2>/dev/null; then
-    echo "run.sh: server $pid did not stop within 60 s of SIGTERM; killing it" >&2
+    echo "run.sh: process $pid did not stop within 60 s of SIGTERM; killing it" >&2
     kill -KILL "$pid" 2>/dev/null || true
   fi
   wait "$pid" 2>/dev/null || rc=$?
   return "$rc"
 }
 
+# Stops the background server, then forgets it. Returns its exit status.
+stop_server() {
+  [[ -n $server_pid ]] || return 0
+  local pid=$server_pid
+  server_pid=""
+  stop_process "$pid"
+}
+
+# Stops the background router, then forgets it. Returns its exit status.
+stop_router() {
+  [[ -n $router_pid ]] || return 0
+  local pid=$router_pid
+  router_pid=""
+  stop_process "$pid"
+}
+
 cleanup() {
+  if [[ -n $bench_pid ]]; then
+    kill -TERM "$bench_pid" 2>/dev/null || true
+    wait "$bench_pid" 2>/dev/null || true
+  fi
+  stop_router || true
   stop_server || true
   rm -rf "$work"
   rmdir "$bench_dir" 2>/dev/null || true
@@ -88,19 +139,22 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# start_server DATA_DIR LOG COMMAND...: starts COMMAND in the background and waits until it
-# has written DATA_DIR/utpostctl.yaml (its last line, "key:", is written last).
-start_server() {
-  local data_dir=$1 log=$2
-  shift 2
+# start_process PID_VAR DATA_DIR LOG COMMAND...: starts COMMAND in the background, stores
+# its pid in the variable named PID_VAR (server_pid or router_pid, which cleanup stops), and
+# waits until it has written DATA_DIR/utpostctl.yaml (its last line, "key:", is written
+# last).
+start_process() {
+  local pid_var=$1 data_dir=$2 log=$3
+  shift 3
   "$@" >"$log" 2>&1 &
-  server_pid=$!
+  local pid=$!
+  printf -v "$pid_var" '%s' "$pid"
   local tenths=0
   until grep -qs '^key:' "$data_dir/utpostctl.yaml"; do
-    if ! kill -0 "$server_pid" 2>/dev/null; then
+    if ! kill -0 "$pid" 2>/dev/null; then
       echo "run.sh: $1 exited before serving:" >&2
       cat "$log" >&2
-      server_pid=""
+      printf -v "$pid_var" '%s' ""
       return 1
     fi
     if ((tenths >= 600)); then
@@ -111,6 +165,11 @@ start_server() {
     sleep 0.1
     tenths=$((tenths + 1))
   done
+}
+
+# start_server DATA_DIR LOG COMMAND...: start_process for the server.
+start_server() {
+  start_process server_pid "$@"
 }
 
 # record [--background] COMMAND...: notes a command for results.md, shell-quoted, with the
@@ -124,8 +183,9 @@ record() {
   local line
   line="$(printf '%q ' "$@")"
   line="${line% }${suffix:+ $suffix}"
+  line=${line//\\,/,}
   line=${line//$work/\$tmp}
-  echo "${line//$root\//}" >>"$commands"
+  echo "${line//$root\//}" >>"$record_file"
 }
 
 # run_loadgen_against LABEL NAME DOCUMENT_BYTES SERVER_COMMAND...: one server, one load run.
@@ -161,38 +221,143 @@ run_disk() {
   rm -rf "$dir"
 }
 
-for scenario in 65536:64k 1048576:1m; do
+# run_routing LABEL NAME DOCUMENT_BYTES: the ledger and registry in one process, the router
+# in another, on one fresh data directory; one utpost_bench_routing run against them.
+run_routing() {
+  local label=$1 name=$2 bytes=$3
+  local dir
+  dir=$(mktemp -d "$work/$name.XXXXXX")
+  local data=$dir/data
+  local ledger=("$utpost_bin" "--target=ledger,registry" --log-level warn --data-dir "$data"
+    --listen 127.0.0.1:0)
+  record --background "${ledger[@]}"
+  start_server "$data" "$dir/ledger.log" "${ledger[@]}"
+  local address
+  address=$(sed -n 's/^address: //p' "$data/utpostctl.yaml")
+  # The router writes utpostctl.yaml too, naming its own port: keep the ledger's under
+  # another name in the same directory (its paths are relative to that directory).
+  record mv "$data/utpostctl.yaml" "$data/ledger-utpostctl.yaml"
+  mv "$data/utpostctl.yaml" "$data/ledger-utpostctl.yaml"
+  local router=("$utpost_bin" --target=router --log-level warn --data-dir "$data"
+    --listen 127.0.0.1:0 --component-address "ledger=$address"
+    --component-address "registry=$address")
+  record --background "${router[@]}"
+  start_process router_pid "$data" "$dir/router.log" "${router[@]}"
+  local bench=("$routing_bin" --config "$data/ledger-utpostctl.yaml"
+    --concurrency "$concurrency" --document-bytes "$bytes" --duration "$seconds" --warmup 2
+    --drain-timeout 60 --ledger-pid "$server_pid" --router-pid "$router_pid" --label "$label")
+  record "${bench[@]}"
+  "${bench[@]}" >>"$routing_results"
+  if ! stop_router; then
+    echo "run.sh: the router did not stop cleanly:" >&2
+    tail -n 20 "$dir/router.log" >&2
+    exit 1
+  fi
+  if ! stop_server; then
+    echo "run.sh: the ledger did not stop cleanly:" >&2
+    tail -n 20 "$dir/ledger.log" >&2
+    exit 1
+  fi
+  rm -rf "$dir"
+}
+
+# run_routing_catch_up NAME DOCUMENT_BYTES LOAD_SECONDS: as run_routing, but the router
+# starts only when the load has ended, so it works off the whole backlog alone.
+run_routing_catch_up() {
+  local name=$1 bytes=$2 load=$3
+  local dir
+  dir=$(mktemp -d "$work/$name.XXXXXX")
+  local data=$dir/data
+  local ledger=("$utpost_bin" "--target=ledger,registry" --log-level warn --data-dir "$data"
+    --listen 127.0.0.1:0)
+  record --background "${ledger[@]}"
+  start_server "$data" "$dir/ledger.log" "${ledger[@]}"
+  local address
+  address=$(sed -n 's/^address: //p' "$data/utpostctl.yaml")
+  record mv "$data/utpostctl.yaml" "$data/ledger-utpostctl.yaml"
+  mv "$data/utpostctl.yaml" "$data/ledger-utpostctl.yaml"
+  local bench=("$routing_bin" --config "$data/ledger-utpostctl.yaml"
+    --concurrency "$concurrency" --document-bytes "$bytes" --duration "$load" --warmup 2
+    --drain-timeout 60 --ledger-pid "$server_pid" --load-ended-file "$dir/load-ended"
+    --label catch-up)
+  record --background "${bench[@]}"
+  "${bench[@]}" >>"$routing_results" &
+  bench_pid=$!
+  local tenths=0
+  until [[ -e $dir/load-ended ]]; do
+    if ! kill -0 "$bench_pid" 2>/dev/null || ((tenths >= 10 * (load + 60))); then
+      echo "run.sh: the catch-up load did not end" >&2
+      exit 1
+    fi
+    sleep 0.1
+    tenths=$((tenths + 1))
+  done
+  local router=("$utpost_bin" --target=router --log-level warn --data-dir "$data"
+    --listen 127.0.0.1:0 --component-address "ledger=$address"
+    --component-address "registry=$address")
+  record --background "${router[@]}"
+  start_process router_pid "$data" "$dir/router.log" "${router[@]}"
+  local pid=$bench_pid
+  bench_pid=""
+  wait "$pid"
+  if ! stop_router; then
+    echo "run.sh: the router did not stop cleanly:" >&2
+    tail -n 20 "$dir/router.log" >&2
+    exit 1
+  fi
+  if ! stop_server; then
+    echo "run.sh: the ledger did not stop cleanly:" >&2
+    tail -n 20 "$dir/ledger.log" >&2
+    exit 1
+  fi
+  rm -rf "$dir"
+}
+
+if [[ -z $only ]]; then
+  for scenario in 65536:64k 1048576:1m; do
+    bytes=${scenario%%:*}
+    name=${scenario##*:}
+    echo "run.sh: scenario $name: $bytes-byte documents, concurrency $concurrency, $seconds s" >&2
+    run_loadgen_against utpost "utpost-$name" "$bytes" "$utpost_bin" --log-level warn
+    run_loadgen_against "transport ceiling" "echo-$name" "$bytes" "$ceilings_bin" echo-server
+    run_disk "$bytes" "disk-$name"
+  done
+
+  echo "run.sh: lease cost: 1000 tasks, empty queue and after $lease_finished finished" >&2
+  lease=("$lease_bin" --dir "$work" --finished "$lease_finished")
+  record "${lease[@]}"
+  "${lease[@]}" >>"$lease_results"
+
+  # The registry import: its own server, its own data directory.
+  registry_dir=$(mktemp -d "$work/registry.XXXXXX")
+  registry_server=("$utpost_bin" --target=registry --log-level warn --data-dir "$registry_dir/data"
+    --listen 127.0.0.1:0)
+  record --background "${registry_server[@]}"
+  start_server "$registry_dir/data" "$registry_dir/server.log" "${registry_server[@]}"
+  registry_import=("$registry_import_bin" --config "$registry_dir/data/utpostctl.yaml"
+    --rows "$registry_rows")
+  record "${registry_import[@]}"
+  echo "run.sh: registry import of $registry_rows rows" >&2
+  registry_result=$("${registry_import[@]}")
+  if ! stop_server; then
+    echo "run.sh: the registry server did not stop cleanly:" >&2
+    tail -n 20 "$registry_dir/server.log" >&2
+    exit 1
+  fi
+  rm -rf "$registry_dir"
+  export BENCH_REGISTRY_RESULT=$registry_result
+fi
+
+record_file=$routing_commands
+for scenario in 4096:4k 65536:64k; do
   bytes=${scenario%%:*}
   name=${scenario##*:}
-  echo "run.sh: scenario $name: $bytes-byte documents, concurrency $concurrency, $seconds s" >&2
-  run_loadgen_against utpost "utpost-$name" "$bytes" "$utpost_bin" --log-level warn
-  run_loadgen_against "transport ceiling" "echo-$name" "$bytes" "$ceilings_bin" echo-server
-  run_disk "$bytes" "disk-$name"
+  echo "run.sh: routing, $bytes-byte documents, concurrency $concurrency, $seconds s" >&2
+  run_routing routing "routing-$name" "$bytes"
 done
-
-echo "run.sh: lease cost: 1000 tasks, empty queue and after $lease_finished finished" >&2
-lease=("$lease_bin" --dir "$work" --finished "$lease_finished")
-record "${lease[@]}"
-"${lease[@]}" >>"$lease_results"
-
-# The registry import: its own server, its own data directory.
-registry_dir=$(mktemp -d "$work/registry.XXXXXX")
-registry_server=("$utpost_bin" --target=registry --log-level warn --data-dir "$registry_dir/data"
-  --listen 127.0.0.1:0)
-record --background "${registry_server[@]}"
-start_server "$registry_dir/data" "$registry_dir/server.log" "${registry_server[@]}"
-registry_import=("$registry_import_bin" --config "$registry_dir/data/utpostctl.yaml"
-  --rows "$registry_rows")
-record "${registry_import[@]}"
-echo "run.sh: registry import of $registry_rows rows" >&2
-registry_result=$("${registry_import[@]}")
-if ! stop_server; then
-  echo "run.sh: the registry server did not stop cleanly:" >&2
-  tail -n 20 "$registry_dir/server.log" >&2
-  exit 1
-fi
-rm -rf "$registry_dir"
-export BENCH_REGISTRY_RESULT=$registry_result
+echo "run.sh: routing catch-up: 5 s of 4096-byte letters, then the router alone" >&2
+run_routing_catch_up routing-catch-up 4096 5
+record_file=$commands
 
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null || true)
 revision=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -205,20 +370,27 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 BENCH_NPROC=$(nproc)
 BENCH_KERNEL=$(uname -r)
 BENCH_DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+export BENCH_ONLY=$only
 export BENCH_CONCURRENCY=$concurrency BENCH_MEASURED=$seconds BENCH_BUILD_ARG=$build_arg
 export BENCH_BUILD_TYPE=${build_type:-unknown} BENCH_REVISION=$revision BENCH_CPU=$cpu
 export BENCH_FILESYSTEM=$filesystem BENCH_NPROC BENCH_KERNEL BENCH_DATE
-python3 - "$results" "$commands" "$root/bench/results.md" "$lease_results" <<'PY'
-import json, os, sys
+python3 - "$results" "$commands" "$root/bench/results.md" "$lease_results" \
+  "$routing_results" "$routing_commands" <<'PY'
+import json, os, re, sys
 
-results_path, commands_path, out_path, lease_path = sys.argv[1:5]
+(results_path, commands_path, out_path, lease_path, routing_path,
+ routing_commands_path) = sys.argv[1:7]
 env = os.environ
+only = env["BENCH_ONLY"]
 runs = [json.loads(line) for line in open(results_path) if line.strip()]
 leases = [json.loads(line) for line in open(lease_path) if line.strip()]
+routings = [json.loads(line) for line in open(routing_path) if line.strip()]
 commands = [line.rstrip("\n") for line in open(commands_path)]
+routing_commands = [line.rstrip("\n") for line in open(routing_commands_path)]
 scenarios = [(65536, "64 KiB documents"), (1048576, "1 MiB documents")]
 rows = ["utpost", "transport ceiling", "disk ceiling"]
 concurrency, seconds = env["BENCH_CONCURRENCY"], env["BENCH_MEASURED"]
+build_arg = env["BENCH_BUILD_ARG"]
 
 
 def find(label, size):
@@ -234,6 +406,117 @@ def cell(value, digits=1):
 
 def verdict(ok):
     return "met" if ok else "**NOT met**"
+
+
+def size_name(size):
+    return f"{size // 1048576} MiB" if size % 1048576 == 0 else f"{size // 1024} KiB"
+
+
+# The Routing section, between markers so that BENCH_ONLY=routing can replace it alone.
+ROUTING_START, ROUTING_END = "<!-- routing:start -->", "<!-- routing:end -->"
+routing = [
+    ROUTING_START,
+    "## Routing",
+    "",
+    "`utpost --target=ledger,registry` and `utpost --target=router` in two processes on one",
+    "fresh data directory (the router reaches the ledger's TaskService and the registry over",
+    "mTLS on loopback, default router settings: 2 lease loops, batches of 256).",
+    f"`utpost_bench_routing` runs the SendLetter closed loop ({concurrency} clients, one mTLS",
+    "connection each, one PDF document per letter) with the recipients cycling over the six",
+    "seeded registry cases (mailbox, reserved, no mailbox, mailbox below the letter's security",
+    "level HIGH, organisation with and without inbox), each letter with its own postal address,",
+    "and reads a WatchLetterEvents stream of the same organisation. Route latency: from the",
+    "SendLetter acknowledgement to the arrival of the letter's ROUTED/FAILED event on the",
+    f"stream (client clock), for letters acknowledged in the {seconds} s window after 2 s of",
+    "warm-up. Routed/s: routing events arriving in the same window. Backlog: letters",
+    "acknowledged but not yet routed at the window's start and end. Drain: after the load",
+    "stopped, the time until the last letter was routed. CPU cores over the window (2 cores",
+    "shared by the ledger, the router and the load generator).",
+    "",
+    "| documents | SendLetter letters/s | SendLetter p99 ms | routed letters/s | routed / sent "
+    "| route p50 ms | route p99 ms | route max ms | backlog start → end | drain s "
+    "| not routed | ledger CPU | router CPU | load generator CPU | router RSS MiB | errors |",
+    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+]
+catch_ups = [run for run in routings if run["label"] == "catch-up"]
+routings = [run for run in routings if run["label"] != "catch-up"]
+for run in routings:
+    errors = ", ".join(f"{k} {v}" for k, v in run["errors"].items()) or "0"
+    share = "n/a" if run["routed_share"] is None else f"{100 * run['routed_share']:.1f} %"
+    routing.append(
+        f"| {size_name(run['document_bytes'])} | {cell(run['letters_per_s'])} "
+        f"| {cell(run['p99_ms'], 2)} | {cell(run['routed_per_s'])} | {share} "
+        f"| {cell(run['route_p50_ms'], 2)} | {cell(run['route_p99_ms'], 2)} "
+        f"| {cell(run['route_max_ms'], 2)} "
+        f"| {run['backlog_at_start']:,} → {run['backlog_at_end']:,} | {cell(run['drain_s'], 2)} "
+        f"| {run['not_routed']:,} | {cell(run['ledger_cpu_cores'], 2)} "
+        f"| {cell(run['router_cpu_cores'], 2)} | {cell(run['loadgen_cpu_cores'], 2)} "
+        f"| {cell(run['router_peak_rss_mib'], 0)} "
+        f"| {errors} |")
+if not routings:
+    routing.append("| missing | | | | | | | | | | | | | | | |")
+routing.append("")
+for run in routings:
+    # Keeping up: the backlog did not grow over the window, i.e. as many letters were routed
+    # as were sent (routed / sent >= 100 %). The backlog swings by up to one lease batch
+    # (256) as the router takes and completes batches, so that much growth is within noise.
+    grew = run["backlog_at_end"] - run["backlog_at_start"]
+    kept_up = run["routed_share"] is not None and (run["routed_share"] >= 1.0 or grew <= 256)
+    clean = run["not_routed"] == 0 and run["duplicate_events"] == 0
+    routing.append(
+        f"- **{size_name(run['document_bytes'])}:** {cell(run['routed_per_s'])} letters/s "
+        f"routed while SendLetter accepted {cell(run['letters_per_s'])} letters/s "
+        f"({cell(None if run['routed_share'] is None else 100 * run['routed_share'])} %); "
+        f"the backlog went from "
+        f"{run['backlog_at_start']:,} to {run['backlog_at_end']:,} letters (target ≥ 100 %, "
+        f"i.e. the backlog grows by less than one lease batch of 256: {verdict(kept_up)}); "
+        f"{run['acknowledged']:,} letters acknowledged in the run, {run['not_routed']:,} not "
+        f"routed at the end, {run['duplicate_events']:,} routed twice (target 0: "
+        f"{verdict(clean)}).")
+for run in catch_ups:
+    rate, sent = run["drain_letters_per_s"], run["letters_per_s"]
+    ratio = "n/a" if rate is None or not sent else f"{rate / sent:.1f}×"
+    routing.append(
+        f"- **Catch-up ({size_name(run['document_bytes'])}):** with no router running, "
+        f"SendLetter alone accepted {cell(sent)} letters/s (p99 {cell(run['p99_ms'], 2)} ms, "
+        f"ledger CPU {cell(run['ledger_cpu_cores'], 2)} cores); the router, started when the "
+        f"load ended, routed the {run['unrouted_at_load_end']:,} letters waiting at "
+        f"{cell(rate)} letters/s (from its first routing event to its last), {ratio} the "
+        f"send path's rate alone; the last was routed "
+        f"{cell(run['drain_s'], 2)} s after the load ended (router start-up included); "
+        f"{run['not_routed']:,} not routed, {run['duplicate_events']:,} routed twice.")
+if routings:
+    outcomes = {}
+    for run in routings + catch_ups:
+        for outcome, count in run["outcomes"].items():
+            outcomes[outcome] = outcomes.get(outcome, 0) + count
+    routing.append("- Outcomes over all runs: " + "; ".join(
+        f"{outcome} {count:,}" for outcome, count in sorted(outcomes.items())) + ".")
+routing += [
+    "",
+    f"Measured {env['BENCH_DATE']}, revision {env['BENCH_REVISION']}, "
+    f"{env['BENCH_BUILD_TYPE']} build, nproc {env['BENCH_NPROC']}, data on "
+    f"{env['BENCH_FILESYSTEM']}, with `"
+    + (f"BENCH_ONLY=routing " if only else "")
+    + f"BENCH_SECONDS={seconds} bench/run.sh {build_arg}`. Commands:",
+    "",
+    "```",
+] + routing_commands + ["```", ROUTING_END]
+
+if only:
+    old = open(out_path).read() if os.path.exists(out_path) else ""
+    block = "\n".join(routing)
+    pattern = re.compile(re.escape(ROUTING_START) + ".*?" + re.escape(ROUTING_END), re.S)
+    if pattern.search(old):
+        text = pattern.sub(lambda _: block, old)
+    elif "\n## Environment\n" in old:
+        text = old.replace("\n## Environment\n", "\n" + block + "\n\n## Environment\n", 1)
+    else:
+        text = old.rstrip("\n") + "\n\n" + block + "\n"
+    with open(out_path, "w") as out:
+        out.write(text)
+    print(block)
+    sys.exit(0)
 
 
 lines = [
@@ -330,8 +613,7 @@ if empty and full and empty["median_ms"]:
         f"{ratio:.2f}× what it takes on an empty queue (target: about the same, ≤ 1.5×: "
         f"{verdict(ratio <= 1.5)}).")
 
-build_arg = env["BENCH_BUILD_ARG"]
-lines += [
+lines += [""] + routing + [
     "",
     "## Environment",
     "",

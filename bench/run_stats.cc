@@ -24,6 +24,13 @@ double TimevalSeconds(const timeval& t) {
 
 }  // namespace
 
+Window Window::After(SteadyTime begin, double warmup_s, double duration_s) {
+  const auto seconds = [](double s) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(s));
+  };
+  return Window{begin + seconds(warmup_s), begin + seconds(warmup_s + duration_s)};
+}
+
 double Round3(double value) { return std::round(value * 1000.0) / 1000.0; }
 
 nlohmann::ordered_json Summarise(const RunDescription& run,
@@ -34,7 +41,6 @@ nlohmann::ordered_json Summarise(const RunDescription& run,
     latencies.insert(latencies.end(), worker.latencies_ns.begin(), worker.latencies_ns.end());
     for (const auto& [name, count] : worker.errors) errors[name] += count;
   }
-  std::sort(latencies.begin(), latencies.end());
   const double seconds = run.window.Seconds();
   const uint64_t letters = latencies.size();
 
@@ -49,16 +55,23 @@ nlohmann::ordered_json Summarise(const RunDescription& run,
   out["letters_per_s"] = Round3(static_cast<double>(letters) / seconds);
   out["mib_per_s"] = Round3(static_cast<double>(letters) * static_cast<double>(run.document_bytes) /
                             static_cast<double>(1 << 20) / seconds);
-  if (latencies.empty()) {
+  out.update(LatencyJson(std::move(latencies)));
+  out["server_peak_rss_mib"] = nullptr;
+  return out;
+}
+
+nlohmann::ordered_json LatencyJson(std::vector<int64_t> latencies_ns) {
+  std::sort(latencies_ns.begin(), latencies_ns.end());
+  nlohmann::ordered_json out;
+  if (latencies_ns.empty()) {
     out["p50_ms"] = nullptr;
     out["p99_ms"] = nullptr;
     out["max_ms"] = nullptr;
   } else {
-    out["p50_ms"] = Round3(PercentileMs(latencies, 0.50));
-    out["p99_ms"] = Round3(PercentileMs(latencies, 0.99));
-    out["max_ms"] = Round3(static_cast<double>(latencies.back()) / 1e6);
+    out["p50_ms"] = Round3(PercentileMs(latencies_ns, 0.50));
+    out["p99_ms"] = Round3(PercentileMs(latencies_ns, 0.99));
+    out["max_ms"] = Round3(static_cast<double>(latencies_ns.back()) / 1e6);
   }
-  out["server_peak_rss_mib"] = nullptr;
   return out;
 }
 

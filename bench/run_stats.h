@@ -25,6 +25,9 @@ struct Window {
   SteadyTime start;
   SteadyTime end;
 
+  // The window that opens `warmup_s` after `begin` and lasts `duration_s`.
+  static Window After(SteadyTime begin, double warmup_s, double duration_s);
+
   bool Counts(SteadyTime completed) const { return completed >= start && completed <= end; }
   double Seconds() const { return std::chrono::duration<double>(end - start).count(); }
 };
@@ -51,6 +54,9 @@ struct RunDescription {
 // server_peak_rss_mib (null here; the caller fills it when it knows the server).
 nlohmann::ordered_json Summarise(const RunDescription& run,
                                  const std::vector<WorkerStats>& workers);
+
+// {"p50_ms", "p99_ms", "max_ms"} of `latencies_ns` (nearest rank; each null when empty).
+nlohmann::ordered_json LatencyJson(std::vector<int64_t> latencies_ns);
 
 // VmHWM of `pid` (its peak resident set since it started) in MiB; nullopt if unreadable.
 std::optional<double> PeakRssMib(pid_t pid);
