@@ -139,18 +139,19 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# start_process PID_VAR DATA_DIR LOG COMMAND...: starts COMMAND in the background, stores
-# its pid in the variable named PID_VAR (server_pid or router_pid, which cleanup stops), and
-# waits until it has written DATA_DIR/utpostctl.yaml (its last line, "key:", is written
-# last).
+# start_process PID_VAR CLIENT_CONFIG LOG COMMAND...: starts COMMAND in the background,
+# stores its pid in the variable named PID_VAR (server_pid or router_pid, which cleanup
+# stops), and waits until it has written CLIENT_CONFIG (its last line, "key:", is written
+# last): DATA_DIR/utpostctl.yaml for a process that runs the ledger,
+# DATA_DIR/utpostctl-<targets>.yaml for one that does not (e.g. utpostctl-router.yaml).
 start_process() {
-  local pid_var=$1 data_dir=$2 log=$3
+  local pid_var=$1 client_config=$2 log=$3
   shift 3
   "$@" >"$log" 2>&1 &
   local pid=$!
   printf -v "$pid_var" '%s' "$pid"
   local tenths=0
-  until grep -qs '^key:' "$data_dir/utpostctl.yaml"; do
+  until grep -qs '^key:' "$client_config"; do
     if ! kill -0 "$pid" 2>/dev/null; then
       echo "run.sh: $1 exited before serving:" >&2
       cat "$log" >&2
@@ -158,7 +159,7 @@ start_process() {
       return 1
     fi
     if ((tenths >= 600)); then
-      echo "run.sh: $1 did not write $data_dir/utpostctl.yaml within 60 s" >&2
+      echo "run.sh: $1 did not write $client_config within 60 s" >&2
       cat "$log" >&2
       return 1
     fi
@@ -167,7 +168,7 @@ start_process() {
   done
 }
 
-# start_server DATA_DIR LOG COMMAND...: start_process for the server.
+# start_server CLIENT_CONFIG LOG COMMAND...: start_process for the server.
 start_server() {
   start_process server_pid "$@"
 }
@@ -196,7 +197,7 @@ run_loadgen_against() {
   dir=$(mktemp -d "$work/$name.XXXXXX")
   local server=("$@" --data-dir "$dir/data" --listen 127.0.0.1:0)
   record --background "${server[@]}"
-  start_server "$dir/data" "$dir/server.log" "${server[@]}"
+  start_server "$dir/data/utpostctl.yaml" "$dir/server.log" "${server[@]}"
   local loadgen=("$loadgen_bin" --config "$dir/data/utpostctl.yaml" --concurrency "$concurrency"
     --document-bytes "$bytes" --duration "$seconds" --warmup 2 --server-pid "$server_pid"
     --label "$label")
@@ -231,19 +232,15 @@ run_routing() {
   local ledger=("$utpost_bin" "--target=ledger,registry" --log-level warn --data-dir "$data"
     --listen 127.0.0.1:0)
   record --background "${ledger[@]}"
-  start_server "$data" "$dir/ledger.log" "${ledger[@]}"
+  start_server "$data/utpostctl.yaml" "$dir/ledger.log" "${ledger[@]}"
   local address
   address=$(sed -n 's/^address: //p' "$data/utpostctl.yaml")
-  # The router writes utpostctl.yaml too, naming its own port: keep the ledger's under
-  # another name in the same directory (its paths are relative to that directory).
-  record mv "$data/utpostctl.yaml" "$data/ledger-utpostctl.yaml"
-  mv "$data/utpostctl.yaml" "$data/ledger-utpostctl.yaml"
   local router=("$utpost_bin" --target=router --log-level warn --data-dir "$data"
     --listen 127.0.0.1:0 --component-address "ledger=$address"
     --component-address "registry=$address")
   record --background "${router[@]}"
-  start_process router_pid "$data" "$dir/router.log" "${router[@]}"
-  local bench=("$routing_bin" --config "$data/ledger-utpostctl.yaml"
+  start_process router_pid "$data/utpostctl-router.yaml" "$dir/router.log" "${router[@]}"
+  local bench=("$routing_bin" --config "$data/utpostctl.yaml"
     --concurrency "$concurrency" --document-bytes "$bytes" --duration "$seconds" --warmup 2
     --drain-timeout 60 --ledger-pid "$server_pid" --router-pid "$router_pid" --label "$label")
   record "${bench[@]}"
@@ -271,12 +268,10 @@ run_routing_catch_up() {
   local ledger=("$utpost_bin" "--target=ledger,registry" --log-level warn --data-dir "$data"
     --listen 127.0.0.1:0)
   record --background "${ledger[@]}"
-  start_server "$data" "$dir/ledger.log" "${ledger[@]}"
+  start_server "$data/utpostctl.yaml" "$dir/ledger.log" "${ledger[@]}"
   local address
   address=$(sed -n 's/^address: //p' "$data/utpostctl.yaml")
-  record mv "$data/utpostctl.yaml" "$data/ledger-utpostctl.yaml"
-  mv "$data/utpostctl.yaml" "$data/ledger-utpostctl.yaml"
-  local bench=("$routing_bin" --config "$data/ledger-utpostctl.yaml"
+  local bench=("$routing_bin" --config "$data/utpostctl.yaml"
     --concurrency "$concurrency" --document-bytes "$bytes" --duration "$load" --warmup 2
     --drain-timeout 60 --ledger-pid "$server_pid" --load-ended-file "$dir/load-ended"
     --label catch-up)
@@ -296,7 +291,7 @@ run_routing_catch_up() {
     --listen 127.0.0.1:0 --component-address "ledger=$address"
     --component-address "registry=$address")
   record --background "${router[@]}"
-  start_process router_pid "$data" "$dir/router.log" "${router[@]}"
+  start_process router_pid "$data/utpostctl-router.yaml" "$dir/router.log" "${router[@]}"
   local pid=$bench_pid
   bench_pid=""
   wait "$pid"
@@ -333,8 +328,9 @@ if [[ -z $only ]]; then
   registry_server=("$utpost_bin" --target=registry --log-level warn --data-dir "$registry_dir/data"
     --listen 127.0.0.1:0)
   record --background "${registry_server[@]}"
-  start_server "$registry_dir/data" "$registry_dir/server.log" "${registry_server[@]}"
-  registry_import=("$registry_import_bin" --config "$registry_dir/data/utpostctl.yaml"
+  start_server "$registry_dir/data/utpostctl-registry.yaml" "$registry_dir/server.log" \
+    "${registry_server[@]}"
+  registry_import=("$registry_import_bin" --config "$registry_dir/data/utpostctl-registry.yaml"
     --rows "$registry_rows")
   record "${registry_import[@]}"
   echo "run.sh: registry import of $registry_rows rows" >&2

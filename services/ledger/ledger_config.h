@@ -21,6 +21,10 @@ struct LedgerConfig {
   int worker_threads = 32;
   // Requests waiting for a worker before new ones are refused with RESOURCE_EXHAUSTED.
   int max_queued_requests = 256;
+  // Threads and queue of the internal TaskService (router, courier, print), apart from the
+  // public services' so that neither can crowd out the other.
+  int task_worker_threads = 8;
+  int max_queued_task_requests = 512;
   // Document bytes held by requests in progress (queued or running) before new ones are
   // refused with RESOURCE_EXHAUSTED. Bounds memory under overload.
   uint64_t max_inflight_bytes = 512ull << 20;

@@ -12,7 +12,9 @@ LedgerModule::~LedgerModule() {
   // Work already queued finishes (each letter is acknowledged only after it is durable);
   // then everything goes in reverse order of construction.
   if (executor) executor->Shutdown();
+  if (task_executor) task_executor->Shutdown();
   task_service.reset();
+  task_executor.reset();
   letter_service.reset();
   executor.reset();
   ledger.reset();
@@ -72,8 +74,12 @@ absl::StatusOr<std::unique_ptr<service::Module>> NewLedgerModule(service::Module
   module->letter_service = std::make_unique<LetterServiceImpl>(
       *module->ledger, context.authenticator(), *module->executor);
   context.AddService(module->letter_service.get(), v1::LetterService::service_full_name());
+  // The components' work has a pool of its own: routing and delivery never take the places
+  // that case systems' calls are admitted to, nor are they shed by a case system's burst.
+  module->task_executor = std::make_unique<service::BoundedExecutor>(
+      "task-worker", config.task_worker_threads, config.max_queued_task_requests);
   module->task_service = std::make_unique<TaskServiceImpl>(*module->ledger, context.authenticator(),
-                                                           *module->executor);
+                                                           *module->task_executor);
   context.AddService(module->task_service.get(), internal::v1::TaskService::service_full_name());
   service::Log(spdlog::level::info, "ledger ready",
                {{"data_dir", config.data_dir.string()},

@@ -30,6 +30,7 @@ class LedgerModule final : public service::Module {
   std::unique_ptr<Ledger> ledger;
   std::unique_ptr<service::BoundedExecutor> executor;
   std::unique_ptr<LetterServiceImpl> letter_service;
+  std::unique_ptr<service::BoundedExecutor> task_executor;  // TaskService's own pool
   std::unique_ptr<TaskServiceImpl> task_service;
 };
 

@@ -211,8 +211,12 @@ std::string App::address() const {
 }
 
 std::filesystem::path App::ClientConfigPath(std::string_view org_key) const {
-  if (org_key == kExampleOrganisations[0].org_key) return config.InData("utpostctl.yaml");
-  return config.InData(absl::StrCat("utpostctl-", common::Av(org_key), ".yaml"));
+  std::string name = "utpostctl";
+  if (FindModule("ledger") == nullptr) {
+    absl::StrAppend(&name, "-", absl::StrJoin(context_->targets_, "+"));
+  }
+  if (org_key != kExampleOrganisations[0].org_key) absl::StrAppend(&name, "-", common::Av(org_key));
+  return config.InData(absl::StrCat(name, ".yaml"));
 }
 
 absl::Status App::Start() {
@@ -224,15 +228,16 @@ absl::Status App::Start() {
   for (const auto& name : service_names_) {
     server_->GetHealthCheckService()->SetServingStatus(name, true);
   }
-  // utpostctl talks to the ledger: only a process that runs it writes utpostctl's files, so
-  // that a registry or router process sharing the data directory does not point them
-  // elsewhere.
-  if (config.dev_pki && FindModule("ledger") != nullptr) {
+  // utpostctl's configuration, naming this process's address. A process that runs the ledger
+  // writes utpostctl.yaml (what utpostctl reads by default); one that does not writes
+  // utpostctl-<targets>.yaml, so that a registry or router process sharing the data directory
+  // never points utpostctl away from the ledger.
+  if (config.dev_pki) {
     // utpostctl's configuration: paths relative to the file's own directory.
     for (const auto& org : kExampleOrganisations) {
       const std::filesystem::path client_dir = crypto::DevClientDir("pki", org.org_key);
       std::ofstream out(ClientConfigPath(org.org_key), std::ios::trunc);
-      out << "# Written by utpost at start-up (dev PKI); utpostctl reads it by default.\n"
+      out << "# Written by utpost at start-up (dev PKI), for utpostctl (--config).\n"
           << "# Identity: " << org.name << " (" << org.org_key << ")\n"
           << "address: " << address() << "\n"
           << "ca: " << (client_dir / "ca.pem").string() << "\n"

@@ -57,7 +57,10 @@ class App {
 
   // The address clients should use, once started (the real port when listen used port 0).
   std::string address() const;
-  // utpostctl's configuration file for an example organisation (dev PKI only).
+  // utpostctl's configuration file for an example organisation (dev PKI only):
+  // utpostctl.yaml (utpostctl-<org>.yaml for the others) when this process runs the ledger,
+  // else utpostctl-<targets>.yaml (utpostctl-<targets>-<org>.yaml), e.g.
+  // utpostctl-registry.yaml.
   std::filesystem::path ClientConfigPath(std::string_view org_key) const;
   // The module of component `name` if it runs in this process, else null.
   service::Module* FindModule(std::string_view name) const;

@@ -22,6 +22,8 @@
 //     max_letter_bytes: 52428800
 //     worker_threads: 32
 //     max_queued_requests: 256
+//     task_worker_threads: 8         # the internal TaskService has a pool of its own
+//     max_queued_task_requests: 512
 //     max_inflight_bytes: 536870912
 //     list_max_scan: 2000
 //     max_inflight_per_organisation: 128
