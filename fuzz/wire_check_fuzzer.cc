@@ -1,4 +1,5 @@
-// The wire check (common/wire_check.h) on arbitrary bytes, as every request of LetterService.
+// The wire check (common/wire_check.h) on arbitrary bytes, as every request of LetterService,
+// TaskService, RegistryService and RegistryLookupService.
 //
 // Invariants: it answers OK or INVALID_ARGUMENT, never another code; and whatever it accepts,
 // protobuf parses (so a handler that checked first never meets a parse failure).
@@ -8,7 +9,10 @@
 
 #include "common/wire_check.h"
 #include "fuzz/fuzz_check.h"
+#include "utpost/internal/v1/registry_lookup.pb.h"
+#include "utpost/internal/v1/tasks.pb.h"
 #include "utpost/v1/letters.pb.h"
+#include "utpost/v1/registry.pb.h"
 
 namespace utpost::fuzz {
 namespace {
@@ -36,5 +40,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::Check<v1::ListLettersRequest>(bytes);
   fuzz::Check<v1::GetLetterRequest>(bytes);
   fuzz::Check<v1::WatchLetterEventsRequest>(bytes);
+  fuzz::Check<internal::v1::LeaseTasksRequest>(bytes);
+  fuzz::Check<internal::v1::CompleteTaskRequest>(bytes);
+  fuzz::Check<internal::v1::FailTaskRequest>(bytes);
+  fuzz::Check<internal::v1::LookupRequest>(bytes);
+  fuzz::Check<v1::LookupRequest>(bytes);
+  fuzz::Check<v1::UpsertRequest>(bytes);
+  fuzz::Check<v1::DeleteRequest>(bytes);
+  fuzz::Check<v1::ImportRequest>(bytes);
   return 0;
 }
