@@ -13,8 +13,8 @@
 #include <thread>
 
 #include "common/field_violations.h"
-#include "google/protobuf/util/time_util.h"
 #include "common/grpc_status.h"
+#include "google/protobuf/util/time_util.h"
 #include "storage/keys.h"
 #include "tests/testutil/memory.h"
 #include "tests/testutil/test_stack.h"
@@ -203,9 +203,13 @@ TEST_F(HostileInputTest, ServerErrorsCarryAnErrorIdAndNoInternalDetail) {
   EXPECT_THAT(got.status().message(), Not(HasSubstr(stack_->data_dir().string())));
 }
 
-TEST_F(HostileInputTest, EachOrganisationHasItsOwnEventSequence) {
-  auto oslo = stack_->Client(kOslo);
-  auto bergen = stack_->Client(kBergen);
+TEST(EventSequenceTest, EachOrganisationHasItsOwnEventSequence) {
+  // The ledger alone: the test counts every event of each feed, and a router would add
+  // routing events while it counts.
+  auto stack = TestStack::Start({}, {}, kLedgerOnly);
+  ASSERT_NE(stack, nullptr);
+  auto oslo = stack->Client(kOslo);
+  auto bergen = stack->Client(kBergen);
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(oslo.Send(ValidLetter("SEQ")).ok());
     ASSERT_TRUE(bergen.Send(ValidLetter("SEQ")).ok());
