@@ -30,12 +30,7 @@ constexpr char kRecipient[] = "15076500565";
 // Pause after a failed call, so that a server that refuses everything is not spun on.
 constexpr auto kErrorPause = std::chrono::milliseconds(10);
 
-struct Flags {
-  std::string config;
-  int concurrency = 16;
-  uint64_t document_bytes = 65536;
-  double duration_s = 10;
-  double warmup_s = 2;
+struct Flags : LoadFlags {
   std::optional<int> server_pid;
   std::string label = "utpost";
 };
@@ -148,18 +143,7 @@ int Run(const Flags& flags) {
 int main(int argc, char** argv) {
   utpost::bench::Flags flags;
   CLI::App cli{"utpost_loadgen: closed-loop SendLetter load over mutual TLS"};
-  cli.add_option("--config", flags.config, "utpostctl.yaml written by utpost (or the echo server)")
-      ->required()
-      ->check(CLI::ExistingFile);
-  cli.add_option("--concurrency", flags.concurrency, "workers, one connection each")
-      ->check(CLI::Range(1, 4096));
-  cli.add_option("--document-bytes", flags.document_bytes,
-                 "bytes of the one PDF document of each letter")
-      ->check(CLI::Range(uint64_t{16}, uint64_t{50} << 20));
-  cli.add_option("--duration", flags.duration_s, "measured seconds")
-      ->check(CLI::Range(0.1, 86400.0));
-  cli.add_option("--warmup", flags.warmup_s, "seconds of load before measuring")
-      ->check(CLI::Range(0.0, 86400.0));
+  AddLoadFlags(cli, flags, "utpostctl.yaml written by utpost (or the echo server)");
   cli.add_option("--server-pid", flags.server_pid,
                  "server process: report its peak RSS (VmHWM) and CPU use");
   cli.add_option("--label", flags.label, "names the run in the JSON output");

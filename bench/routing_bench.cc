@@ -84,12 +84,8 @@ constexpr Case kCases[] = {
 };
 constexpr auto kErrorPause = std::chrono::milliseconds(10);
 
-struct Flags {
-  std::string config;
-  int concurrency = 16;
-  uint64_t document_bytes = 4096;
-  double duration_s = 10;
-  double warmup_s = 2;
+struct Flags : LoadFlags {
+  Flags() { document_bytes = 4096; }
   double drain_timeout_s = 60;
   std::optional<int> ledger_pid;
   std::optional<int> router_pid;
@@ -412,18 +408,7 @@ int Run(const Flags& flags) {
 int main(int argc, char** argv) {
   utpost::bench::Flags flags;
   CLI::App cli{"utpost_bench_routing: accepted-to-routed latency and throughput under load"};
-  cli.add_option("--config", flags.config, "utpostctl.yaml of the ledger's organisation")
-      ->required()
-      ->check(CLI::ExistingFile);
-  cli.add_option("--concurrency", flags.concurrency, "workers, one connection each")
-      ->check(CLI::Range(1, 4096));
-  cli.add_option("--document-bytes", flags.document_bytes,
-                 "bytes of the one PDF document of each letter")
-      ->check(CLI::Range(uint64_t{16}, uint64_t{50} << 20));
-  cli.add_option("--duration", flags.duration_s, "measured seconds")
-      ->check(CLI::Range(0.1, 86400.0));
-  cli.add_option("--warmup", flags.warmup_s, "seconds of load before measuring")
-      ->check(CLI::Range(0.0, 86400.0));
+  AddLoadFlags(cli, flags, "utpostctl.yaml of the ledger's organisation");
   cli.add_option("--drain-timeout", flags.drain_timeout_s,
                  "seconds to wait after the load for the last letters to be routed")
       ->check(CLI::Range(0.0, 3600.0));

@@ -222,29 +222,32 @@ run_disk() {
   rm -rf "$dir"
 }
 
-# run_routing LABEL NAME DOCUMENT_BYTES: the ledger and registry in one process, the router
-# in another, on one fresh data directory; one utpost_bench_routing run against them.
-run_routing() {
-  local label=$1 name=$2 bytes=$3
-  local dir
-  dir=$(mktemp -d "$work/$name.XXXXXX")
-  local data=$dir/data
+# start_routing_ledger DIR: utpost --target=ledger,registry on DIR/data (log DIR/ledger.log);
+# sets ledger_address to where it serves.
+start_routing_ledger() {
+  local dir=$1 data=$1/data
   local ledger=("$utpost_bin" "--target=ledger,registry" --log-level warn --data-dir "$data"
     --listen 127.0.0.1:0)
   record --background "${ledger[@]}"
   start_server "$data/utpostctl.yaml" "$dir/ledger.log" "${ledger[@]}"
-  local address
-  address=$(sed -n 's/^address: //p' "$data/utpostctl.yaml")
+  ledger_address=$(sed -n 's/^address: //p' "$data/utpostctl.yaml")
+}
+
+# start_routing_router DIR: utpost --target=router on the same data directory, reaching the
+# ledger and the registry at ledger_address over mTLS (log DIR/router.log).
+start_routing_router() {
+  local dir=$1 data=$1/data
   local router=("$utpost_bin" --target=router --log-level warn --data-dir "$data"
-    --listen 127.0.0.1:0 --component-address "ledger=$address"
-    --component-address "registry=$address")
+    --listen 127.0.0.1:0 --component-address "ledger=$ledger_address"
+    --component-address "registry=$ledger_address")
   record --background "${router[@]}"
   start_process router_pid "$data/utpostctl-router.yaml" "$dir/router.log" "${router[@]}"
-  local bench=("$routing_bin" --config "$data/utpostctl.yaml"
-    --concurrency "$concurrency" --document-bytes "$bytes" --duration "$seconds" --warmup 2
-    --drain-timeout 60 --ledger-pid "$server_pid" --router-pid "$router_pid" --label "$label")
-  record "${bench[@]}"
-  "${bench[@]}" >>"$routing_results"
+}
+
+# stop_routing DIR: stops the router, then the ledger, each cleanly or the run fails; removes
+# DIR.
+stop_routing() {
+  local dir=$1
   if ! stop_router; then
     echo "run.sh: the router did not stop cleanly:" >&2
     tail -n 20 "$dir/router.log" >&2
@@ -258,6 +261,23 @@ run_routing() {
   rm -rf "$dir"
 }
 
+# run_routing LABEL NAME DOCUMENT_BYTES: the ledger and registry in one process, the router
+# in another, on one fresh data directory; one utpost_bench_routing run against them.
+run_routing() {
+  local label=$1 name=$2 bytes=$3
+  local dir
+  dir=$(mktemp -d "$work/$name.XXXXXX")
+  local data=$dir/data
+  start_routing_ledger "$dir"
+  start_routing_router "$dir"
+  local bench=("$routing_bin" --config "$data/utpostctl.yaml"
+    --concurrency "$concurrency" --document-bytes "$bytes" --duration "$seconds" --warmup 2
+    --drain-timeout 60 --ledger-pid "$server_pid" --router-pid "$router_pid" --label "$label")
+  record "${bench[@]}"
+  "${bench[@]}" >>"$routing_results"
+  stop_routing "$dir"
+}
+
 # run_routing_catch_up NAME DOCUMENT_BYTES LOAD_SECONDS: as run_routing, but the router
 # starts only when the load has ended, so it works off the whole backlog alone.
 run_routing_catch_up() {
@@ -265,12 +285,7 @@ run_routing_catch_up() {
   local dir
   dir=$(mktemp -d "$work/$name.XXXXXX")
   local data=$dir/data
-  local ledger=("$utpost_bin" "--target=ledger,registry" --log-level warn --data-dir "$data"
-    --listen 127.0.0.1:0)
-  record --background "${ledger[@]}"
-  start_server "$data/utpostctl.yaml" "$dir/ledger.log" "${ledger[@]}"
-  local address
-  address=$(sed -n 's/^address: //p' "$data/utpostctl.yaml")
+  start_routing_ledger "$dir"
   local bench=("$routing_bin" --config "$data/utpostctl.yaml"
     --concurrency "$concurrency" --document-bytes "$bytes" --duration "$load" --warmup 2
     --drain-timeout 60 --ledger-pid "$server_pid" --load-ended-file "$dir/load-ended"
@@ -287,25 +302,11 @@ run_routing_catch_up() {
     sleep 0.1
     tenths=$((tenths + 1))
   done
-  local router=("$utpost_bin" --target=router --log-level warn --data-dir "$data"
-    --listen 127.0.0.1:0 --component-address "ledger=$address"
-    --component-address "registry=$address")
-  record --background "${router[@]}"
-  start_process router_pid "$data/utpostctl-router.yaml" "$dir/router.log" "${router[@]}"
+  start_routing_router "$dir"
   local pid=$bench_pid
   bench_pid=""
   wait "$pid"
-  if ! stop_router; then
-    echo "run.sh: the router did not stop cleanly:" >&2
-    tail -n 20 "$dir/router.log" >&2
-    exit 1
-  fi
-  if ! stop_server; then
-    echo "run.sh: the ledger did not stop cleanly:" >&2
-    tail -n 20 "$dir/ledger.log" >&2
-    exit 1
-  fi
-  rm -rf "$dir"
+  stop_routing "$dir"
 }
 
 if [[ -z $only ]]; then

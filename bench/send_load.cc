@@ -81,4 +81,17 @@ void ErrorSampler::Note(const absl::Status& status) {
   }
 }
 
+void AddLoadFlags(CLI::App& cli, LoadFlags& flags, const std::string& config_help) {
+  cli.add_option("--config", flags.config, config_help)->required()->check(CLI::ExistingFile);
+  cli.add_option("--concurrency", flags.concurrency, "workers, one connection each")
+      ->check(CLI::Range(1, 4096));
+  cli.add_option("--document-bytes", flags.document_bytes,
+                 "bytes of the one PDF document of each letter")
+      ->check(CLI::Range(uint64_t{16}, uint64_t{50} << 20));
+  cli.add_option("--duration", flags.duration_s, "measured seconds")
+      ->check(CLI::Range(0.1, 86400.0));
+  cli.add_option("--warmup", flags.warmup_s, "seconds of load before measuring")
+      ->check(CLI::Range(0.0, 86400.0));
+}
+
 }  // namespace utpost::bench

@@ -4,6 +4,7 @@
 
 #include <grpcpp/channel.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -18,6 +19,19 @@
 #include "utpost/v1/letters.pb.h"
 
 namespace utpost::bench {
+
+// The flags of a closed SendLetter loop, the same in every load generator.
+struct LoadFlags {
+  std::string config;
+  int concurrency = 16;
+  uint64_t document_bytes = 65536;
+  double duration_s = 10;
+  double warmup_s = 2;
+};
+
+// Adds --config (described by `config_help`), --concurrency, --document-bytes, --duration and
+// --warmup to `cli`, writing to `flags`.
+void AddLoadFlags(CLI::App& cli, LoadFlags& flags, const std::string& config_help);
 
 // Well above the server's default letter limit (50 MiB), so the server's limit is what binds.
 inline constexpr int kMaxMessageBytes = 64 << 20;
