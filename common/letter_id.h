@@ -35,6 +35,11 @@ class LetterIdGenerator {
 // The 26-character text form of `bytes`.
 std::string EncodeLetterId(const LetterIdBytes& bytes);
 
+// The 16 bytes as a string, e.g. a key for common::KeyedMutex.
+inline std::string IdBytesKey(const LetterIdBytes& bytes) {
+  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
 // Parses the text form (case-insensitive; I, L -> 1 and O -> 0 as Crockford allows).
 // INVALID_ARGUMENT if it is not 26 valid characters or overflows 128 bits.
 [[nodiscard]] absl::StatusOr<LetterIdBytes> DecodeLetterId(std::string_view text);

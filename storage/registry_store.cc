@@ -10,6 +10,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "common/registry_rules.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
@@ -25,8 +26,9 @@
 namespace utpost::storage {
 namespace {
 
+using common::ToProto;
+
 using Family = RegistryStore::Family;
-using google::protobuf::util::TimeUtil;
 
 constexpr std::array<std::string_view, static_cast<int>(Family::kCount)> kFamilyNames = {
     "persons", "organisations", "providers", "meta"};
@@ -41,10 +43,6 @@ constexpr std::string_view kEntryAadPrefix{"utpost.v1.registry-entry",
 std::string_view FamilyName(Family f) { return kFamilyNames[static_cast<int>(f)]; }
 
 rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
-}
 
 // Creates `dir` with mode 0700 (parents with the default mode) if missing.
 absl::Status MakePrivateDir(const std::filesystem::path& dir) {

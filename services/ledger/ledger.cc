@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/field_violations.h"
+#include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "crypto/digest.h"
@@ -20,17 +21,9 @@
 namespace utpost::ledger {
 namespace {
 
-using google::protobuf::util::TimeUtil;
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
-}
-
-// Exact over the whole Timestamp range (years 1 to 9999); int64 nanoseconds would overflow
-// outside 1678 to 2261.
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
+using common::FromProto;
+using common::IsValidTimestamp;
+using common::ToProto;
 
 // Feeds a protobuf serialization straight into SHA-256, so fingerprinting a 50 MiB request
 // makes no copy of it.
@@ -121,12 +114,6 @@ absl::StatusOr<common::LetterIdBytes> ParseLetterId(std::string_view letter_id) 
   return id;
 }
 
-// The range google.protobuf.Timestamp allows: years 1 to 9999.
-bool IsValidTimestamp(const google::protobuf::Timestamp& t) {
-  return t.seconds() >= -62135596800 && t.seconds() <= 253402300799 && t.nanos() >= 0 &&
-         t.nanos() <= 999999999;
-}
-
 absl::Status LetterNotFound(std::string_view letter_id) {
   return absl::NotFoundError(absl::StrCat("letter ", common::Av(letter_id), " not found"));
 }
@@ -145,12 +132,6 @@ Ledger::Ledger(const LedgerConfig& config, storage::LedgerStore& store,
                const crypto::KeyStore& keys, const common::Clock& clock,
                const absl::flat_hash_map<std::string, uint64_t>& last_sequences)
     : config_(config), store_(store), envelope_(keys), clock_(clock), feed_(last_sequences) {}
-
-namespace {
-std::string LetterLockKey(const common::LetterIdBytes& id) {
-  return std::string(reinterpret_cast<const char*>(id.data()), id.size());
-}
-}  // namespace
 
 absl::StatusOr<storage::v1::LetterContent> Ledger::OpenContent(
     const storage::LetterRecord& record) const {
@@ -462,7 +443,7 @@ absl::Status Ledger::Shred(const common::LetterIdBytes& id, std::string_view let
 absl::Status Ledger::ShredPending() {
   UTPOST_ASSIGN_OR_RETURN(std::vector<common::LetterIdBytes> pending, store_.PendingShreds());
   for (const common::LetterIdBytes& id : pending) {
-    common::KeyedMutex::Lock lock(letter_locks_, LetterLockKey(id));
+    common::KeyedMutex::Lock lock(letter_locks_, common::IdBytesKey(id));
     UTPOST_RETURN_IF_ERROR(Shred(id, common::EncodeLetterId(id)));
   }
   return absl::OkStatus();
@@ -499,7 +480,7 @@ absl::StatusOr<v1::LetterEvent> Ledger::OpenEvent(storage::EventRecord record) c
 absl::StatusOr<v1::Letter> Ledger::ApplyTransition(std::string_view sender,
                                                    const Transition& transition) {
   UTPOST_ASSIGN_OR_RETURN(common::LetterIdBytes id, ParseLetterId(transition.letter_id));
-  common::KeyedMutex::Lock lock(letter_locks_, LetterLockKey(id));
+  common::KeyedMutex::Lock lock(letter_locks_, common::IdBytesKey(id));
   UTPOST_ASSIGN_OR_RETURN(auto loaded, LoadOwnLetter(sender, transition.letter_id));
   if (!IsAllowedTransition(loaded.second.status(), transition.status)) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -526,7 +507,7 @@ absl::StatusOr<v1::Letter> Ledger::ApplyTransition(std::string_view sender,
 absl::StatusOr<v1::CancelLetterResponse> Ledger::CancelLetter(
     std::string_view sender, const v1::CancelLetterRequest& request) {
   UTPOST_ASSIGN_OR_RETURN(common::LetterIdBytes id, ParseLetterId(request.letter_id()));
-  common::KeyedMutex::Lock lock(letter_locks_, LetterLockKey(id));
+  common::KeyedMutex::Lock lock(letter_locks_, common::IdBytesKey(id));
   UTPOST_ASSIGN_OR_RETURN(auto loaded, LoadOwnLetter(sender, request.letter_id()));
   v1::CancelLetterResponse response;
   const v1::LetterStatus status = loaded.second.status();

@@ -7,22 +7,9 @@
 #include "common/field_violations.h"
 #include "common/strings.h"
 #include "crypto/digest.h"
+#include "storage/keys.h"
 
 namespace utpost::ledger {
-namespace {
-
-// Big-endian, whatever the machine: a token issued by one replica reads the same on another.
-void AppendBigEndian64(uint64_t value, std::string& out) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(value >> shift));
-}
-
-uint64_t LoadBigEndian64(const char* bytes) {
-  uint64_t value = 0;
-  for (int i = 0; i < 8; ++i) value = (value << 8) | static_cast<unsigned char>(bytes[i]);
-  return value;
-}
-
-}  // namespace
 
 uint64_t FilterHash(const v1::ListLettersRequest& request) {
   std::string filters;
@@ -33,12 +20,12 @@ uint64_t FilterHash(const v1::ListLettersRequest& request) {
   crypto::Sha256 sha;
   sha.Update(filters);
   const std::string digest = sha.Finish();
-  return LoadBigEndian64(digest.data());
+  return storage::keys::ReadU64(digest);  // big-endian, the same on every machine
 }
 
 std::string EncodePageToken(const common::LetterIdBytes& last, uint64_t filter_hash) {
   std::string raw(reinterpret_cast<const char*>(last.data()), last.size());
-  AppendBigEndian64(filter_hash, raw);
+  storage::keys::AppendU64(raw, filter_hash);
   return absl::WebSafeBase64Escape(raw);
 }
 
@@ -52,7 +39,7 @@ absl::StatusOr<common::LetterIdBytes> DecodePageToken(std::string_view token,
     return common::FieldError(absl::StatusCode::kInvalidArgument, "page_token",
                               "is not a token this server issued");
   }
-  if (LoadBigEndian64(raw.data() + 16) != filter_hash) {
+  if (storage::keys::ReadU64(std::string_view(raw).substr(16)) != filter_hash) {
     return common::FieldError(absl::StatusCode::kInvalidArgument, "page_token",
                               "was issued for other filters");
   }

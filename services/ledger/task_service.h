@@ -23,8 +23,8 @@ using RawTaskService = internal::v1::TaskService::WithRawCallbackMethod_LeaseTas
 
 class TaskServiceImpl final : public RawTaskService {
  public:
-  // All references must outlive the service. Shares the ledger's executor with
-  // LetterService; admission is its own, per calling component.
+  // All references must outlive the service. `executor` is the TaskService's own pool (the
+  // ledger module's task_executor), apart from LetterService's; admission is per component.
   TaskServiceImpl(Ledger& ledger, const service::Authenticator& authenticator,
                   service::BoundedExecutor& executor);
 

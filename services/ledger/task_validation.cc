@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/field_violations.h"
+#include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "common/text_rules.h"
 #include "services/ledger/letter_status.h"
@@ -10,18 +11,11 @@
 namespace utpost::ledger {
 namespace {
 
+using common::FromProto;
+using common::IsValidTimestamp;
+
 using common::CheckText;
 using common::FieldViolations;
-
-// The range google.protobuf.Timestamp allows: years 1 to 9999.
-bool IsValidTimestamp(const google::protobuf::Timestamp& t) {
-  return t.seconds() >= -62135596800 && t.seconds() <= 253402300799 && t.nanos() >= 0 &&
-         t.nanos() <= 999999999;
-}
-
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
 
 bool IsKnownKind(int kind) {
   return kind != internal::v1::TASK_KIND_UNSPECIFIED && internal::v1::TaskKind_IsValid(kind);

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "google/protobuf/util/time_util.h"
@@ -11,23 +12,12 @@
 namespace utpost::ledger {
 namespace {
 
-using google::protobuf::util::TimeUtil;
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
-}
-
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
+using common::FromProto;
+using common::ToProto;
 
 // Due times are kept in whole milliseconds (the queue's keys hold milliseconds), so that what
 // a worker is told is exactly what is stored.
 absl::Time WholeMillis(absl::Time t) { return absl::FromUnixMillis(absl::ToUnixMillis(t)); }
-
-std::string LockKey(const common::LetterIdBytes& id) {
-  return std::string(reinterpret_cast<const char*>(id.data()), id.size());
-}
 
 absl::Status StaleLease(const std::string& task_id) {
   return absl::AbortedError(absl::StrCat("the lease of task ", task_id,
@@ -57,7 +47,7 @@ absl::Status Ledger::RemovePendingTasksLocked(storage::LetterRecord& record,
     if (task_id == except) continue;
     absl::StatusOr<common::LetterIdBytes> id = common::DecodeLetterId(task_id);
     if (!id.ok()) return absl::DataLossError(absl::StrCat("malformed pending task id ", task_id));
-    locks.emplace_back(task_locks_, LockKey(*id));
+    locks.emplace_back(task_locks_, common::IdBytesKey(*id));
     UTPOST_ASSIGN_OR_RETURN(std::optional<storage::TaskRecord> task, store_.GetTask(*id));
     // Written and removed together with the letter record, so it is there.
     if (!task) {
@@ -111,7 +101,7 @@ absl::StatusOr<internal::v1::LeaseTasksResponse> Ledger::LeaseTasks(
   std::deque<common::KeyedMutex::Lock> locks;
   for (const storage::DueEntry& entry : scan->due()) {
     // A task being completed, given back or cancelled right now is not due: skipped.
-    locks.emplace_back(task_locks_, LockKey(entry.task_id), std::try_to_lock);
+    locks.emplace_back(task_locks_, common::IdBytesKey(entry.task_id), std::try_to_lock);
     if (!locks.back().owns_lock()) {
       locks.pop_back();
       continue;
@@ -166,8 +156,8 @@ absl::StatusOr<internal::v1::CompleteTaskResponse> Ledger::CompleteTask(
   const internal::v1::Transition& t = request.transition();
   const std::string task_id = common::EncodeLetterId(token.task_id);
 
-  common::KeyedMutex::Lock letter_lock(letter_locks_, LockKey(token.letter_id));
-  common::KeyedMutex::Lock task_lock(task_locks_, LockKey(token.task_id));
+  common::KeyedMutex::Lock letter_lock(letter_locks_, common::IdBytesKey(token.letter_id));
+  common::KeyedMutex::Lock task_lock(task_locks_, common::IdBytesKey(token.task_id));
   UTPOST_ASSIGN_OR_RETURN(std::optional<storage::LetterRecord> record,
                           store_.GetLetter(token.letter_id));
   if (!record) return absl::NotFoundError(absl::StrCat("task ", task_id, " not found"));
@@ -261,7 +251,7 @@ absl::StatusOr<internal::v1::FailTaskResponse> Ledger::FailTask(
   const absl::Time now = clock_.Now();
   UTPOST_ASSIGN_OR_RETURN(const LeaseToken token, ValidateFailTask(request, now));
   const std::string task_id = common::EncodeLetterId(token.task_id);
-  common::KeyedMutex::Lock task_lock(task_locks_, LockKey(token.task_id));
+  common::KeyedMutex::Lock task_lock(task_locks_, common::IdBytesKey(token.task_id));
   UTPOST_ASSIGN_OR_RETURN(std::optional<storage::TaskRecord> task, store_.GetTask(token.task_id));
   if (!task) {
     return absl::AbortedError(absl::StrCat(
