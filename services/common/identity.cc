@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
 #include "common/strings.h"
+#include "crypto/certificate_verifier.h"
 #include "crypto/dev_pki.h"
 
 namespace utpost::service {
@@ -62,8 +63,11 @@ absl::StatusOr<std::optional<Caller>> InProcessCaller(const grpc::ServerContextB
 
 class CertificateAuthenticator final : public Authenticator {
  public:
-  CertificateAuthenticator(std::string in_process_token, bool accept_serial_number_org)
+  CertificateAuthenticator(std::string in_process_token,
+                           std::unique_ptr<crypto::CertificateVerifier> component_ca,
+                           bool accept_serial_number_org)
       : in_process_token_(std::move(in_process_token)),
+        component_ca_(std::move(component_ca)),
         accept_serial_number_org_(accept_serial_number_org) {}
 
   absl::StatusOr<Caller> Identify(const grpc::ServerContextBase& context) const override {
@@ -88,6 +92,13 @@ class CertificateAuthenticator final : public Authenticator {
     absl::StatusOr<crypto::CertificateIdentity> identity =
         crypto::IdentityFromCertificatePem(certificate, accept_serial_number_org_);
     if (!identity.ok()) return identity.status();
+    if (identity->kind == crypto::CertificateIdentity::Kind::kComponent) {
+      std::vector<grpc::string_ref> chain = auth->FindPropertyValues("x509_pem_cert_chain");
+      const std::string_view chain_pem = chain.empty() ? std::string_view() : Value(chain.front());
+      if (absl::Status issued = component_ca_->Verify(certificate, chain_pem); !issued.ok()) {
+        return issued;
+      }
+    }
     Caller caller{identity->kind == crypto::CertificateIdentity::Kind::kComponent
                       ? Caller::Kind::kComponent
                       : Caller::Kind::kOrganisation,
@@ -101,6 +112,7 @@ class CertificateAuthenticator final : public Authenticator {
  private:
   static constexpr size_t kMaxCached = 4096;
   const std::string in_process_token_;
+  const std::unique_ptr<crypto::CertificateVerifier> component_ca_;
   const bool accept_serial_number_org_;
   mutable std::mutex mu_;
   mutable absl::flat_hash_map<std::string, Caller> cache_;
@@ -172,10 +184,17 @@ std::string NewInProcessToken() {
   return token;
 }
 
-std::unique_ptr<Authenticator> NewCertificateAuthenticator(std::string in_process_token,
-                                                           bool accept_serial_number_org) {
-  return std::make_unique<CertificateAuthenticator>(std::move(in_process_token),
-                                                    accept_serial_number_org);
+absl::StatusOr<std::unique_ptr<Authenticator>> NewCertificateAuthenticator(
+    std::string in_process_token, std::string_view component_ca_pem,
+    bool accept_serial_number_org) {
+  absl::StatusOr<std::unique_ptr<crypto::CertificateVerifier>> component_ca =
+      crypto::CertificateVerifier::FromCaPem(component_ca_pem);
+  if (!component_ca.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls.component_ca: ", component_ca.status().message()));
+  }
+  return std::make_unique<CertificateAuthenticator>(
+      std::move(in_process_token), *std::move(component_ca), accept_serial_number_org);
 }
 
 std::unique_ptr<Authenticator> NewInsecureHeaderAuthenticator(std::string in_process_token) {

@@ -61,10 +61,14 @@ class Authenticator {
 std::string NewInProcessToken();
 
 // Reads the verified peer certificate (crypto::IdentityFromCertificatePem); a 9-digit
-// subject serialNumber names an organisation only when `accept_serial_number_org`. Calls
-// bearing `in_process_token` are in-process calls of the component they name.
-std::unique_ptr<Authenticator> NewCertificateAuthenticator(std::string in_process_token,
-                                                           bool accept_serial_number_org = false);
+// subject serialNumber names an organisation only when `accept_serial_number_org`. A
+// certificate that names a component is believed only if it also chains to
+// `component_ca_pem` (tls.component_ca), so that a CA trusted for organisations' certificates
+// cannot make a component. Calls bearing `in_process_token` are in-process calls of the
+// component they name. INVALID_ARGUMENT if `component_ca_pem` holds no certificate.
+[[nodiscard]] absl::StatusOr<std::unique_ptr<Authenticator>> NewCertificateAuthenticator(
+    std::string in_process_token, std::string_view component_ca_pem,
+    bool accept_serial_number_org = false);
 // Reads the "utpost-organisation" or "utpost-component" header. Only for insecure loopback
 // servers. In-process calls are recognised by their token as above.
 std::unique_ptr<Authenticator> NewInsecureHeaderAuthenticator(std::string in_process_token);

@@ -151,8 +151,11 @@ absl::Status App::InitServer() {
     UTPOST_ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(config.InData(config.tls.cert)));
     options.pem_key_cert_pairs.push_back(std::move(pair));
     credentials = grpc::SslServerCredentials(options);
-    authenticator_ = service::NewCertificateAuthenticator(in_process_token_,
-                                                          config.tls.accept_serial_number_org);
+    UTPOST_ASSIGN_OR_RETURN(const std::string component_ca,
+                            ReadFile(config.InData(config.tls.component_ca)));
+    UTPOST_ASSIGN_OR_RETURN(
+        authenticator_, service::NewCertificateAuthenticator(in_process_token_, component_ca,
+                                                             config.tls.accept_serial_number_org));
   }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();  // v1alpha

@@ -167,6 +167,7 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"ca", PathField(config.tls.ca)},
       {"cert", PathField(config.tls.cert)},
       {"key", PathField(config.tls.key)},
+      {"component_ca", PathField(config.tls.component_ca)},
       {"accept_serial_number_org", Field(config.tls.accept_serial_number_org)},
   };
   Setter addresses = [&](const YAML::Node& node, const std::string& path) -> absl::Status {

@@ -12,6 +12,7 @@
 //     ca: pki/ca.pem            # CA that client certificates must chain to
 //     cert: pki/server.pem
 //     key: pki/server.key
+//     component_ca: pki/ca.pem         # components' certificates must chain to it too
 //     accept_serial_number_org: false   # see crypto::OrgKeyFromCertificatePem
 //   components:                 # how components in different processes reach each other
 //     certs_dir: pki/components # <certs_dir>/<name>/client.pem, client.key, ca.pem
@@ -64,6 +65,10 @@ struct TlsConfig {
   std::filesystem::path ca = "pki/ca.pem";
   std::filesystem::path cert = "pki/server.pem";
   std::filesystem::path key = "pki/server.key";
+  // CA that component certificates (urn:utpost:component:<name>) must chain to, besides
+  // being accepted by TLS under `ca`. In production the operator's internal CA, never one of
+  // the CAs that issue organisations' certificates; the dev PKI uses its one CA for both.
+  std::filesystem::path component_ca = "pki/ca.pem";
   // Also accept a 9-digit subject serialNumber as the organisation number of a client
   // certificate without organizationIdentifier (older Norwegian enterprise certificates).
   bool accept_serial_number_org = false;

@@ -96,5 +96,38 @@ TEST_F(ComponentIdentityTest, AForgedInProcessTokenFromTheNetworkIsUnauthenticat
             grpc::StatusCode::NOT_FOUND);
 }
 
+TEST(ComponentCaTest, AComponentCertificateFromAnotherCaIsNotAComponent) {
+  // The server trusts its dev CA for TLS (organisations and components alike), but takes
+  // components only from a CA of their own, here an unrelated one: the dev router's
+  // certificate passes TLS and is still refused as a component.
+  TempDir other;
+  ASSERT_TRUE(crypto::EnsureDevPki(other.path() / "pki", {}).ok());
+  auto stack = TestStack::Start(
+      {}, [&](app::Config& c) { c.tls.component_ca = other.path() / "pki" / "ca.pem"; },
+      kLedgerOnly);
+  ASSERT_NE(stack, nullptr);
+  client::ConnectionOptions options = stack->Connection(kOslo);
+  const std::filesystem::path dir = crypto::DevComponentDir(stack->data_dir() / "pki", "router");
+  options.cert = dir / "client.pem";
+  options.key = dir / "client.key";
+  auto channel = client::Connect(options);
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  auto tasks = internal::v1::TaskService::NewStub(*channel);
+  grpc::ClientContext context;
+  context.set_wait_for_ready(true);
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  internal::v1::LeaseTasksRequest request;
+  request.set_kind(internal::v1::TASK_KIND_ROUTE);
+  request.set_max_tasks(10);
+  request.mutable_lease_for()->set_seconds(30);
+  internal::v1::LeaseTasksResponse response;
+  grpc::Status status = tasks->LeaseTasks(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << status.error_message();
+  EXPECT_NE(status.error_message().find("component CA"), std::string::npos)
+      << status.error_message();
+  // Organisations are unaffected.
+  EXPECT_TRUE(stack->Client(kOslo).Send(ValidLetter("org")).ok());
+}
+
 }  // namespace
 }  // namespace utpost::testutil

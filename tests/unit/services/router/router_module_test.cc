@@ -53,7 +53,7 @@ class FakeContext final : public service::ModuleContext {
   common::FakeClock clock_;
   prometheus::Registry metrics_;
   std::unique_ptr<service::Authenticator> authenticator_ =
-      service::NewCertificateAuthenticator("token");
+      service::NewInsecureHeaderAuthenticator("token");
 };
 
 app::Config RouterConfigForTest() {
