@@ -225,6 +225,8 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"administrators", administrators},
       {"worker_threads", PositiveField(r.worker_threads)},
       {"max_queued_requests", PositiveField(r.max_queued_requests)},
+      {"lookup_worker_threads", PositiveField(r.lookup_worker_threads)},
+      {"max_queued_lookups", PositiveField(r.max_queued_lookups)},
       {"max_inflight_per_organisation", PositiveField(r.max_inflight_per_organisation)},
       {"max_inflight_bytes", PositiveField(r.max_inflight_bytes)},
   };
