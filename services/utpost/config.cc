@@ -240,6 +240,40 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"max_in_flight", PositiveField(rt.max_in_flight)},
       {"name", Field(rt.name)},
   };
+  courier::CourierConfig& co = config.courier;
+  Setter receipt_providers = [&co](const YAML::Node& node,
+                                   const std::string& path) -> absl::Status {
+    std::vector<std::string> ids;
+    if (node.IsSequence()) {
+      for (size_t i = 0; i < node.size(); ++i) {
+        std::string id;
+        UTPOST_RETURN_IF_ERROR(Read(node[i], absl::StrCat(path, "[", i, "]"), id));
+        ids.push_back(std::move(id));
+      }
+    } else if (!node.IsNull()) {
+      return Invalid(path, "must be a list of provider ids");
+    }
+    co.receipt_providers = std::move(ids);
+    return absl::OkStatus();
+  };
+  const std::map<std::string, Setter> courier = {
+      {"workers", PositiveField(co.workers)},
+      {"batch_size", PositiveField(co.batch_size)},
+      {"lease_for", DurationField(co.lease_for)},
+      {"poll_interval", DurationField(co.poll_interval)},
+      {"backoff_min", DurationField(co.backoff_min)},
+      {"backoff_max", DurationField(co.backoff_max)},
+      {"retry_deadline", DurationField(co.retry_deadline)},
+      {"provider_timeout", DurationField(co.provider_timeout)},
+      {"rpc_timeout", DurationField(co.rpc_timeout)},
+      {"max_in_flight", PositiveField(co.max_in_flight)},
+      {"max_in_flight_per_provider", PositiveField(co.max_in_flight_per_provider)},
+      {"breaker_failures", PositiveField(co.breaker_failures)},
+      {"provider_ca", PathField(co.provider_ca)},
+      {"receipt_poll_interval", DurationField(co.receipt_poll_interval)},
+      {"receipt_providers", receipt_providers},
+      {"name", Field(co.name)},
+  };
   const std::map<std::string, Setter> top = {
       {"data_dir", PathField(config.data_dir)},
       {"key_dir", PathField(config.key_dir)},
@@ -254,6 +288,8 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"registry",
        [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, registry); }},
       {"router", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, router); }},
+      {"courier",
+       [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, courier); }},
   };
   return ApplyMap(root, "", top);
 }
@@ -282,8 +318,10 @@ absl::Status Finalize(Config& config) {
     return Invalid("insecure",
                    "plaintext is only allowed on a loopback address (127.0.0.1, ::1, localhost)");
   }
-  if (absl::Status s = router::ValidateRouterConfig(config.router); !s.ok()) {
-    // "router.<key>: <rule>" in the form of the other config errors.
+  for (absl::Status s : {router::ValidateRouterConfig(config.router),
+                         courier::ValidateCourierConfig(config.courier)}) {
+    if (s.ok()) continue;
+    // "<section>.<key>: <rule>" in the form of the other config errors.
     const std::string message(s.message());
     const size_t colon = message.find(": ");
     if (colon == std::string::npos) return s;

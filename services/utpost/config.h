@@ -48,6 +48,23 @@
 //     rpc_timeout: 5s
 //     max_in_flight: 256
 //     name: router
+//   courier:                    # services/courier/courier_config.h
+//     workers: 2
+//     batch_size: 32
+//     lease_for: 2m
+//     poll_interval: 100ms
+//     backoff_min: 1s
+//     backoff_max: 10m
+//     retry_deadline: 24h
+//     provider_timeout: 30s
+//     rpc_timeout: 10s
+//     max_in_flight: 32
+//     max_in_flight_per_provider: 16
+//     breaker_failures: 5
+//     provider_ca: ""           # roots for providers' TLS; empty: the system's
+//     receipt_poll_interval: 1s
+//     receipt_providers: [dev, dev-substantial]
+//     name: courier
 #pragma once
 
 #include <filesystem>
@@ -55,6 +72,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "services/courier/courier_config.h"
 #include "services/ledger/ledger_config.h"
 #include "services/registry/registry_config.h"
 #include "services/router/router_config.h"
@@ -97,6 +115,7 @@ struct Config {
   ledger::LedgerConfig ledger;
   registry::RegistryConfig registry;
   router::RouterConfig router;
+  courier::CourierConfig courier;
 
   // `path` resolved against data_dir.
   std::filesystem::path InData(const std::filesystem::path& path) const {
