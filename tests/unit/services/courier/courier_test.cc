@@ -137,6 +137,28 @@ TEST_F(CourierTest, DeliversEveryDocumentAndRecordsDeliveredWithAnUnreadCheck) {
   EXPECT_THAT(courier_->receipt_providers(), ElementsAre("dev"));
 }
 
+TEST_F(CourierTest, AnOrganisationsInboxGoesThroughTheSameProtocol) {
+  v1::Recipient org;
+  org.mutable_organisation()->set_norwegian_org_number("921837003");
+  v1::LookupResult inbox;
+  *inbox.mutable_entry()->mutable_organisation()->mutable_id() = org.organisation();
+  inbox.mutable_entry()->mutable_organisation()->mutable_inbox()->set_provider_id("dev");
+  inbox.mutable_entry()->mutable_organisation()->mutable_inbox()->set_address("post@inbox");
+  *inbox.mutable_provider() = dev_provider_;
+  registry_.Put(org, inbox);
+  internal::v1::TaskLetter letter = Letter(org);
+  letter.set_channel(v1::CHANNEL_ORGANISATION_INBOX);
+  ledger_.Add("t1", internal::v1::TASK_KIND_DELIVER_ORGANISATION_INBOX, letter, {"doc"});
+  MakeCourier();
+  EXPECT_EQ(Step(), 1);
+  ASSERT_EQ(dev_.mailbox().count(letter.letter_id()), 1u);
+  EXPECT_EQ(dev_.mailbox().at(letter.letter_id()).header.mailbox_address(), "post@inbox");
+  const internal::v1::CompleteTaskRequest& c = Completion("t1");
+  EXPECT_EQ(c.transition().status(), v1::LETTER_STATUS_DELIVERED_DIGITALLY);
+  EXPECT_EQ(c.transition().channel(), v1::CHANNEL_ORGANISATION_INBOX);
+  EXPECT_EQ(c.transition().provider_id(), "dev");
+}
+
 TEST_F(CourierTest, WithoutPrintIfUnreadNoCheckIsQueued) {
   ledger_.Add("t1", kDeliver, LetterAt(dev_provider_, "15076500565"), {"doc"});
   MakeCourier();
