@@ -382,6 +382,11 @@ class FakeProvider final : public provider::v1::MailboxProviderService::Service 
       return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
     }
     if (answer != grpc::StatusCode::OK) return grpc::Status(answer, message);
+    // A stream the client cancelled also ends Read; only a whole letter is taken.
+    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    if (d.documents.size() != d.header.document_count()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "document count mismatch");
+    }
     for (size_t i = 0; i < d.documents.size(); ++i) {
       if (d.documents[i].envelope_size() != d.envelopes[i].size()) {
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "envelope size mismatch");
