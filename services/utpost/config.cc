@@ -240,6 +240,36 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"max_in_flight", PositiveField(rt.max_in_flight)},
       {"name", Field(rt.name)},
   };
+  mailbox_sim::MailboxSimConfig& ms = config.mailbox_sim;
+  Setter reject = [&ms](const YAML::Node& node, const std::string& path) -> absl::Status {
+    std::string text;
+    UTPOST_RETURN_IF_ERROR(Read(node, path, text));
+    if (text == "mailbox_closed") {
+      ms.behaviour.reject = mailbox_sim::RejectKind::kMailboxClosed;
+    } else if (text == "invalid") {
+      ms.behaviour.reject = mailbox_sim::RejectKind::kInvalid;
+    } else {
+      return Invalid(path, "must be mailbox_closed or invalid");
+    }
+    return absl::OkStatus();
+  };
+  const std::map<std::string, Setter> mailbox_sim = {
+      {"data_dir", PathField(ms.data_dir)},
+      {"providers_dir", PathField(ms.providers_dir)},
+      {"max_document_bytes", PositiveField(ms.max_document_bytes)},
+      {"max_batch_bytes", PositiveField(ms.max_batch_bytes)},
+      {"max_streams", PositiveField(ms.max_streams)},
+      {"worker_threads", PositiveField(ms.worker_threads)},
+      {"max_queued_requests", PositiveField(ms.max_queued_requests)},
+      {"fail_share", Field(ms.behaviour.fail_share)},
+      {"reject_share", Field(ms.behaviour.reject_share)},
+      {"reject", reject},
+      {"delay", DurationField(ms.behaviour.delay)},
+      {"down", Field(ms.behaviour.down)},
+      {"read_share", Field(ms.behaviour.read_share)},
+      {"read_delay", DurationField(ms.behaviour.read_delay)},
+      {"print_delay", DurationField(ms.behaviour.print_delay)},
+  };
   const std::map<std::string, Setter> top = {
       {"data_dir", PathField(config.data_dir)},
       {"key_dir", PathField(config.key_dir)},
@@ -254,6 +284,8 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"registry",
        [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, registry); }},
       {"router", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, router); }},
+      {"mailbox_sim",
+       [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, mailbox_sim); }},
   };
   return ApplyMap(root, "", top);
 }
@@ -289,6 +321,17 @@ absl::Status Finalize(Config& config) {
     if (colon == std::string::npos) return s;
     return Invalid(message.substr(0, colon), message.substr(colon + 2));
   }
+  if (absl::Status s = mailbox_sim::ValidateMailboxSimConfig(config.mailbox_sim); !s.ok()) {
+    const std::string message(s.message());
+    const size_t colon = message.find(": ");
+    if (colon == std::string::npos) return s;
+    return Invalid(message.substr(0, colon), message.substr(colon + 2));
+  }
+  mailbox_sim::MailboxSimConfig& ms = config.mailbox_sim;
+  ms.data_dir = config.InData(ms.data_dir.empty() ? "mailbox-sim" : ms.data_dir);
+  ms.providers_dir = config.InData(ms.providers_dir.empty() ? "pki/providers" : ms.providers_dir);
+  ms.make_dev_providers = config.dev_pki;
+  ms.serve_control = config.dev_pki;
   config.ledger.data_dir = config.InData("ledger");
   config.ledger.key_dir = config.InData(config.key_dir);
   registry::RegistryConfig& registry = config.registry;

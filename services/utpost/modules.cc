@@ -8,6 +8,7 @@
 #include "absl/strings/strip.h"
 #include "common/strings.h"
 #include "services/ledger/ledger_module.h"
+#include "services/mailbox_sim/mailbox_sim_module.h"
 #include "services/registry/registry_module.h"
 #include "services/router/router_module.h"
 
@@ -36,6 +37,13 @@ const std::vector<ModuleSpec>& Modules() {
        "decides each accepted letter's channel: leases ROUTE tasks from the ledger, looks "
        "recipients up in the registry (stateless; any number of replicas)",
        &router::NewRouterModule},
+      {mailbox_sim::kMailboxSimComponent,
+       {},
+       "development and test mailbox and print providers: serves MailboxProviderService and "
+       "PrintProviderService for every provider id it has a key for (data/pki/providers), "
+       "keeps envelopes in its own RocksDB; behaviour set at run time with utpostctl "
+       "mailbox-sim",
+       &mailbox_sim::NewMailboxSimModule},
   };
   return kModules;
 }
