@@ -65,6 +65,22 @@
 //     receipt_poll_interval: 1s
 //     receipt_providers: [dev, dev-substantial]
 //     name: courier
+//   mailbox_sim:                # services/mailbox_sim/mailbox_sim_config.h (dev and tests)
+//     data_dir: mailbox-sim     # its own RocksDB, relative to data_dir unless absolute
+//     providers_dir: pki/providers   # serves every <id> with a <providers_dir>/<id>/key.pem
+//     max_document_bytes: 67108864
+//     max_batch_bytes: 268435456
+//     max_streams: 4
+//     worker_threads: 8
+//     max_queued_requests: 256
+//     fail_share: 0             # behaviour at start; utpostctl mailbox-sim changes it
+//     reject_share: 0
+//     reject: mailbox_closed    # or invalid
+//     delay: 0s
+//     down: false
+//     read_share: 1
+//     read_delay: 30s
+//     print_delay: 10s
 #pragma once
 
 #include <filesystem>
@@ -74,6 +90,7 @@
 #include "absl/status/statusor.h"
 #include "services/courier/courier_config.h"
 #include "services/ledger/ledger_config.h"
+#include "services/mailbox_sim/mailbox_sim_config.h"
 #include "services/registry/registry_config.h"
 #include "services/router/router_config.h"
 
@@ -116,6 +133,7 @@ struct Config {
   registry::RegistryConfig registry;
   router::RouterConfig router;
   courier::CourierConfig courier;
+  mailbox_sim::MailboxSimConfig mailbox_sim;
 
   // `path` resolved against data_dir.
   std::filesystem::path InData(const std::filesystem::path& path) const {
