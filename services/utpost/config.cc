@@ -194,6 +194,7 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"max_queued_requests", PositiveField(l.max_queued_requests)},
       {"task_worker_threads", PositiveField(l.task_worker_threads)},
       {"max_queued_task_requests", PositiveField(l.max_queued_task_requests)},
+      {"max_document_reads", PositiveField(l.max_document_reads)},
       {"max_inflight_bytes", PositiveField(l.max_inflight_bytes)},
       {"list_max_scan", PositiveField(l.list_max_scan)},
       {"max_inflight_per_organisation", PositiveField(l.max_inflight_per_organisation)},

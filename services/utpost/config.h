@@ -25,6 +25,7 @@
 //     max_queued_requests: 256
 //     task_worker_threads: 8         # the internal TaskService has a pool of its own
 //     max_queued_task_requests: 512
+//     max_document_reads: 16         # ReadDocuments streams at once
 //     max_inflight_bytes: 536870912
 //     list_max_scan: 2000
 //     max_inflight_per_organisation: 128
