@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "clients/cli/mailbox_sim_cmd.h"
 #include "clients/cli/output.h"
 #include "clients/cli/registry_cmd.h"
 #include "clients/cpp/utpost_client.h"
@@ -159,11 +160,16 @@ int main(int argc, char** argv) {
   cancel->add_option("letter_id", letter_id, "letter id")->required();
 
   auto registry = utpost::cli::AddRegistryCommand(cli);
+  auto mailbox_sim = utpost::cli::AddMailboxSimCommand(cli);
 
   CLI11_PARSE(cli, argc, argv);
   const Output out = output == "json" ? Output::kJson : Output::kText;
   if (registry->registry->parsed()) {
     return utpost::cli::RunRegistryCommand(*registry, conn, out == Output::kJson, timeout_seconds);
+  }
+  if (mailbox_sim->command->parsed()) {
+    return utpost::cli::RunMailboxSimCommand(*mailbox_sim, conn, out == Output::kJson,
+                                             timeout_seconds);
   }
 
   auto options = utpost::client::ResolveConnection(conn);

@@ -116,6 +116,24 @@ class Ledger {
   [[nodiscard]] absl::StatusOr<internal::v1::FailTaskResponse> FailTask(
       const internal::v1::FailTaskRequest& request);
 
+  // ReadDocuments, in two steps so that a stream holds one document at a time: the first
+  // checks the lease as CompleteTask does (the newest lease of the task; it may have expired
+  // if no one leased the task since) and returns the documents' metadata; the second opens
+  // one document, after checking the lease again (a lease lost mid-stream ends the stream).
+  // Errors: INVALID_ARGUMENT (lease_token), ABORTED (stale lease, or the task is finished),
+  // NOT_FOUND (no such task), FAILED_PRECONDITION (the documents were destroyed), DATA_LOSS
+  // (a document fails its integrity check; the message names the document), UNAVAILABLE.
+  struct TaskDocuments {
+    LeaseToken token;
+    std::string letter_id;
+    std::vector<storage::v1::DocumentMeta> documents;  // in position order
+  };
+  [[nodiscard]] absl::StatusOr<TaskDocuments> OpenTaskDocuments(
+      const internal::v1::ReadDocumentsRequest& request) const;
+  // Document `position` of the token's letter, opened. Personal data: the caller wipes it.
+  [[nodiscard]] absl::StatusOr<std::string> ReadTaskDocument(const LeaseToken& token,
+                                                             uint32_t position) const;
+
   // Up to `limit` of the sender's events with sequence > `after`, in order, among those
   // visible now (see EventFeed). INVALID_ARGUMENT (after_sequence) if `after` is ahead of
   // every event recorded.
@@ -160,6 +178,10 @@ class Ledger {
   // A new task record for the letter, due at `due`.
   storage::TaskRecord NewTask(storage::v1::TaskKind kind, const storage::LetterRecord& letter,
                               absl::Time now, absl::Time due);
+  // The token's letter and task, if the token's lease is the task's newest (see
+  // OpenTaskDocuments for the errors).
+  absl::StatusOr<std::pair<storage::TaskRecord, storage::LetterRecord>> CheckLease(
+      const LeaseToken& token) const;
   // The answer to a CompleteTask whose task is gone (see CompleteTask).
   absl::StatusOr<internal::v1::CompleteTaskResponse> AnswerFinishedTask(
       const LeaseToken& token, const storage::LetterRecord& record,

@@ -25,6 +25,9 @@ struct LedgerConfig {
   // public services' so that neither can crowd out the other.
   int task_worker_threads = 8;
   int max_queued_task_requests = 512;
+  // TaskService.ReadDocuments streams open at once; more are refused with RESOURCE_EXHAUSTED.
+  // Each holds at most one document opened (up to limits.max_total_bytes) and one chunk.
+  int max_document_reads = 16;
   // Document bytes held by requests in progress (queued or running) before new ones are
   // refused with RESOURCE_EXHAUSTED. Bounds memory under overload.
   uint64_t max_inflight_bytes = 512ull << 20;

@@ -25,6 +25,7 @@ LedgerModule::~LedgerModule() {
 
 void LedgerModule::Stop() {
   if (letter_service) letter_service->Shutdown();
+  if (task_service) task_service->Shutdown();
 }
 
 absl::StatusOr<std::unique_ptr<service::Module>> NewLedgerModule(service::ModuleContext& context) {

@@ -139,4 +139,13 @@ absl::StatusOr<LeaseToken> ValidateFailTask(const internal::v1::FailTaskRequest&
   return token;
 }
 
+absl::StatusOr<LeaseToken> ValidateReadDocuments(
+    const internal::v1::ReadDocumentsRequest& request) {
+  FieldViolations v;
+  LeaseToken token;
+  CheckToken(v, request.lease_token(), token);
+  UTPOST_RETURN_IF_ERROR(v.ToStatus());
+  return token;
+}
+
 }  // namespace utpost::ledger

@@ -37,4 +37,8 @@ inline constexpr int kMaxWorkerChars = 128;
 [[nodiscard]] absl::StatusOr<LeaseToken> ValidateFailTask(
     const internal::v1::FailTaskRequest& request, absl::Time now);
 
+// The request's lease token, or INVALID_ARGUMENT. Field: lease_token.
+[[nodiscard]] absl::StatusOr<LeaseToken> ValidateReadDocuments(
+    const internal::v1::ReadDocumentsRequest& request);
+
 }  // namespace utpost::ledger

@@ -273,4 +273,78 @@ absl::StatusOr<internal::v1::FailTaskResponse> Ledger::FailTask(
   return response;
 }
 
+absl::StatusOr<std::pair<storage::TaskRecord, storage::LetterRecord>> Ledger::CheckLease(
+    const LeaseToken& token) const {
+  const std::string task_id = common::EncodeLetterId(token.task_id);
+  UTPOST_ASSIGN_OR_RETURN(std::optional<storage::LetterRecord> record,
+                          store_.GetLetter(token.letter_id));
+  if (!record) return absl::NotFoundError(absl::StrCat("task ", task_id, " not found"));
+  UTPOST_ASSIGN_OR_RETURN(std::optional<storage::TaskRecord> task, store_.GetTask(token.task_id));
+  if (!task) {
+    return absl::AbortedError(absl::StrCat(
+        "task ", task_id, " is finished (completed, or its letter cancelled); drop it"));
+  }
+  if (task->letter_id() != record->letter_id()) {
+    return absl::NotFoundError(absl::StrCat("task ", task_id, " not found"));
+  }
+  if (task->attempt() != token.attempt || !task->has_lease_expire_time()) {
+    return StaleLease(task_id);
+  }
+  if (record->documents_purged()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the documents of letter ", record->letter_id(),
+        " were destroyed (cancelled, or past their retention); they can never be read again"));
+  }
+  return std::make_pair(std::move(*task), std::move(*record));
+}
+
+absl::StatusOr<Ledger::TaskDocuments> Ledger::OpenTaskDocuments(
+    const internal::v1::ReadDocumentsRequest& request) const {
+  UTPOST_ASSIGN_OR_RETURN(const LeaseToken token, ValidateReadDocuments(request));
+  UTPOST_ASSIGN_OR_RETURN(auto leased, CheckLease(token));
+  UTPOST_ASSIGN_OR_RETURN(storage::v1::LetterContent content, OpenContent(leased.second));
+  if (static_cast<uint32_t>(content.documents_size()) != leased.second.document_count()) {
+    return absl::DataLossError(absl::StrCat("letter ", leased.second.letter_id(), " records ",
+                                            leased.second.document_count(), " documents and has ",
+                                            content.documents_size()));
+  }
+  TaskDocuments documents;
+  documents.token = token;
+  documents.letter_id = leased.second.letter_id();
+  documents.documents.assign(std::make_move_iterator(content.mutable_documents()->begin()),
+                             std::make_move_iterator(content.mutable_documents()->end()));
+  return documents;
+}
+
+absl::StatusOr<std::string> Ledger::ReadTaskDocument(const LeaseToken& token,
+                                                     uint32_t position) const {
+  UTPOST_ASSIGN_OR_RETURN(auto leased, CheckLease(token));
+  const storage::LetterRecord& record = leased.second;
+  if (position >= record.document_count()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("letter ", record.letter_id(), " has no document ", position));
+  }
+  absl::StatusOr<crypto::EncryptedDocument> sealed = store_.GetDocument(token.letter_id, position);
+  if (absl::IsNotFound(sealed.status())) {
+    // Destroyed since the check above (retention), or lost.
+    UTPOST_ASSIGN_OR_RETURN(std::optional<storage::LetterRecord> now,
+                            store_.GetLetter(token.letter_id));
+    if (now && now->documents_purged()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the documents of letter ", record.letter_id(), " were destroyed"));
+    }
+    return absl::DataLossError(
+        absl::StrCat("document ", position, " of letter ", record.letter_id(), " is missing"));
+  }
+  UTPOST_RETURN_IF_ERROR(sealed.status());
+  absl::StatusOr<std::string> plain =
+      envelope_.Open(*sealed, crypto::DocumentAad(record.letter_id(), position));
+  if (absl::IsDataLoss(plain.status())) {
+    return absl::DataLossError(
+        absl::StrCat("document ", position, " of letter ", record.letter_id(),
+                     " fails its integrity check: ", plain.status().message()));
+  }
+  return plain;
+}
+
 }  // namespace utpost::ledger

@@ -194,6 +194,7 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"max_queued_requests", PositiveField(l.max_queued_requests)},
       {"task_worker_threads", PositiveField(l.task_worker_threads)},
       {"max_queued_task_requests", PositiveField(l.max_queued_task_requests)},
+      {"max_document_reads", PositiveField(l.max_document_reads)},
       {"max_inflight_bytes", PositiveField(l.max_inflight_bytes)},
       {"list_max_scan", PositiveField(l.list_max_scan)},
       {"max_inflight_per_organisation", PositiveField(l.max_inflight_per_organisation)},
@@ -242,6 +243,65 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"max_in_flight", PositiveField(rt.max_in_flight)},
       {"name", Field(rt.name)},
   };
+  courier::CourierConfig& co = config.courier;
+  Setter receipt_providers = [&co](const YAML::Node& node,
+                                   const std::string& path) -> absl::Status {
+    std::vector<std::string> ids;
+    if (node.IsSequence()) {
+      for (size_t i = 0; i < node.size(); ++i) {
+        std::string id;
+        UTPOST_RETURN_IF_ERROR(Read(node[i], absl::StrCat(path, "[", i, "]"), id));
+        ids.push_back(std::move(id));
+      }
+    } else if (!node.IsNull()) {
+      return Invalid(path, "must be a list of provider ids");
+    }
+    co.receipt_providers = std::move(ids);
+    return absl::OkStatus();
+  };
+  const std::map<std::string, Setter> courier = {
+    {"workers", PositiveField(co.workers)}, {"batch_size", PositiveField(co.batch_size)},
+    {"lease_for", DurationField(co.lease_for)}, {"poll_interval", DurationField(co.poll_interval)},
+    {"backoff_min", DurationField(co.backoff_min)}, {"backoff_max", DurationField(co.backoff_max)},
+    {"retry_deadline", DurationField(co.retry_deadline)},
+    {"provider_timeout", DurationField(co.provider_timeout)},
+    {"rpc_timeout", DurationField(co.rpc_timeout)},
+    {"max_in_flight", PositiveField(co.max_in_flight)},
+    {"max_in_flight_per_provider", PositiveField(co.max_in_flight_per_provider)},
+    {"breaker_failures", PositiveField(co.breaker_failures)},
+    {"provider_ca", PathField(co.provider_ca)},
+    {"receipt_poll_interval", DurationField(co.receipt_poll_interval)},
+    {"receipt_providers", receipt_providers}, {"name", Field(co.name)},
+    mailbox_sim::MailboxSimConfig& ms = config.mailbox_sim;
+  Setter reject = [&ms](const YAML::Node& node, const std::string& path) -> absl::Status {
+    std::string text;
+    UTPOST_RETURN_IF_ERROR(Read(node, path, text));
+    if (text == "mailbox_closed") {
+      ms.behaviour.reject = mailbox_sim::RejectKind::kMailboxClosed;
+    } else if (text == "invalid") {
+      ms.behaviour.reject = mailbox_sim::RejectKind::kInvalid;
+    } else {
+      return Invalid(path, "must be mailbox_closed or invalid");
+    }
+    return absl::OkStatus();
+  };
+  const std::map<std::string, Setter> mailbox_sim = {
+      {"data_dir", PathField(ms.data_dir)},
+      {"providers_dir", PathField(ms.providers_dir)},
+      {"max_document_bytes", PositiveField(ms.max_document_bytes)},
+      {"max_batch_bytes", PositiveField(ms.max_batch_bytes)},
+      {"max_streams", PositiveField(ms.max_streams)},
+      {"worker_threads", PositiveField(ms.worker_threads)},
+      {"max_queued_requests", PositiveField(ms.max_queued_requests)},
+      {"fail_share", Field(ms.behaviour.fail_share)},
+      {"reject_share", Field(ms.behaviour.reject_share)},
+      {"reject", reject},
+      {"delay", DurationField(ms.behaviour.delay)},
+      {"down", Field(ms.behaviour.down)},
+      {"read_share", Field(ms.behaviour.read_share)},
+      {"read_delay", DurationField(ms.behaviour.read_delay)},
+      {"print_delay", DurationField(ms.behaviour.print_delay)},
+  };
   const std::map<std::string, Setter> top = {
       {"data_dir", PathField(config.data_dir)},
       {"key_dir", PathField(config.key_dir)},
@@ -256,6 +316,10 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"registry",
        [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, registry); }},
       {"router", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, router); }},
+      {"courier",
+       [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, courier); }},
+      {"mailbox_sim",
+       [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, mailbox_sim); }},
   };
   return ApplyMap(root, "", top);
 }
@@ -284,13 +348,26 @@ absl::Status Finalize(Config& config) {
     return Invalid("insecure",
                    "plaintext is only allowed on a loopback address (127.0.0.1, ::1, localhost)");
   }
-  if (absl::Status s = router::ValidateRouterConfig(config.router); !s.ok()) {
-    // "router.<key>: <rule>" in the form of the other config errors.
+  for (absl::Status s : {router::ValidateRouterConfig(config.router),
+                         courier::ValidateCourierConfig(config.courier)}) {
+    if (s.ok()) continue;
+    // "<section>.<key>: <rule>" in the form of the other config errors.
     const std::string message(s.message());
     const size_t colon = message.find(": ");
     if (colon == std::string::npos) return s;
     return Invalid(message.substr(0, colon), message.substr(colon + 2));
   }
+  if (absl::Status s = mailbox_sim::ValidateMailboxSimConfig(config.mailbox_sim); !s.ok()) {
+    const std::string message(s.message());
+    const size_t colon = message.find(": ");
+    if (colon == std::string::npos) return s;
+    return Invalid(message.substr(0, colon), message.substr(colon + 2));
+  }
+  mailbox_sim::MailboxSimConfig& ms = config.mailbox_sim;
+  ms.data_dir = config.InData(ms.data_dir.empty() ? "mailbox-sim" : ms.data_dir);
+  ms.providers_dir = config.InData(ms.providers_dir.empty() ? "pki/providers" : ms.providers_dir);
+  ms.make_dev_providers = config.dev_pki;
+  ms.serve_control = config.dev_pki;
   config.ledger.data_dir = config.InData("ledger");
   config.ledger.key_dir = config.InData(config.key_dir);
   registry::RegistryConfig& registry = config.registry;

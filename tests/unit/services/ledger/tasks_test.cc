@@ -664,5 +664,38 @@ TEST_F(TasksTest, ATokenForATaskThatNeverExistedIsNotFound) {
             absl::StatusCode::kNotFound);
 }
 
+TEST_F(TasksTest, DocumentsAreReadWithTheNewestLeaseEvenExpiredButNotWithAStaleOne) {
+  const std::string id = Send();
+  const internal::v1::Task first = LeaseOne(kRoute);
+  internal::v1::ReadDocumentsRequest request;
+  request.set_lease_token(first.lease_token());
+  auto opened = ledger_->OpenTaskDocuments(request);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(opened->letter_id, id);
+  ASSERT_EQ(opened->documents.size(), 1u);
+  EXPECT_EQ(opened->documents[0].filename(), "vedtak.pdf");
+  auto content = ledger_->ReadTaskDocument(opened->token, 0);
+  ASSERT_TRUE(content.ok()) << content.status();
+  EXPECT_EQ(*content, ValidLetter("x").documents(0).content());
+  EXPECT_EQ(ledger_->ReadTaskDocument(opened->token, 1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // Expired, but no one leased the task since: still the newest lease.
+  clock_.Advance(absl::Seconds(31));
+  EXPECT_TRUE(ledger_->OpenTaskDocuments(request).ok());
+  // Leased again: the first lease is stale, mid-stream too.
+  const internal::v1::Task second = LeaseOne(kRoute);
+  EXPECT_EQ(ledger_->OpenTaskDocuments(request).status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(ledger_->ReadTaskDocument(opened->token, 0).status().code(),
+            absl::StatusCode::kAborted);
+  // A token for a letter that does not exist.
+  LeaseToken unknown = opened->token;
+  unknown.letter_id = *common::DecodeLetterId(common::LetterIdGenerator().Next(clock_.Now()));
+  request.set_lease_token(EncodeLeaseToken(unknown));
+  EXPECT_EQ(ledger_->OpenTaskDocuments(request).status().code(), absl::StatusCode::kNotFound);
+  request.set_lease_token(second.lease_token());
+  EXPECT_TRUE(ledger_->OpenTaskDocuments(request).ok());
+}
+
 }  // namespace
 }  // namespace utpost::ledger

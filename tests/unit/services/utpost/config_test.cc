@@ -35,6 +35,37 @@ TEST(ConfigTest, TheExampleFileParsesAndMatchesTheDefaults) {
   EXPECT_EQ(config.router.name, defaults.router.name);
 }
 
+TEST(ConfigTest, MailboxSimSectionMatchesTheDefaultsAndTakesBehaviour) {
+  Config example;
+  ASSERT_TRUE(ApplyYamlFile(UTPOST_SOURCE_DIR "/config/utpost.example.yaml", example).ok());
+  const Config defaults;
+  EXPECT_EQ(example.mailbox_sim.max_document_bytes, defaults.mailbox_sim.max_document_bytes);
+  EXPECT_EQ(example.mailbox_sim.max_streams, defaults.mailbox_sim.max_streams);
+  EXPECT_EQ(example.mailbox_sim.behaviour.read_share, defaults.mailbox_sim.behaviour.read_share);
+  EXPECT_EQ(example.mailbox_sim.behaviour.read_delay, defaults.mailbox_sim.behaviour.read_delay);
+  EXPECT_EQ(example.mailbox_sim.behaviour.print_delay, defaults.mailbox_sim.behaviour.print_delay);
+
+  Config config;
+  ASSERT_TRUE(ApplyYaml("mailbox_sim:\n  fail_share: 0.25\n  reject: invalid\n  delay: 2s\n"
+                        "  down: true\n  read_delay: 1m\n",
+                        config)
+                  .ok());
+  EXPECT_EQ(config.mailbox_sim.behaviour.fail_share, 0.25);
+  EXPECT_EQ(config.mailbox_sim.behaviour.reject, mailbox_sim::RejectKind::kInvalid);
+  EXPECT_EQ(config.mailbox_sim.behaviour.delay, absl::Seconds(2));
+  EXPECT_TRUE(config.mailbox_sim.behaviour.down);
+  EXPECT_EQ(config.mailbox_sim.behaviour.read_delay, absl::Minutes(1));
+  ASSERT_TRUE(Finalize(config).ok());
+  EXPECT_EQ(config.mailbox_sim.data_dir, config.data_dir / "mailbox-sim");
+  EXPECT_EQ(config.mailbox_sim.providers_dir, config.data_dir / "pki/providers");
+
+  absl::Status s = ApplyYaml("mailbox_sim:\n  reject: sometimes\n", config);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("'mailbox_sim.reject'"));
+  ASSERT_TRUE(ApplyYaml("mailbox_sim:\n  fail_share: 1.5\n", config).ok());
+  s = Finalize(config);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("'mailbox_sim.fail_share': must be 0..1"));
+}
+
 TEST(ConfigTest, RouterSectionTakesDurations) {
   Config config;
   ASSERT_TRUE(ApplyYaml("router:\n  workers: 4\n  batch_size: 1000\n  lease_for: 2m\n"
