@@ -252,6 +252,7 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
     record.mutable_options()->set_security_level(v1::SECURITY_LEVEL_SUBSTANTIAL);
   }
   record.set_status(v1::LETTER_STATUS_ACCEPTED);
+  record.set_reason(v1::STATUS_REASON_SUBMITTED);
   *record.mutable_accepted_time() = now_proto;
   *record.mutable_update_time() = now_proto;
   record.set_event_count(1);
@@ -403,7 +404,14 @@ absl::StatusOr<storage::LetterRecord> Ledger::CommitTransitionLocked(
   update.document_count = record.document_count();
   update.tasks = std::move(tasks);
   record.set_status(transition.status);
+  record.set_reason(transition.reason);
   if (transition.channel != v1::CHANNEL_UNSPECIFIED) record.set_channel(transition.channel);
+  if (!transition.provider_id.empty()) {
+    auto* providers = record.mutable_provider_ids();
+    providers->erase(std::remove(providers->begin(), providers->end(), transition.provider_id),
+                     providers->end());
+    record.add_provider_ids(transition.provider_id);
+  }
   *record.mutable_update_time() = now;
   record.set_event_count(record.event_count() + 1);
   if (purge_documents) record.set_documents_purged(true);

@@ -38,6 +38,8 @@ struct Transition {
   v1::StatusReason reason = v1::STATUS_REASON_UNSPECIFIED;
   v1::Channel channel = v1::CHANNEL_UNSPECIFIED;
   std::string detail;
+  // The provider the letter is handed to (recorded in LetterRecord.provider_ids); empty: none.
+  std::string provider_id = {};  // a default, so that aggregate initialisers may leave it out
 };
 
 // The most statuses one ListLetters filter may name (there are fewer distinct statuses).
@@ -102,6 +104,11 @@ class Ledger {
   // tasks are removed too.
   // A retry after the task is finished returns the letter as it is, replayed = true, if the
   // task's event has the same status, reason and channel.
+  // With transition.status unset, the letter keeps its status: no event, only the task
+  // finished and next_tasks queued (after the same lease and expected_status checks); a
+  // retry finds the task gone: NOT_FOUND (ABORTED if it was completed with a status).
+  // A queued task carries its NextTask's reason and detail; a PRINT task without a reason
+  // takes the transition's (the routing's reason, when the router sends a letter to print).
   // Errors: INVALID_ARGUMENT (fields), ABORTED (stale lease, or the task was finished with
   // another transition), FAILED_PRECONDITION (the letter is not in expected_status, e.g.
   // cancelled: the task is removed if it is still there, nothing else changes), NOT_FOUND (no

@@ -78,6 +78,18 @@ absl::StatusOr<internal::v1::TaskLetter> Ledger::ViewForTask(
   letter.set_channel(record.channel());
   letter.set_document_count(record.document_count());
   *letter.mutable_accepted_time() = record.accepted_time();
+  letter.set_title(std::move(*content.mutable_title()));
+  if (!record.provider_ids().empty()) letter.set_provider_id(*record.provider_ids().rbegin());
+  v1::StatusReason reason = record.reason();
+  if (reason == v1::STATUS_REASON_UNSPECIFIED && record.event_count() > 0) {
+    // A record written before the newest reason was kept in it: read off the newest event.
+    absl::StatusOr<common::LetterIdBytes> id = common::DecodeLetterId(record.letter_id());
+    if (!id.ok()) return absl::DataLossError("letter record with a malformed id");
+    UTPOST_ASSIGN_OR_RETURN(std::optional<storage::EventRecord> newest,
+                            store_.GetEvent(*id, record.event_count() - 1));
+    if (newest) reason = newest->event().reason();
+  }
+  letter.set_reason(reason);
   return letter;
 }
 
@@ -144,6 +156,8 @@ absl::StatusOr<internal::v1::LeaseTasksResponse> Ledger::LeaseTasks(
     token.attempt = l.task.attempt();
     task->set_lease_token(EncodeLeaseToken(token));
     *task->mutable_lease_expire_time() = expire_proto;
+    task->set_reason(l.task.reason());
+    task->set_detail(l.task.detail());
     UTPOST_ASSIGN_OR_RETURN(*task->mutable_letter(), ViewForTask(l.letter));
   }
   return response;
@@ -199,8 +213,25 @@ absl::StatusOr<internal::v1::CompleteTaskResponse> Ledger::CompleteTask(
     const absl::Time due = next.has_due_time() ? FromProto(next.due_time()) : now;
     storage::TaskRecord queued =
         NewTask(static_cast<storage::v1::TaskKind>(next.kind()), *record, now, due);
+    queued.set_reason(next.reason());
+    if (next.reason() == v1::STATUS_REASON_UNSPECIFIED &&
+        next.kind() == internal::v1::TASK_KIND_PRINT) {
+      queued.set_reason(t.reason());
+    }
+    queued.set_detail(next.detail());
     record->add_pending_task_ids(queued.task_id());
     changes.push_back({std::nullopt, std::move(queued)});
+  }
+  if (t.status() == v1::LETTER_STATUS_UNSPECIFIED) {
+    // The letter keeps its status: no event, only the tasks.
+    storage::LetterUpdate update;
+    update.id = id;
+    update.tasks = std::move(changes);
+    update.record = std::move(*record);
+    UTPOST_RETURN_IF_ERROR(store_.CommitLetterUpdate(update));
+    internal::v1::CompleteTaskResponse response;
+    UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(), ViewForTask(update.record));
+    return response;
   }
   Transition transition;
   transition.letter_id = record->letter_id();
@@ -208,6 +239,7 @@ absl::StatusOr<internal::v1::CompleteTaskResponse> Ledger::CompleteTask(
   transition.reason = t.reason();
   transition.channel = t.channel();
   transition.detail = t.detail();
+  transition.provider_id = t.provider_id();
   UTPOST_ASSIGN_OR_RETURN(
       storage::LetterRecord updated,
       CommitTransitionLocked(id, std::move(*record), transition,
@@ -226,7 +258,8 @@ absl::StatusOr<internal::v1::CompleteTaskResponse> Ledger::AnswerFinishedTask(
   for (auto it = events.rbegin(); it != events.rend(); ++it) {
     if (it->task_id() != task_id) continue;
     const v1::LetterEvent& event = it->event();
-    if (event.status() != transition.status() || event.reason() != transition.reason() ||
+    if (transition.status() == v1::LETTER_STATUS_UNSPECIFIED ||
+        event.status() != transition.status() || event.reason() != transition.reason() ||
         event.channel() != transition.channel()) {
       return absl::AbortedError(absl::StrCat(
           "task ", task_id, " was completed as ", v1::LetterStatus_Name(event.status()), " (",
@@ -236,6 +269,10 @@ absl::StatusOr<internal::v1::CompleteTaskResponse> Ledger::AnswerFinishedTask(
     UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(), ViewForTask(record));
     response.set_replayed(true);
     return response;
+  }
+  if (transition.status() == v1::LETTER_STATUS_UNSPECIFIED) {
+    return absl::NotFoundError(absl::StrCat(
+        "task ", task_id, " is finished (a completion without a status change is not replayed)"));
   }
   // Removed without an event of its own: its letter was cancelled (or moved on otherwise).
   if (record.status() != transition.expected_status()) {

@@ -697,5 +697,95 @@ TEST_F(TasksTest, DocumentsAreReadWithTheNewestLeaseEvenExpiredButNotWithAStaleO
   EXPECT_TRUE(ledger_->OpenTaskDocuments(request).ok());
 }
 
+TEST_F(TasksTest, AKeepStatusCompletionQueuesAPrintTaskCarryingTheReason) {
+  const std::string id = Send();
+  ASSERT_TRUE(ledger_
+                  ->CompleteTask(Routed(LeaseOne(kRoute).lease_token(), v1::CHANNEL_DIGITAL_MAILBOX,
+                                        v1::STATUS_REASON_HAS_DIGITAL_MAILBOX, {kDeliver}))
+                  .ok());
+  const internal::v1::Task deliver = LeaseOne(kDeliver);
+  EXPECT_EQ(deliver.letter().reason(), v1::STATUS_REASON_HAS_DIGITAL_MAILBOX);
+  EXPECT_EQ(deliver.letter().title(), ValidLetter("x").title());
+  EXPECT_EQ(deliver.reason(), v1::STATUS_REASON_UNSPECIFIED);
+
+  // The provider refused the letter for good: to print, the letter still ROUTED.
+  CompleteTaskRequest keep;
+  keep.set_lease_token(deliver.lease_token());
+  keep.mutable_transition()->set_expected_status(v1::LETTER_STATUS_ROUTED);
+  auto* next = keep.add_next_tasks();
+  next->set_kind(kPrint);
+  next->set_reason(v1::STATUS_REASON_DIGITAL_DELIVERY_FAILED);
+  next->set_detail("mailbox closed");
+  auto kept = ledger_->CompleteTask(keep);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(kept->letter().status(), v1::LETTER_STATUS_ROUTED);
+  EXPECT_FALSE(kept->replayed());
+  EXPECT_EQ(Get(id).events_size(), 2);  // no event
+  EXPECT_EQ(Record(id).pending_task_ids_size(), 1);
+  // Not replayable: the retry finds the task gone.
+  EXPECT_EQ(ledger_->CompleteTask(keep).status().code(), absl::StatusCode::kNotFound);
+
+  const internal::v1::Task print = LeaseOne(kPrint);
+  EXPECT_EQ(print.reason(), v1::STATUS_REASON_DIGITAL_DELIVERY_FAILED);
+  EXPECT_EQ(print.detail(), "mailbox closed");
+  EXPECT_EQ(print.letter().status(), v1::LETTER_STATUS_ROUTED);
+
+  // Print hands it over: the provider is recorded and shown.
+  CompleteTaskRequest queued;
+  queued.set_lease_token(print.lease_token());
+  auto* t = queued.mutable_transition();
+  t->set_expected_status(v1::LETTER_STATUS_ROUTED);
+  t->set_status(v1::LETTER_STATUS_QUEUED_FOR_PRINT);
+  t->set_reason(print.reason());
+  t->set_channel(v1::CHANNEL_PRINT);
+  t->set_provider_id("dev-print");
+  auto done = ledger_->CompleteTask(queued);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->letter().provider_id(), "dev-print");
+  EXPECT_EQ(done->letter().reason(), v1::STATUS_REASON_DIGITAL_DELIVERY_FAILED);
+  EXPECT_THAT(Record(id).provider_ids(), ElementsAre("dev-print"));
+  EXPECT_THAT(Record(id).pending_task_ids(), IsEmpty());
+}
+
+TEST_F(TasksTest, APrintTaskQueuedByARoutingCarriesTheRoutingReason) {
+  Send();
+  ASSERT_TRUE(ledger_->CompleteTask(Routed(LeaseOne(kRoute).lease_token())).ok());
+  const internal::v1::Task print = LeaseOne(kPrint);
+  EXPECT_EQ(print.reason(), v1::STATUS_REASON_RECIPIENT_RESERVED);
+  EXPECT_EQ(print.letter().reason(), v1::STATUS_REASON_RECIPIENT_RESERVED);
+}
+
+TEST_F(TasksTest, KeepStatusAndProviderRulesNameTheirFieldsAndChangeNothing) {
+  const std::string id = Send();
+  const internal::v1::Task route = LeaseOne(kRoute);
+  CompleteTaskRequest keep;
+  keep.set_lease_token(route.lease_token());
+  auto* t = keep.mutable_transition();
+  t->set_expected_status(v1::LETTER_STATUS_ACCEPTED);
+  t->set_reason(v1::STATUS_REASON_NO_MAILBOX);
+  t->set_provider_id("dev");
+  keep.add_next_tasks()->set_kind(kPrint);  // no reason
+  auto refused = ledger_->CompleteTask(keep);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(
+      FieldsOf(refused.status()),
+      UnorderedElementsAre("transition.reason", "transition.provider_id", "next_tasks[0].reason"));
+
+  CompleteTaskRequest routed = Routed(route.lease_token());
+  routed.mutable_transition()->set_provider_id("Not_A_Provider");
+  routed.mutable_next_tasks(0)->set_detail(std::string(1001, 'x'));
+  routed.add_next_tasks()->set_kind(kDeliver);
+  routed.mutable_next_tasks(1)->set_reason(v1::STATUS_REASON_NO_MAILBOX);
+  refused = ledger_->CompleteTask(routed);
+  EXPECT_THAT(FieldsOf(refused.status()),
+              UnorderedElementsAre("transition.provider_id", "next_tasks[0].detail",
+                                   "next_tasks[1].reason"));
+  routed.mutable_transition()->set_provider_id("dev");
+  refused = ledger_->CompleteTask(routed);
+  EXPECT_THAT(FieldsOf(refused.status()), testing::Contains("transition.provider_id"));
+  EXPECT_EQ(Record(id).status(), v1::LETTER_STATUS_ACCEPTED);
+  EXPECT_EQ(Get(id).events_size(), 1);
+}
+
 }  // namespace
 }  // namespace utpost::ledger
