@@ -116,6 +116,18 @@ class Ledger {
   [[nodiscard]] absl::StatusOr<internal::v1::CompleteTaskResponse> CompleteTask(
       const internal::v1::CompleteTaskRequest& request);
 
+  // In one synced write: records a status change that `request.provider_id` reports outside
+  // any task (a receipt, a print confirmation). Checks, in this order: the letter exists
+  // (NOT_FOUND); it was handed to provider_id (LetterRecord.provider_ids, else
+  // PERMISSION_DENIED, nothing changes); the newest event already has the transition's
+  // status, reason and channel (the letter as it is, replayed = true); the letter is in
+  // transition.expected_status (else FAILED_PRECONDITION, nothing changes). Into a terminal
+  // status, the letter's pending tasks are removed in the same write (as ApplyTransition).
+  // Errors: INVALID_ARGUMENT (letter_id, transition, provider_id), NOT_FOUND,
+  // PERMISSION_DENIED, FAILED_PRECONDITION, UNAVAILABLE (storage).
+  [[nodiscard]] absl::StatusOr<internal::v1::RecordTransitionResponse> RecordTransition(
+      const internal::v1::RecordTransitionRequest& request);
+
   // Gives a leased task back, due again at retry_at (a time in the past means now), with
   // its attempt count kept (the lease already counted as an attempt) and `reason` recorded.
   // Errors: INVALID_ARGUMENT (fields), ABORTED (stale lease, or the task is finished),

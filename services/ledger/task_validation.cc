@@ -201,4 +201,25 @@ absl::StatusOr<LeaseToken> ValidateReadDocuments(
   return token;
 }
 
+absl::StatusOr<common::LetterIdBytes> ValidateRecordTransition(
+    const internal::v1::RecordTransitionRequest& request) {
+  FieldViolations v;
+  absl::StatusOr<common::LetterIdBytes> id = common::DecodeLetterId(request.letter_id());
+  if (!id.ok()) v.Add("letter_id", std::string(id.status().message()));
+  if (!request.has_transition()) {
+    v.Add("transition", "is required");
+  } else {
+    CheckTransition(v, request.transition(), /*has_next_tasks=*/false, /*keep_allowed=*/false);
+    if (!request.transition().provider_id().empty()) {
+      v.Add("transition.provider_id", "must be empty: the reporting provider is provider_id");
+    }
+  }
+  if (!IsProviderId(request.provider_id())) {
+    v.Add("provider_id",
+          absl::StrCat("is required: 1 to ", kMaxProviderIdChars, " characters of [a-z0-9-]"));
+  }
+  UTPOST_RETURN_IF_ERROR(v.ToStatus());
+  return *id;
+}
+
 }  // namespace utpost::ledger

@@ -41,6 +41,11 @@ inline constexpr size_t kMaxProviderIdChars = 64;
 [[nodiscard]] absl::StatusOr<LeaseToken> ValidateFailTask(
     const internal::v1::FailTaskRequest& request, absl::Time now);
 
+// The letter id, or INVALID_ARGUMENT. Fields: letter_id, transition (and its fields as
+// above; status required, provider_id must be empty), provider_id.
+[[nodiscard]] absl::StatusOr<common::LetterIdBytes> ValidateRecordTransition(
+    const internal::v1::RecordTransitionRequest& request);
+
 // The request's lease token, or INVALID_ARGUMENT. Field: lease_token.
 [[nodiscard]] absl::StatusOr<LeaseToken> ValidateReadDocuments(
     const internal::v1::ReadDocumentsRequest& request);

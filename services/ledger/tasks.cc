@@ -384,4 +384,53 @@ absl::StatusOr<std::string> Ledger::ReadTaskDocument(const LeaseToken& token,
   return plain;
 }
 
+absl::StatusOr<internal::v1::RecordTransitionResponse> Ledger::RecordTransition(
+    const internal::v1::RecordTransitionRequest& request) {
+  UTPOST_ASSIGN_OR_RETURN(const common::LetterIdBytes id, ValidateRecordTransition(request));
+  const internal::v1::Transition& t = request.transition();
+  common::KeyedMutex::Lock lock(letter_locks_, common::IdBytesKey(id));
+  UTPOST_ASSIGN_OR_RETURN(std::optional<storage::LetterRecord> record, store_.GetLetter(id));
+  if (!record) {
+    return absl::NotFoundError(absl::StrCat("letter ", request.letter_id(), " not found"));
+  }
+  const auto& providers = record->provider_ids();
+  if (std::find(providers.begin(), providers.end(), request.provider_id()) == providers.end()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "letter ", request.letter_id(), " was not handed to provider ", request.provider_id()));
+  }
+  internal::v1::RecordTransitionResponse response;
+  if (record->event_count() > 0 && record->status() == t.status()) {
+    UTPOST_ASSIGN_OR_RETURN(std::optional<storage::EventRecord> newest,
+                            store_.GetEvent(id, record->event_count() - 1));
+    if (newest && newest->event().status() == t.status() &&
+        newest->event().reason() == t.reason() && newest->event().channel() == t.channel()) {
+      UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(), ViewForTask(*record));
+      response.set_replayed(true);
+      return response;
+    }
+  }
+  if (record->status() != t.expected_status()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "letter ", request.letter_id(), " is ", v1::LetterStatus_Name(record->status()), ", not ",
+        v1::LetterStatus_Name(t.expected_status())));
+  }
+  std::deque<common::KeyedMutex::Lock> task_locks;
+  std::vector<storage::TaskChange> changes;
+  if (IsTerminal(t.status())) {
+    UTPOST_RETURN_IF_ERROR(RemovePendingTasksLocked(*record, "", task_locks, changes));
+  }
+  Transition transition;
+  transition.letter_id = record->letter_id();
+  transition.status = t.status();
+  transition.reason = t.reason();
+  transition.channel = t.channel();
+  transition.detail = t.detail();
+  UTPOST_ASSIGN_OR_RETURN(
+      storage::LetterRecord updated,
+      CommitTransitionLocked(id, std::move(*record), transition,
+                             /*purge_documents=*/false, "", std::move(changes)));
+  UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(), ViewForTask(updated));
+  return response;
+}
+
 }  // namespace utpost::ledger
