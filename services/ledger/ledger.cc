@@ -175,7 +175,7 @@ absl::StatusOr<v1::Letter> Ledger::View(const storage::LetterRecord& record) con
 
 absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sender,
                                                           const v1::SendLetterRequest& request) {
-  UTPOST_RETURN_IF_ERROR(ValidateSendLetter(request, config_.limits));
+  UTPOST_RETURN_IF_ERROR(ValidateSendLetter(request, config_.limits, clock_.Now()));
 
   // Check-then-write of one idempotency key is serialised so that two concurrent retries
   // cannot both create a letter.
@@ -264,8 +264,12 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
   *event.mutable_time() = now_proto;
   UTPOST_ASSIGN_OR_RETURN(letter.event, SealEvent(std::move(event), 0));
 
-  // The router's task, queued with the letter.
-  letter.tasks.push_back(NewTask(storage::v1::TASK_KIND_ROUTE, record, now, now));
+  // The router's task, queued with the letter; a scheduled letter is routed at its time (and
+  // stays ACCEPTED, so cancellable, until then).
+  const absl::Time route_at = request.options().has_deliver_after()
+                                  ? std::max(now, FromProto(request.options().deliver_after()))
+                                  : now;
+  letter.tasks.push_back(NewTask(storage::v1::TASK_KIND_ROUTE, record, now, route_at));
   record.add_pending_task_ids(letter.tasks.back().task_id());
 
   if (!key.empty()) {

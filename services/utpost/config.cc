@@ -190,6 +190,7 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
   ledger::LedgerConfig& l = config.ledger;
   const std::map<std::string, Setter> ledger = {
       {"max_letter_bytes", PositiveField(l.limits.max_total_bytes)},
+      {"min_print_if_unread_after", DurationField(l.limits.min_print_if_unread_after)},
       {"worker_threads", PositiveField(l.worker_threads)},
       {"max_queued_requests", PositiveField(l.max_queued_requests)},
       {"task_worker_threads", PositiveField(l.task_worker_threads)},

@@ -21,6 +21,7 @@
 //       registry: registry.utpost.svc:7443
 //   ledger:
 //     max_letter_bytes: 52428800
+//     min_print_if_unread_after: 1h  # the shortest print-if-unread a letter may ask for
 //     worker_threads: 32
 //     max_queued_requests: 256
 //     task_worker_threads: 8         # the internal TaskService has a pool of its own

@@ -787,5 +787,36 @@ TEST_F(TasksTest, KeepStatusAndProviderRulesNameTheirFieldsAndChangeNothing) {
   EXPECT_EQ(Get(id).events_size(), 1);
 }
 
+TEST_F(TasksTest, DeliverAfterMakesTheRouteTaskDueThenAndTheLetterCancellableUntil) {
+  v1::SendLetterRequest scheduled = ValidLetter("x");
+  scheduled.mutable_options()->mutable_deliver_after()->set_seconds(
+      absl::ToUnixSeconds(clock_.Now() + absl::Hours(2)));
+  auto sent = ledger_->SendLetter(testutil::kOslo, scheduled);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  auto other = ledger_->SendLetter(testutil::kOslo, scheduled);
+  ASSERT_TRUE(other.ok()) << other.status();
+  ASSERT_EQ(Queued(storage::v1::TASK_KIND_ROUTE).size(), 2u);
+  EXPECT_EQ(Queued(storage::v1::TASK_KIND_ROUTE)[0].due_time().seconds(),
+            absl::ToUnixSeconds(clock_.Now() + absl::Hours(2)));
+
+  // The router sees nothing before the time.
+  clock_.Advance(absl::Hours(2) - absl::Seconds(1));
+  auto early = Lease(kRoute);
+  ASSERT_TRUE(early.ok());
+  EXPECT_EQ(early->tasks_size(), 0);
+  // Until then the sender may cancel, and the letter is never routed.
+  v1::CancelLetterRequest cancel;
+  cancel.set_letter_id(other->letter_id());
+  ASSERT_TRUE(ledger_->CancelLetter(testutil::kOslo, cancel).ok());
+
+  clock_.Advance(absl::Seconds(1));
+  auto due = Lease(kRoute);
+  ASSERT_TRUE(due.ok());
+  ASSERT_EQ(due->tasks_size(), 1);
+  EXPECT_EQ(due->tasks(0).letter().letter_id(), sent->letter_id());
+  EXPECT_EQ(due->tasks(0).letter().options().deliver_after().seconds(),
+            scheduled.options().deliver_after().seconds());
+}
+
 }  // namespace
 }  // namespace utpost::ledger

@@ -239,5 +239,16 @@ TEST(ConfigTest, ComponentAddressesFromYamlAndFlags) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ConfigTest, TheDevFileLowersTheShortestPrintIfUnreadForTheDemo) {
+  Config config;
+  ASSERT_TRUE(ApplyYamlFile(UTPOST_SOURCE_DIR "/config/utpost.dev.yaml", config).ok());
+  EXPECT_EQ(config.ledger.limits.min_print_if_unread_after, absl::Seconds(10));
+  EXPECT_EQ(Config().ledger.limits.min_print_if_unread_after, absl::Hours(1));
+  Config example;
+  ASSERT_TRUE(ApplyYamlFile(UTPOST_SOURCE_DIR "/config/utpost.example.yaml", example).ok());
+  EXPECT_EQ(example.ledger.limits.min_print_if_unread_after, absl::Hours(1));
+  EXPECT_EQ(example.ledger.max_document_reads, Config().ledger.max_document_reads);
+}
+
 }  // namespace
 }  // namespace utpost::app
