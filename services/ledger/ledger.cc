@@ -170,6 +170,9 @@ absl::StatusOr<v1::Letter> Ledger::View(const storage::LetterRecord& record) con
     }
   }
   if (record.has_options()) *letter.mutable_options() = record.options();
+  if (record.has_documents_destroyed_time()) {
+    *letter.mutable_documents_destroyed_time() = record.documents_destroyed_time();
+  }
   return letter;
 }
 
@@ -401,12 +404,12 @@ absl::StatusOr<v1::ListLettersResponse> Ledger::ListLetters(
 absl::StatusOr<storage::LetterRecord> Ledger::CommitTransitionLocked(
     const common::LetterIdBytes& id, storage::LetterRecord record, const Transition& transition,
     bool purge_documents, std::string_view task_id, std::vector<storage::TaskChange> tasks) {
-  const google::protobuf::Timestamp now = ToProto(clock_.Now());
+  const absl::Time now_time = clock_.Now();
+  const google::protobuf::Timestamp now = ToProto(now_time);
   storage::LetterUpdate update;
   update.id = id;
   update.purge_documents = purge_documents && !record.documents_purged();
   update.document_count = record.document_count();
-  update.tasks = std::move(tasks);
   record.set_status(transition.status);
   record.set_reason(transition.reason);
   if (transition.channel != v1::CHANNEL_UNSPECIFIED) record.set_channel(transition.channel);
@@ -418,7 +421,13 @@ absl::StatusOr<storage::LetterRecord> Ledger::CommitTransitionLocked(
   }
   *record.mutable_update_time() = now;
   record.set_event_count(record.event_count() + 1);
-  if (purge_documents) record.set_documents_purged(true);
+  if (update.purge_documents) {
+    record.set_documents_purged(true);
+    *record.mutable_documents_destroyed_time() = now;
+  }
+  std::deque<common::KeyedMutex::Lock> retention_locks;
+  UTPOST_RETURN_IF_ERROR(ScheduleRetentionLocked(record, now_time, retention_locks, tasks));
+  update.tasks = std::move(tasks);
   v1::LetterEvent event;
   event.set_letter_id(record.letter_id());
   event.set_status(transition.status);
@@ -442,13 +451,13 @@ absl::StatusOr<storage::LetterRecord> Ledger::CommitTransitionLocked(
 absl::Status Ledger::Shred(const common::LetterIdBytes& id, std::string_view letter_id) {
   absl::Status shredded = store_.ShredDocuments(id);
   if (shredded.ok()) return absl::OkStatus();
-  // The documents are deleted and the letter's new status is durable; only making the
+  // The documents are deleted and the letter's new state is durable; only making the
   // deletion physical failed. The shred stays marked pending: a retried cancel, or the next
   // start, completes it.
   return absl::Status(shredded.code(),
-                      absl::StrCat("letter ", common::Av(letter_id),
-                                   " is cancelled, but destroying its document keys did not "
-                                   "complete (retry the cancel): ",
+                      absl::StrCat("the documents of letter ", common::Av(letter_id),
+                                   " are deleted, but destroying their keys did not complete "
+                                   "(a retried cancel, or the next start, completes it): ",
                                    shredded.message()));
 }
 

@@ -165,6 +165,15 @@ class Ledger {
                                                          std::string_view letter_id,
                                                          uint32_t position) const;
 
+  // Retention (LedgerConfig.retention): the synced write that brings a letter to its final
+  // outcome also queues its RETENTION task, due at the outcome + the sender's period (a later
+  // outcome replaces it). RunRetention leases up to `max_tasks` due RETENTION tasks and, for
+  // each, in one synced write per letter destroys its documents as a cancel does (documents
+  // and their keys deleted, documents_destroyed_time set, no event: the history stays), then
+  // makes the deletion of the keys physical. Returns how many letters it handled; the first
+  // error after trying them all. Components cannot lease RETENTION tasks.
+  [[nodiscard]] absl::StatusOr<int> RunRetention(uint32_t max_tasks);
+
   // Completes the shreds of cancelled letters that a crash or an error interrupted (see
   // LedgerStore::PendingShreds). Call once at start, before serving.
   [[nodiscard]] absl::Status ShredPending();
@@ -201,6 +210,17 @@ class Ledger {
   // OpenTaskDocuments for the errors).
   absl::StatusOr<std::pair<storage::TaskRecord, storage::LetterRecord>> CheckLease(
       const LeaseToken& token) const;
+  // LeaseTasks without validation (the retention worker's RETENTION tasks).
+  absl::StatusOr<internal::v1::LeaseTasksResponse> LeaseValidated(
+      const internal::v1::LeaseTasksRequest& request);
+  // Queues (or replaces, or removes) the letter's RETENTION task for the status `record` is
+  // about to have, adding the changes to `changes` (task locks held in `locks`). Called with
+  // the letter's lock held, `record` updated but not yet written.
+  absl::Status ScheduleRetentionLocked(storage::LetterRecord& record, absl::Time now,
+                                       std::deque<common::KeyedMutex::Lock>& locks,
+                                       std::vector<storage::TaskChange>& changes);
+  // Destroys the documents of the leased RETENTION task's letter (see RunRetention).
+  absl::Status DestroyDocuments(const internal::v1::Task& task);
   // The answer to a CompleteTask whose task is gone (see CompleteTask).
   absl::StatusOr<internal::v1::CompleteTaskResponse> AnswerFinishedTask(
       const LeaseToken& token, const storage::LetterRecord& record,

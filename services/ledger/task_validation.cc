@@ -107,7 +107,11 @@ void CheckTransition(FieldViolations& v, const internal::v1::Transition& t, bool
 
 absl::Status ValidateLeaseTasks(const internal::v1::LeaseTasksRequest& request) {
   FieldViolations v;
-  if (!IsKnownKind(request.kind())) v.Add("kind", "is not a task kind");
+  if (!IsKnownKind(request.kind())) {
+    v.Add("kind", "is not a task kind");
+  } else if (request.kind() == internal::v1::TASK_KIND_RETENTION) {
+    v.Add("kind", "RETENTION tasks are the ledger's own");
+  }
   if (request.max_tasks() < 1 || request.max_tasks() > kMaxLeaseTasks) {
     v.Add("max_tasks", absl::StrCat("must be between 1 and ", kMaxLeaseTasks));
   }
@@ -150,6 +154,8 @@ absl::StatusOr<LeaseToken> ValidateCompleteTask(const internal::v1::CompleteTask
       const std::string field = absl::StrCat("next_tasks[", i, "]");
       if (!IsKnownKind(next.kind())) {
         v.Add(field + ".kind", "is not a task kind");
+      } else if (next.kind() == internal::v1::TASK_KIND_RETENTION) {
+        v.Add(field + ".kind", "RETENTION tasks are the ledger's own");
       }
       if (!v1::StatusReason_IsValid(next.reason())) {
         v.Add(field + ".reason", "is not a status reason");

@@ -96,6 +96,11 @@ absl::StatusOr<internal::v1::TaskLetter> Ledger::ViewForTask(
 absl::StatusOr<internal::v1::LeaseTasksResponse> Ledger::LeaseTasks(
     const internal::v1::LeaseTasksRequest& request) {
   UTPOST_RETURN_IF_ERROR(ValidateLeaseTasks(request));
+  return LeaseValidated(request);
+}
+
+absl::StatusOr<internal::v1::LeaseTasksResponse> Ledger::LeaseValidated(
+    const internal::v1::LeaseTasksRequest& request) {
   const absl::Time now = clock_.Now();
   const absl::Time expire = WholeMillis(now + absl::Seconds(request.lease_for().seconds()) +
                                         absl::Nanoseconds(request.lease_for().nanos()));
@@ -433,4 +438,87 @@ absl::StatusOr<internal::v1::RecordTransitionResponse> Ledger::RecordTransition(
   return response;
 }
 
+absl::Status Ledger::ScheduleRetentionLocked(storage::LetterRecord& record, absl::Time now,
+                                             std::deque<common::KeyedMutex::Lock>& locks,
+                                             std::vector<storage::TaskChange>& changes) {
+  const v1::LetterStatus status = record.status();
+  const bool final_outcome =
+      IsTerminal(status) || (status == v1::LETTER_STATUS_DELIVERED_DIGITALLY &&
+                             !record.options().has_print_if_unread_after());
+  // The task queued for an earlier outcome goes (a terminal status may have removed it with
+  // the letter's other tasks already).
+  auto* pending = record.mutable_pending_task_ids();
+  const std::string old_id = record.retention_task_id();
+  record.clear_retention_task_id();
+  if (!old_id.empty() && std::find(pending->begin(), pending->end(), old_id) != pending->end()) {
+    absl::StatusOr<common::LetterIdBytes> task_id = common::DecodeLetterId(old_id);
+    if (!task_id.ok()) return absl::DataLossError(absl::StrCat("malformed task id ", old_id));
+    locks.emplace_back(task_locks_, common::IdBytesKey(*task_id));
+    UTPOST_ASSIGN_OR_RETURN(std::optional<storage::TaskRecord> task, store_.GetTask(*task_id));
+    if (task) changes.push_back({std::move(*task), std::nullopt});
+    pending->erase(std::remove(pending->begin(), pending->end(), old_id), pending->end());
+  }
+  const absl::Duration period = config_.retention.PeriodFor(record.sender());
+  if (!final_outcome || record.documents_purged() || period <= absl::ZeroDuration()) {
+    return absl::OkStatus();
+  }
+  storage::TaskRecord task = NewTask(storage::v1::TASK_KIND_RETENTION, record, now, now + period);
+  record.set_retention_task_id(task.task_id());
+  record.add_pending_task_ids(task.task_id());
+  changes.push_back({std::nullopt, std::move(task)});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> Ledger::RunRetention(uint32_t max_tasks) {
+  internal::v1::LeaseTasksRequest request;
+  request.set_kind(internal::v1::TASK_KIND_RETENTION);
+  request.set_max_tasks(std::clamp<uint32_t>(max_tasks, 1, kMaxLeaseTasks));
+  request.mutable_lease_for()->set_seconds(600);
+  request.set_worker("ledger-retention");
+  UTPOST_ASSIGN_OR_RETURN(internal::v1::LeaseTasksResponse leased, LeaseValidated(request));
+  absl::Status first_error;
+  int done = 0;
+  for (const internal::v1::Task& task : leased.tasks()) {
+    absl::Status status = DestroyDocuments(task);
+    if (status.ok()) {
+      ++done;
+    } else if (first_error.ok()) {
+      first_error = status;
+    }
+  }
+  UTPOST_RETURN_IF_ERROR(first_error);
+  return done;
+}
+
+absl::Status Ledger::DestroyDocuments(const internal::v1::Task& leased) {
+  UTPOST_ASSIGN_OR_RETURN(const LeaseToken token, DecodeLeaseToken(leased.lease_token()));
+  const std::string task_id = common::EncodeLetterId(token.task_id);
+  common::KeyedMutex::Lock letter_lock(letter_locks_, common::IdBytesKey(token.letter_id));
+  common::KeyedMutex::Lock task_lock(task_locks_, common::IdBytesKey(token.task_id));
+  UTPOST_ASSIGN_OR_RETURN(std::optional<storage::LetterRecord> record,
+                          store_.GetLetter(token.letter_id));
+  UTPOST_ASSIGN_OR_RETURN(std::optional<storage::TaskRecord> task, store_.GetTask(token.task_id));
+  // Replaced or removed since it was leased (a later outcome): nothing to do.
+  if (!task || task->attempt() != token.attempt) return absl::OkStatus();
+  storage::LetterUpdate update;
+  update.id = token.letter_id;
+  update.tasks.push_back({std::move(*task), std::nullopt});
+  if (!record) {
+    // Cannot happen: a letter record is never deleted. The task could never be done.
+    return store_.CommitTaskChanges(update.tasks);
+  }
+  auto* pending = record->mutable_pending_task_ids();
+  pending->erase(std::remove(pending->begin(), pending->end(), task_id), pending->end());
+  if (record->retention_task_id() == task_id) record->clear_retention_task_id();
+  update.purge_documents = !record->documents_purged();
+  update.document_count = record->document_count();
+  if (update.purge_documents) {
+    record->set_documents_purged(true);
+    *record->mutable_documents_destroyed_time() = ToProto(clock_.Now());
+  }
+  update.record = std::move(*record);
+  UTPOST_RETURN_IF_ERROR(store_.CommitLetterUpdate(update));
+  if (update.purge_documents) UTPOST_RETURN_IF_ERROR(Shred(update.id, update.record.letter_id()));
+  return absl::OkStatus();
+}
 }  // namespace utpost::ledger

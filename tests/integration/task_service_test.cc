@@ -504,5 +504,45 @@ TEST_F(TaskServiceTest, OnlyTheProviderALetterWasHandedToRecordsItsReceipts) {
   EXPECT_EQ(fields, (std::vector<std::string>{"letter_id", "transition", "provider_id"}));
 }
 
+TEST_F(TaskServiceTest, TheLedgersRetentionWorkerDestroysDocumentsPastTheirPeriod) {
+  StartStack([](app::Config& config) {
+    config.ledger.retention.period = absl::Seconds(1);
+    config.ledger.retention.poll_interval = absl::Milliseconds(50);
+  });
+  const std::string id = Send();
+  const internal::v1::Task print = LeasePrintTask();
+  CompleteTaskRequest queued;
+  queued.set_lease_token(print.lease_token());
+  auto* t = queued.mutable_transition();
+  t->set_expected_status(v1::LETTER_STATUS_ROUTED);
+  t->set_status(v1::LETTER_STATUS_QUEUED_FOR_PRINT);
+  t->set_reason(print.reason());
+  t->set_channel(v1::CHANNEL_PRINT);
+  t->set_provider_id("dev-print");
+  ASSERT_TRUE(Complete(queued).ok());
+  RecordTransitionRequest printed;
+  printed.set_letter_id(id);
+  printed.set_provider_id("dev-print");
+  t = printed.mutable_transition();
+  t->set_expected_status(v1::LETTER_STATUS_QUEUED_FOR_PRINT);
+  t->set_status(v1::LETTER_STATUS_PRINTED);
+  t->set_reason(v1::STATUS_REASON_PRINT_CONFIRMED);
+  t->set_channel(v1::CHANNEL_PRINT);
+  ASSERT_TRUE(Record(printed).ok());
+
+  // The worker runs on its own; wait for it (bounded), then look.
+  absl::StatusOr<v1::GetLetterResponse> got;
+  for (int i = 0; i < 300; ++i) {
+    got = stack_->Client().Get(id);
+    ASSERT_TRUE(got.ok()) << got.status();
+    if (got->letter().has_documents_destroyed_time()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(got->letter().has_documents_destroyed_time());
+  EXPECT_EQ(got->letter().status(), v1::LETTER_STATUS_PRINTED);
+  EXPECT_EQ(got->events_size(), 4);
+  EXPECT_EQ(got->letter().documents_size(), 0);
+}
+
 }  // namespace
 }  // namespace utpost

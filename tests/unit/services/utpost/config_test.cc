@@ -250,5 +250,25 @@ TEST(ConfigTest, TheDevFileLowersTheShortestPrintIfUnreadForTheDemo) {
   EXPECT_EQ(example.ledger.max_document_reads, Config().ledger.max_document_reads);
 }
 
+TEST(ConfigTest, RetentionTakesDaysDurationsAndPerOrganisationPeriods) {
+  Config config;
+  ASSERT_TRUE(ApplyYaml("ledger:\n  retention:\n    period: 30d\n    poll_interval: 5s\n"
+                        "    organisations:\n      958935420: 0\n      NO964338531: 720h\n",
+                        config)
+                  .ok());
+  const ledger::RetentionConfig& r = config.ledger.retention;
+  EXPECT_EQ(r.period, absl::Hours(24 * 30));
+  EXPECT_EQ(r.poll_interval, absl::Seconds(5));
+  EXPECT_EQ(r.PeriodFor("NO958935420"), absl::ZeroDuration());
+  EXPECT_EQ(r.PeriodFor("NO964338531"), absl::Hours(720));
+  EXPECT_EQ(r.PeriodFor("NO974760673"), absl::Hours(24 * 30));
+  EXPECT_EQ(Config().ledger.retention.period, absl::Hours(24 * 365));
+  Config bad;
+  absl::Status s = ApplyYaml("ledger:\n  retention:\n    period: a year\n", bad);
+  EXPECT_THAT(s.message(), HasSubstr("ledger.retention.period"));
+  s = ApplyYaml("ledger:\n  retention:\n    organisations:\n      123: 1d\n", bad);
+  EXPECT_THAT(s.message(), HasSubstr("ledger.retention.organisations.123"));
+}
+
 }  // namespace
 }  // namespace utpost::app
