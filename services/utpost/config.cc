@@ -258,19 +258,24 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
     return absl::OkStatus();
   };
   const std::map<std::string, Setter> courier = {
-    {"workers", PositiveField(co.workers)}, {"batch_size", PositiveField(co.batch_size)},
-    {"lease_for", DurationField(co.lease_for)}, {"poll_interval", DurationField(co.poll_interval)},
-    {"backoff_min", DurationField(co.backoff_min)}, {"backoff_max", DurationField(co.backoff_max)},
-    {"retry_deadline", DurationField(co.retry_deadline)},
-    {"provider_timeout", DurationField(co.provider_timeout)},
-    {"rpc_timeout", DurationField(co.rpc_timeout)},
-    {"max_in_flight", PositiveField(co.max_in_flight)},
-    {"max_in_flight_per_provider", PositiveField(co.max_in_flight_per_provider)},
-    {"breaker_failures", PositiveField(co.breaker_failures)},
-    {"provider_ca", PathField(co.provider_ca)},
-    {"receipt_poll_interval", DurationField(co.receipt_poll_interval)},
-    {"receipt_providers", receipt_providers}, {"name", Field(co.name)},
-    mailbox_sim::MailboxSimConfig& ms = config.mailbox_sim;
+      {"workers", PositiveField(co.workers)},
+      {"batch_size", PositiveField(co.batch_size)},
+      {"lease_for", DurationField(co.lease_for)},
+      {"poll_interval", DurationField(co.poll_interval)},
+      {"backoff_min", DurationField(co.backoff_min)},
+      {"backoff_max", DurationField(co.backoff_max)},
+      {"retry_deadline", DurationField(co.retry_deadline)},
+      {"provider_timeout", DurationField(co.provider_timeout)},
+      {"rpc_timeout", DurationField(co.rpc_timeout)},
+      {"max_in_flight", PositiveField(co.max_in_flight)},
+      {"max_in_flight_per_provider", PositiveField(co.max_in_flight_per_provider)},
+      {"breaker_failures", PositiveField(co.breaker_failures)},
+      {"provider_ca", PathField(co.provider_ca)},
+      {"receipt_poll_interval", DurationField(co.receipt_poll_interval)},
+      {"receipt_providers", receipt_providers},
+      {"name", Field(co.name)},
+  };
+  mailbox_sim::MailboxSimConfig& ms = config.mailbox_sim;
   Setter reject = [&ms](const YAML::Node& node, const std::string& path) -> absl::Status {
     std::string text;
     UTPOST_RETURN_IF_ERROR(Read(node, path, text));
