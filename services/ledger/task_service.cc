@@ -233,7 +233,8 @@ TaskServiceImpl::TaskServiceImpl(Ledger& ledger, const service::Authenticator& a
       lease_limits_(Limits(kMaxLeaseRequestBytes)),
       complete_limits_(CompleteLimits()),
       fail_limits_(Limits(kMaxFailRequestBytes)),
-      read_limits_(Limits(kMaxReadRequestBytes)) {}
+      read_limits_(Limits(kMaxReadRequestBytes)),
+      record_limits_(Limits(kMaxRecordRequestBytes)) {}
 
 grpc::ServerUnaryReactor* TaskServiceImpl::LeaseTasks(grpc::CallbackServerContext* context,
                                                       const grpc::ByteBuffer* request,
@@ -262,6 +263,16 @@ grpc::ServerUnaryReactor* TaskServiceImpl::FailTask(grpc::CallbackServerContext*
       core_, "FailTask", context, request, response, fail_limits_,
       [this](const std::string&, const internal::v1::FailTaskRequest& r) {
         return ledger_.FailTask(r);
+      });
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::RecordTransition(grpc::CallbackServerContext* context,
+                                                            const grpc::ByteBuffer* request,
+                                                            grpc::ByteBuffer* response) {
+  return service::ServeUnary<internal::v1::RecordTransitionRequest>(
+      core_, "RecordTransition", context, request, response, record_limits_,
+      [this](const std::string&, const internal::v1::RecordTransitionRequest& r) {
+        return ledger_.RecordTransition(r);
       });
 }
 

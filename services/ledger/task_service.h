@@ -25,7 +25,8 @@ using RawTaskService = internal::v1::TaskService::WithRawCallbackMethod_LeaseTas
     internal::v1::TaskService::WithRawCallbackMethod_CompleteTask<
         internal::v1::TaskService::WithRawCallbackMethod_FailTask<
             internal::v1::TaskService::WithRawCallbackMethod_ReadDocuments<
-                internal::v1::TaskService::Service>>>>;
+                internal::v1::TaskService::WithRawCallbackMethod_RecordTransition<
+                    internal::v1::TaskService::Service>>>>>;
 
 class DocumentReadReactor;
 
@@ -45,6 +46,9 @@ class TaskServiceImpl final : public RawTaskService {
   grpc::ServerUnaryReactor* FailTask(grpc::CallbackServerContext* context,
                                      const grpc::ByteBuffer* request,
                                      grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* RecordTransition(grpc::CallbackServerContext* context,
+                                             const grpc::ByteBuffer* request,
+                                             grpc::ByteBuffer* response) override;
   // Refused with RESOURCE_EXHAUSTED when max_document_reads streams are open.
   grpc::ServerWriteReactor<grpc::ByteBuffer>* ReadDocuments(
       grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) override;
@@ -64,6 +68,7 @@ class TaskServiceImpl final : public RawTaskService {
   static constexpr uint64_t kMaxCompleteRequestBytes = 8 << 10;
   static constexpr uint64_t kMaxFailRequestBytes = 8 << 10;
   static constexpr uint64_t kMaxReadRequestBytes = 1 << 10;
+  static constexpr uint64_t kMaxRecordRequestBytes = 8 << 10;
 
  private:
   friend class DocumentReadReactor;
@@ -76,6 +81,7 @@ class TaskServiceImpl final : public RawTaskService {
   const service::RequestLimits complete_limits_;
   const service::RequestLimits fail_limits_;
   const service::RequestLimits read_limits_;
+  const service::RequestLimits record_limits_;
 
   mutable std::mutex readers_mu_;
   std::set<DocumentReadReactor*> readers_;  // open ReadDocuments streams

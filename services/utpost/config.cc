@@ -107,6 +107,29 @@ Setter DurationField(absl::Duration& out) {
   };
 }
 
+// A retention period: "365d" (days), or a duration as DurationField reads it; "0" is forever.
+Setter RetentionPeriodField(absl::Duration& out) {
+  return [&out](const YAML::Node& node, const std::string& path) {
+    std::string text;
+    UTPOST_RETURN_IF_ERROR(Read(node, path, text));
+    int64_t days = 0;
+    absl::Duration value;
+    if (text.size() > 1 && text.back() == 'd' &&
+        absl::SimpleAtoi(text.substr(0, text.size() - 1), &days) && days >= 0 &&
+        days <= 100 * 366) {
+      out = absl::Hours(24 * days);
+      return absl::OkStatus();
+    }
+    if (absl::ParseDuration(text, &value) && value >= absl::ZeroDuration() &&
+        value <= absl::Hours(24 * 100 * 366)) {
+      out = value;
+      return absl::OkStatus();
+    }
+    return Invalid(path, absl::StrCat("must be a period such as 365d, 720h or 0 (forever), not \"",
+                                      text, "\""));
+  };
+}
+
 // Applies a mapping whose keys must all be in `setters`.
 absl::Status ApplyMap(const YAML::Node& node, const std::string& prefix,
                       const std::map<std::string, Setter>& setters) {
@@ -188,8 +211,9 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"addresses", addresses},
   };
   ledger::LedgerConfig& l = config.ledger;
-  const std::map<std::string, Setter> ledger = {
+  std::map<std::string, Setter> ledger = {
       {"max_letter_bytes", PositiveField(l.limits.max_total_bytes)},
+      {"min_print_if_unread_after", DurationField(l.limits.min_print_if_unread_after)},
       {"worker_threads", PositiveField(l.worker_threads)},
       {"max_queued_requests", PositiveField(l.max_queued_requests)},
       {"task_worker_threads", PositiveField(l.task_worker_threads)},
@@ -200,6 +224,30 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"max_inflight_per_organisation", PositiveField(l.max_inflight_per_organisation)},
       {"max_watch_streams_per_organisation", PositiveField(l.max_watch_streams_per_organisation)},
   };
+  Setter retention_organisations = [&l](const YAML::Node& node,
+                                        const std::string& path) -> absl::Status {
+    if (node.IsNull()) return absl::OkStatus();
+    if (!node.IsMap()) return Invalid(path, "must be a mapping of organisation number to period");
+    for (const auto& entry : node) {
+      const std::string org = entry.first.as<std::string>();
+      const std::string entry_path = absl::StrCat(path, ".", org);
+      absl::StatusOr<std::string> key = OrgKeyOf(org);
+      if (!key.ok()) return Invalid(entry_path, std::string(key.status().message()));
+      absl::Duration period;
+      UTPOST_RETURN_IF_ERROR(RetentionPeriodField(period)(entry.second, entry_path));
+      l.retention.per_organisation[*key] = period;
+    }
+    return absl::OkStatus();
+  };
+  const std::map<std::string, Setter> retention = {
+      {"period", RetentionPeriodField(l.retention.period)},
+      {"organisations", retention_organisations},
+      {"poll_interval", DurationField(l.retention.poll_interval)},
+      {"batch_size", PositiveField(l.retention.batch_size)},
+  };
+  ledger.emplace("retention", [&](const YAML::Node& n, const std::string& p) {
+    return ApplyMap(n, p, retention);
+  });
   registry::RegistryConfig& r = config.registry;
   Setter administrators = [&r](const YAML::Node& node, const std::string& path) -> absl::Status {
     std::vector<std::string> keys;

@@ -21,6 +21,7 @@
 //       registry: registry.utpost.svc:7443
 //   ledger:
 //     max_letter_bytes: 52428800
+//     min_print_if_unread_after: 1h  # the shortest print-if-unread a letter may ask for
 //     worker_threads: 32
 //     max_queued_requests: 256
 //     task_worker_threads: 8         # the internal TaskService has a pool of its own
@@ -30,6 +31,11 @@
 //     list_max_scan: 2000
 //     max_inflight_per_organisation: 128
 //     max_watch_streams_per_organisation: 16
+//     retention:                     # documents destroyed this long after the final outcome
+//       period: 365d                 # 0: kept forever
+//       organisations: {NO958935420: 30d}   # periods of particular organisations
+//       poll_interval: 30s
+//       batch_size: 100
 //   registry:
 //     data_dir: registry        # its own RocksDB, relative to data_dir unless absolute
 //     administrators: [NO958935420]   # organisations that may call RegistryService (org

@@ -28,6 +28,8 @@ using internal::v1::LeaseTasksRequest;
 using internal::v1::LeaseTasksResponse;
 using internal::v1::ReadDocumentsRequest;
 using internal::v1::ReadDocumentsResponse;
+using internal::v1::RecordTransitionRequest;
+using internal::v1::RecordTransitionResponse;
 using testutil::kOslo;
 
 class TaskServiceTest : public ::testing::Test {
@@ -114,6 +116,28 @@ class TaskServiceTest : public ::testing::Test {
     EXPECT_TRUE(print.ok() && print->tasks_size() == 1);
     if (!print.ok() || print->tasks_size() != 1) return {};
     return print->tasks(0);
+  }
+
+  absl::StatusOr<RecordTransitionResponse> Record(const RecordTransitionRequest& request) {
+    grpc::ClientContext context;
+    Deadline(context);
+    RecordTransitionResponse response;
+    grpc::Status status = tasks_->RecordTransition(&context, request, &response);
+    if (!status.ok()) return common::FromGrpcStatus(status);
+    return response;
+  }
+
+  static RecordTransitionRequest ReadReceipt(const std::string& letter_id,
+                                             const std::string& provider_id) {
+    RecordTransitionRequest request;
+    request.set_letter_id(letter_id);
+    request.set_provider_id(provider_id);
+    auto* t = request.mutable_transition();
+    t->set_expected_status(v1::LETTER_STATUS_DELIVERED_DIGITALLY);
+    t->set_status(v1::LETTER_STATUS_READ);
+    t->set_reason(v1::STATUS_REASON_RECIPIENT_OPENED);
+    t->set_channel(v1::CHANNEL_DIGITAL_MAILBOX);
+    return request;
   }
 
   struct ReadDocument {
@@ -405,6 +429,119 @@ TEST_F(TaskServiceTest, SlowReadersHoldOneDocumentEachNotTheirWholeLetter) {
     }
     readers[i]->Finish().IgnoreError();
   }
+}
+
+TEST_F(TaskServiceTest, OnlyTheProviderALetterWasHandedToRecordsItsReceipts) {
+  const std::string id = Send();
+  auto route = Lease(internal::v1::TASK_KIND_ROUTE, 1);
+  ASSERT_TRUE(route.ok() && route->tasks_size() == 1);
+  CompleteTaskRequest routed = Routed(route->tasks(0).lease_token());
+  routed.mutable_transition()->set_channel(v1::CHANNEL_DIGITAL_MAILBOX);
+  routed.mutable_transition()->set_reason(v1::STATUS_REASON_HAS_DIGITAL_MAILBOX);
+  routed.mutable_next_tasks(0)->set_kind(internal::v1::TASK_KIND_DELIVER_DIGITAL);
+  ASSERT_TRUE(Complete(routed).ok());
+  auto deliver = Lease(internal::v1::TASK_KIND_DELIVER_DIGITAL, 1);
+  ASSERT_TRUE(deliver.ok() && deliver->tasks_size() == 1);
+
+  // Before delivery no provider has the letter.
+  EXPECT_EQ(Record(ReadReceipt(id, "dev")).status().code(), absl::StatusCode::kPermissionDenied);
+
+  CompleteTaskRequest delivered;
+  delivered.set_lease_token(deliver->tasks(0).lease_token());
+  auto* t = delivered.mutable_transition();
+  t->set_expected_status(v1::LETTER_STATUS_ROUTED);
+  t->set_status(v1::LETTER_STATUS_DELIVERED_DIGITALLY);
+  t->set_reason(v1::STATUS_REASON_PROVIDER_CONFIRMED);
+  t->set_channel(v1::CHANNEL_DIGITAL_MAILBOX);
+  t->set_provider_id("dev");
+  auto* check = delivered.add_next_tasks();
+  check->set_kind(internal::v1::TASK_KIND_CHECK_UNREAD);
+  check->mutable_due_time()->set_seconds(absl::ToUnixSeconds(absl::Now() + absl::Hours(40)));
+  auto done = Complete(delivered);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->letter().provider_id(), "dev");
+
+  // Another provider's receipt: refused, and nothing changes.
+  auto denied = Record(ReadReceipt(id, "dev-substantial"));
+  EXPECT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied) << denied.status();
+  auto got = stack_->Client().Get(id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->letter().status(), v1::LETTER_STATUS_DELIVERED_DIGITALLY);
+  EXPECT_EQ(got->events_size(), 3);
+  ASSERT_EQ(stack_->ledger().store->QueuedTasks(storage::v1::TASK_KIND_CHECK_UNREAD, 10)->size(),
+            1u);
+
+  // Its own: READ, the pending check removed in the same write; a repeat is a replay.
+  auto read = Record(ReadReceipt(id, "dev"));
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_FALSE(read->replayed());
+  EXPECT_EQ(read->letter().status(), v1::LETTER_STATUS_READ);
+  EXPECT_EQ(read->letter().reason(), v1::STATUS_REASON_RECIPIENT_OPENED);
+  EXPECT_TRUE(
+      stack_->ledger().store->QueuedTasks(storage::v1::TASK_KIND_CHECK_UNREAD, 10)->empty());
+  auto again = Record(ReadReceipt(id, "dev"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->replayed());
+  got = stack_->Client().Get(id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->events_size(), 4);
+  EXPECT_EQ(got->events(3).status(), v1::LETTER_STATUS_READ);
+
+  // A report the letter's status does not allow.
+  RecordTransitionRequest late = ReadReceipt(id, "dev");
+  late.mutable_transition()->set_status(v1::LETTER_STATUS_QUEUED_FOR_PRINT);
+  late.mutable_transition()->set_reason(v1::STATUS_REASON_UNREAD_PAST_DEADLINE);
+  EXPECT_EQ(Record(late).status().code(), absl::StatusCode::kFailedPrecondition);
+  // Malformed: every field named.
+  RecordTransitionRequest bad;
+  bad.set_letter_id("nope");
+  auto refused = Record(bad);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  auto details = common::GetBadRequest(refused.status());
+  ASSERT_TRUE(details.has_value());
+  std::vector<std::string> fields;
+  for (const auto& v : details->field_violations()) fields.push_back(v.field());
+  EXPECT_EQ(fields, (std::vector<std::string>{"letter_id", "transition", "provider_id"}));
+}
+
+TEST_F(TaskServiceTest, TheLedgersRetentionWorkerDestroysDocumentsPastTheirPeriod) {
+  StartStack([](app::Config& config) {
+    config.ledger.retention.period = absl::Seconds(1);
+    config.ledger.retention.poll_interval = absl::Milliseconds(50);
+  });
+  const std::string id = Send();
+  const internal::v1::Task print = LeasePrintTask();
+  CompleteTaskRequest queued;
+  queued.set_lease_token(print.lease_token());
+  auto* t = queued.mutable_transition();
+  t->set_expected_status(v1::LETTER_STATUS_ROUTED);
+  t->set_status(v1::LETTER_STATUS_QUEUED_FOR_PRINT);
+  t->set_reason(print.reason());
+  t->set_channel(v1::CHANNEL_PRINT);
+  t->set_provider_id("dev-print");
+  ASSERT_TRUE(Complete(queued).ok());
+  RecordTransitionRequest printed;
+  printed.set_letter_id(id);
+  printed.set_provider_id("dev-print");
+  t = printed.mutable_transition();
+  t->set_expected_status(v1::LETTER_STATUS_QUEUED_FOR_PRINT);
+  t->set_status(v1::LETTER_STATUS_PRINTED);
+  t->set_reason(v1::STATUS_REASON_PRINT_CONFIRMED);
+  t->set_channel(v1::CHANNEL_PRINT);
+  ASSERT_TRUE(Record(printed).ok());
+
+  // The worker runs on its own; wait for it (bounded), then look.
+  absl::StatusOr<v1::GetLetterResponse> got;
+  for (int i = 0; i < 300; ++i) {
+    got = stack_->Client().Get(id);
+    ASSERT_TRUE(got.ok()) << got.status();
+    if (got->letter().has_documents_destroyed_time()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(got->letter().has_documents_destroyed_time());
+  EXPECT_EQ(got->letter().status(), v1::LETTER_STATUS_PRINTED);
+  EXPECT_EQ(got->events_size(), 4);
+  EXPECT_EQ(got->letter().documents_size(), 0);
 }
 
 }  // namespace

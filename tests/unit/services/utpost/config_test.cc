@@ -270,5 +270,36 @@ TEST(ConfigTest, ComponentAddressesFromYamlAndFlags) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ConfigTest, TheDevFileLowersTheShortestPrintIfUnreadForTheDemo) {
+  Config config;
+  ASSERT_TRUE(ApplyYamlFile(UTPOST_SOURCE_DIR "/config/utpost.dev.yaml", config).ok());
+  EXPECT_EQ(config.ledger.limits.min_print_if_unread_after, absl::Seconds(10));
+  EXPECT_EQ(Config().ledger.limits.min_print_if_unread_after, absl::Hours(1));
+  Config example;
+  ASSERT_TRUE(ApplyYamlFile(UTPOST_SOURCE_DIR "/config/utpost.example.yaml", example).ok());
+  EXPECT_EQ(example.ledger.limits.min_print_if_unread_after, absl::Hours(1));
+  EXPECT_EQ(example.ledger.max_document_reads, Config().ledger.max_document_reads);
+}
+
+TEST(ConfigTest, RetentionTakesDaysDurationsAndPerOrganisationPeriods) {
+  Config config;
+  ASSERT_TRUE(ApplyYaml("ledger:\n  retention:\n    period: 30d\n    poll_interval: 5s\n"
+                        "    organisations:\n      958935420: 0\n      NO964338531: 720h\n",
+                        config)
+                  .ok());
+  const ledger::RetentionConfig& r = config.ledger.retention;
+  EXPECT_EQ(r.period, absl::Hours(24 * 30));
+  EXPECT_EQ(r.poll_interval, absl::Seconds(5));
+  EXPECT_EQ(r.PeriodFor("NO958935420"), absl::ZeroDuration());
+  EXPECT_EQ(r.PeriodFor("NO964338531"), absl::Hours(720));
+  EXPECT_EQ(r.PeriodFor("NO974760673"), absl::Hours(24 * 30));
+  EXPECT_EQ(Config().ledger.retention.period, absl::Hours(24 * 365));
+  Config bad;
+  absl::Status s = ApplyYaml("ledger:\n  retention:\n    period: a year\n", bad);
+  EXPECT_THAT(s.message(), HasSubstr("ledger.retention.period"));
+  s = ApplyYaml("ledger:\n  retention:\n    organisations:\n      123: 1d\n", bad);
+  EXPECT_THAT(s.message(), HasSubstr("ledger.retention.organisations.123"));
+}
+
 }  // namespace
 }  // namespace utpost::app
