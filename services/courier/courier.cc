@@ -956,13 +956,15 @@ void Courier::ReceiptLoop(std::string provider_id) {
                       {"code", absl::StatusCodeToString(pulled.status().code())}});
       }
       ++failures;
-      // Unknown providers and failing ones are asked less often.
+      // Unknown providers and failing ones are asked less often, but never more than ten
+      // poll intervals apart: a provider that comes back (or an endpoint that the registry
+      // corrects) has its receipts taken soon.
+      const absl::Duration cap =
+          std::min(10 * config_.receipt_poll_interval,
+                   std::max(config_.backoff_max, config_.receipt_poll_interval));
       absl::Duration wait = config_.receipt_poll_interval;
-      for (int i = 1; i < failures && wait < config_.backoff_max; ++i) wait *= 2;
-      if (!Wait(std::min(wait, std::max(config_.backoff_max, config_.receipt_poll_interval)) *
-                (0.5 + 0.5 * UnitRandom()))) {
-        return;
-      }
+      for (int i = 1; i < failures && wait < cap; ++i) wait *= 2;
+      if (!Wait(std::min(wait, cap) * (0.5 + 0.5 * UnitRandom()))) return;
       continue;
     }
     failures = 0;

@@ -88,7 +88,12 @@ TEST(CourierModuleTest, DeliversThroughAProviderThatIsAComponentAndCountsIt) {
   context.addresses_ = {{"ledger", ledger_server.address},
                         {"registry", registry_server.address},
                         {"mailbox-sim", provider_server.address}};
+  testutil::TempDir dir("courier-module");
+  absl::StatusOr<std::string> cert =
+      crypto::EnsureDevProviderCertificate(dir.path(), "dev", "utpost dev mailbox");
+  ASSERT_TRUE(cert.ok()) << cert.status();
   v1::Provider dev = MakeProvider("dev", "mailbox-sim");
+  dev.set_encryption_certificate_pem(*cert);
   registry.Put(Person("15076500565"), WithMailbox(Person("15076500565"), dev));
   ledger.Add("t1", internal::v1::TASK_KIND_DELIVER_DIGITAL, Letter(Person("15076500565")), {"doc"});
 
