@@ -183,6 +183,45 @@ TEST_F(MailboxSimTest, DeliveryIsIdempotentAcrossRestart) {
   EXPECT_EQ(StatusOf(kOther).letters(), 1u);
 }
 
+TEST_F(MailboxSimTest, TwoStreamsOfOneLetterAtOnceShowItOnce) {
+  // Both streams start before either commits (a courier retrying while its first attempt
+  // still runs): the second to finish is answered as a replay.
+  const std::string id = NewLetterId();
+  const std::vector<DeliverRequest> stream = Stream(id, {Envelope(kDev, "once")});
+  absl::StatusOr<std::unique_ptr<MailboxSim::Delivery>> a = sim_->StartDelivery(kDev);
+  absl::StatusOr<std::unique_ptr<MailboxSim::Delivery>> b = sim_->StartDelivery(kDev);
+  ASSERT_TRUE(a.ok() && b.ok());
+  for (const DeliverRequest& r : stream) {
+    ASSERT_TRUE((*a)->Add(r).ok());
+    ASSERT_TRUE((*b)->Add(r).ok());
+  }
+  absl::StatusOr<provider::v1::DeliverResponse> first = (*a)->Finish();
+  absl::StatusOr<provider::v1::DeliverResponse> second = (*b)->Finish();
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_FALSE(first->replayed());
+  EXPECT_TRUE(second->replayed());
+  EXPECT_EQ(second->delivery_id(), first->delivery_id());
+  a->reset();
+  b->reset();
+  const sim::v1::ProviderStatus status = StatusOf(kDev);
+  EXPECT_EQ(status.letters(), 1u);
+  EXPECT_EQ(status.duplicates(), 0u);
+  EXPECT_EQ(KeysWithPrefix("c"), 1u);  // the committed stream's one chunk
+  EXPECT_EQ(KeysWithPrefix("u"), 0u);
+}
+
+TEST_F(MailboxSimTest, StreamsBeyondTheLimitAreRefusedForNow) {
+  std::vector<std::unique_ptr<MailboxSim::Delivery>> open;
+  for (int i = 0; i < config_.max_streams; ++i) {
+    absl::StatusOr<std::unique_ptr<MailboxSim::Delivery>> d = sim_->StartDelivery(kDev);
+    ASSERT_TRUE(d.ok()) << d.status();
+    open.push_back(*std::move(d));
+  }
+  EXPECT_EQ(sim_->StartDelivery(kDev).status().code(), absl::StatusCode::kResourceExhausted);
+  open.pop_back();
+  EXPECT_TRUE(sim_->StartDelivery(kDev).ok());
+}
+
 TEST_F(MailboxSimTest, StoredEnvelopeIsTheOneReceived) {
   const std::string id = NewLetterId();
   const std::string a = Envelope(kDev, "first"), b = Envelope(kDev, std::string(3000, 'b'));
