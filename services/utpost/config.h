@@ -48,6 +48,27 @@
 //     rpc_timeout: 5s
 //     max_in_flight: 256
 //     name: router
+//   print:                      # services/print/print_config.h
+//     data_dir: print
+//     provider_id: dev-print
+//     provider_endpoint: mailbox-sim      # a component name, or host:port (mutual TLS)
+//     provider_certificate: pki/providers/dev-print/cert.pem
+//     provider_ca: ""                     # host:port providers; empty: the components' CA
+//     home_country: "NO"
+//     batch_max_letters: 500
+//     batch_max_bytes: 67108864
+//     batch_window: 10m
+//     lease_batch: 8
+//     lease_for: 2m
+//     poll_interval: 1s
+//     status_poll_interval: 30s
+//     rpc_timeout: 5s
+//     stream_timeout: 2m
+//     backoff_min: 1s
+//     backoff_max: 5m
+//     max_pages: 300
+//     page_tolerance_mm: 3
+//     name: print
 #pragma once
 
 #include <filesystem>
@@ -56,6 +77,7 @@
 
 #include "absl/status/statusor.h"
 #include "services/ledger/ledger_config.h"
+#include "services/print/print_config.h"
 #include "services/registry/registry_config.h"
 #include "services/router/router_config.h"
 
@@ -97,6 +119,7 @@ struct Config {
   ledger::LedgerConfig ledger;
   registry::RegistryConfig registry;
   router::RouterConfig router;
+  print::PrintConfig print;
 
   // `path` resolved against data_dir.
   std::filesystem::path InData(const std::filesystem::path& path) const {

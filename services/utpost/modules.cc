@@ -8,6 +8,7 @@
 #include "absl/strings/strip.h"
 #include "common/strings.h"
 #include "services/ledger/ledger_module.h"
+#include "services/print/print_module.h"
 #include "services/registry/registry_module.h"
 #include "services/router/router_module.h"
 
@@ -36,6 +37,12 @@ const std::vector<ModuleSpec>& Modules() {
        "decides each accepted letter's channel: leases ROUTE tasks from the ledger, looks "
        "recipients up in the registry (stateless; any number of replicas)",
        &router::NewRouterModule},
+      {print::kPrintComponent,
+       {},
+       "prints and posts: leases PRINT tasks, spools each letter with an address cover page "
+       "(sealed, its own RocksDB), sends closed batches CMS-encrypted to the print provider "
+       "and records PRINTED when it confirms",
+       &print::NewPrintModule},
   };
   return kModules;
 }
