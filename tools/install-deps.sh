@@ -10,6 +10,7 @@ packages=(
   libspdlog-dev libcli11-dev libyaml-cpp-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang-format zlib1g-dev
   clang libclang-rt-14-dev
+  libqpdf-dev libhpdf-dev
 )
 
 missing=()

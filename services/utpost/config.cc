@@ -355,6 +355,29 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"read_delay", DurationField(ms.behaviour.read_delay)},
       {"print_delay", DurationField(ms.behaviour.print_delay)},
   };
+  print::PrintConfig& pr = config.print;
+  const std::map<std::string, Setter> print = {
+      {"data_dir", PathField(pr.data_dir)},
+      {"provider_id", Field(pr.provider_id)},
+      {"provider_endpoint", Field(pr.provider_endpoint)},
+      {"provider_certificate", PathField(pr.provider_certificate)},
+      {"provider_ca", PathField(pr.provider_ca)},
+      {"home_country", Field(pr.home_country)},
+      {"batch_max_letters", PositiveField(pr.batch_max_letters)},
+      {"batch_max_bytes", PositiveField(pr.batch_max_bytes)},
+      {"batch_window", DurationField(pr.batch_window)},
+      {"lease_batch", PositiveField(pr.lease_batch)},
+      {"lease_for", DurationField(pr.lease_for)},
+      {"poll_interval", DurationField(pr.poll_interval)},
+      {"status_poll_interval", DurationField(pr.status_poll_interval)},
+      {"rpc_timeout", DurationField(pr.rpc_timeout)},
+      {"stream_timeout", DurationField(pr.stream_timeout)},
+      {"backoff_min", DurationField(pr.backoff_min)},
+      {"backoff_max", DurationField(pr.backoff_max)},
+      {"max_pages", PositiveField(pr.max_pages)},
+      {"page_tolerance_mm", Field(pr.page_tolerance_mm)},
+      {"name", Field(pr.name)},
+  };
   const std::map<std::string, Setter> top = {
       {"data_dir", PathField(config.data_dir)},
       {"key_dir", PathField(config.key_dir)},
@@ -373,6 +396,7 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
        [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, courier); }},
       {"mailbox_sim",
        [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, mailbox_sim); }},
+      {"print", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, print); }},
   };
   return ApplyMap(root, "", top);
 }
@@ -401,8 +425,9 @@ absl::Status Finalize(Config& config) {
     return Invalid("insecure",
                    "plaintext is only allowed on a loopback address (127.0.0.1, ::1, localhost)");
   }
-  for (absl::Status s : {router::ValidateRouterConfig(config.router),
-                         courier::ValidateCourierConfig(config.courier)}) {
+  for (const absl::Status& s :
+       {router::ValidateRouterConfig(config.router), courier::ValidateCourierConfig(config.courier),
+        print::ValidatePrintConfig(config.print)}) {
     if (s.ok()) continue;
     // "<section>.<key>: <rule>" in the form of the other config errors.
     const std::string message(s.message());
@@ -421,6 +446,11 @@ absl::Status Finalize(Config& config) {
   ms.providers_dir = config.InData(ms.providers_dir.empty() ? "pki/providers" : ms.providers_dir);
   ms.make_dev_providers = config.dev_pki;
   ms.serve_control = config.dev_pki;
+  config.print.data_dir = config.InData(config.print.data_dir);
+  config.print.provider_certificate = config.InData(config.print.provider_certificate);
+  if (!config.print.provider_ca.empty()) {
+    config.print.provider_ca = config.InData(config.print.provider_ca);
+  }
   config.ledger.data_dir = config.InData("ledger");
   config.ledger.key_dir = config.InData(config.key_dir);
   registry::RegistryConfig& registry = config.registry;

@@ -88,6 +88,27 @@
 //     read_share: 1
 //     read_delay: 30s
 //     print_delay: 10s
+//   print:                      # services/print/print_config.h
+//     data_dir: print
+//     provider_id: dev-print
+//     provider_endpoint: mailbox-sim      # a component name, or host:port (mutual TLS)
+//     provider_certificate: pki/providers/dev-print/cert.pem
+//     provider_ca: ""                     # host:port providers; empty: the components' CA
+//     home_country: "NO"
+//     batch_max_letters: 500
+//     batch_max_bytes: 67108864
+//     batch_window: 10m
+//     lease_batch: 8
+//     lease_for: 2m
+//     poll_interval: 1s
+//     status_poll_interval: 30s
+//     rpc_timeout: 5s
+//     stream_timeout: 2m
+//     backoff_min: 1s
+//     backoff_max: 5m
+//     max_pages: 300
+//     page_tolerance_mm: 3
+//     name: print
 #pragma once
 
 #include <filesystem>
@@ -98,6 +119,7 @@
 #include "services/courier/courier_config.h"
 #include "services/ledger/ledger_config.h"
 #include "services/mailbox_sim/mailbox_sim_config.h"
+#include "services/print/print_config.h"
 #include "services/registry/registry_config.h"
 #include "services/router/router_config.h"
 
@@ -141,6 +163,7 @@ struct Config {
   router::RouterConfig router;
   courier::CourierConfig courier;
   mailbox_sim::MailboxSimConfig mailbox_sim;
+  print::PrintConfig print;
 
   // `path` resolved against data_dir.
   std::filesystem::path InData(const std::filesystem::path& path) const {

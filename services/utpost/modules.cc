@@ -10,6 +10,7 @@
 #include "services/courier/courier_module.h"
 #include "services/ledger/ledger_module.h"
 #include "services/mailbox_sim/mailbox_sim_module.h"
+#include "services/print/print_module.h"
 #include "services/registry/registry_module.h"
 #include "services/router/router_module.h"
 
@@ -51,6 +52,12 @@ const std::vector<ModuleSpec>& Modules() {
        "and CHECK_UNREAD tasks, encrypts each document to the provider (CMS), pulls read "
        "receipts (stateless; any number of replicas)",
        &courier::NewCourierModule},
+      {print::kPrintComponent,
+       {},
+       "prints and posts: leases PRINT tasks, spools each letter with an address cover page "
+       "(sealed, its own RocksDB), sends closed batches CMS-encrypted to the print provider "
+       "and records PRINTED when it confirms",
+       &print::NewPrintModule},
   };
   return kModules;
 }

@@ -101,6 +101,29 @@ TEST(ConfigTest, RouterSectionRefusesWhatItCannotUse) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("'router.batch_size': must be 1..1000"));
 }
 
+TEST(ConfigTest, PrintSection) {
+  Config config;
+  config.data_dir = "/srv/utpost";
+  ASSERT_TRUE(ApplyYaml("print:\n  batch_max_letters: 10\n  batch_window: 30s\n"
+                        "  provider_endpoint: print.example.no:443\n  provider_id: acme-print\n"
+                        "  page_tolerance_mm: 2.5\n",
+                        config)
+                  .ok());
+  ASSERT_TRUE(Finalize(config).ok());
+  EXPECT_EQ(config.print.batch_max_letters, 10u);
+  EXPECT_EQ(config.print.batch_window, absl::Seconds(30));
+  EXPECT_EQ(config.print.provider_endpoint, "print.example.no:443");
+  EXPECT_EQ(config.print.page_tolerance_mm, 2.5);
+  EXPECT_EQ(config.print.data_dir, "/srv/utpost/print");
+  EXPECT_EQ(config.print.provider_certificate, "/srv/utpost/pki/providers/dev-print/cert.pem");
+
+  absl::Status s = ApplyYaml("print:\n  batchmax: 5\n", config);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("'print.batchmax': unknown key"));
+  ASSERT_TRUE(ApplyYaml("print:\n  batch_window: 0s\n", config).ok());
+  s = Finalize(config);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("'print.batch_window': must be 1s..7d"));
+}
+
 TEST(ConfigTest, ValuesApply) {
   Config config;
   ASSERT_TRUE(ApplyYaml("listen: 127.0.0.1:9000\nledger:\n  worker_threads: 4\n", config).ok());
