@@ -51,6 +51,8 @@ bool IsFinal(const v1::GetLetterResponse& got) {
   }
 }
 
+// Disabled: in its first runs about a tenth of the letters had no final outcome after
+// 120 s; see the issue note. Run it with --gtest_also_run_disabled_tests.
 TEST(DeliveryMultiProcessTest, DISABLED_EveryLetterEndsOnceThroughCourierAndLedgerKillNine) {
   TempDir root;
   const fs::path data = root.path() / "data";
@@ -60,16 +62,17 @@ TEST(DeliveryMultiProcessTest, DISABLED_EveryLetterEndsOnceThroughCourierAndLedg
   // Short leases and backoffs, so that what a killed process held comes back within the test;
   // a quick simulator that fails one delivery in five and whose recipients read half.
   const fs::path yaml = root.path() / "utpost.yaml";
-  std::ofstream(yaml) << "ledger:\n  min_print_if_unread_after: 1s\n"
-                      << "router:\n  lease_for: 3s\n  rpc_timeout: 2s\n  poll_interval: 50ms\n"
-                      << "  backoff_min: 200ms\n"
-                      << "courier:\n  lease_for: 3s\n  rpc_timeout: 2s\n  poll_interval: 50ms\n"
-                      << "  backoff_min: 100ms\n  backoff_max: 1s\n  retry_deadline: 60s\n"
-                      << "  provider_timeout: 2s\n  receipt_poll_interval: 200ms\n"
-                      << "print:\n  lease_for: 3s\n  poll_interval: 50ms\n  batch_window: 1s\n"
-                      << "  batch_max_letters: 100\n"
-                      << "mailbox_sim:\n  fail_share: 0.2\n  read_share: 0.5\n  read_delay: 500ms\n"
-                      << "  print_delay: 500ms\n";
+  std::ofstream(yaml)
+      << "ledger:\n  min_print_if_unread_after: 1s\n"
+      << "router:\n  lease_for: 3s\n  rpc_timeout: 1s\n  poll_interval: 50ms\n"
+      << "  backoff_min: 200ms\n"
+      << "courier:\n  lease_for: 3s\n  rpc_timeout: 1s\n  poll_interval: 50ms\n"
+      << "  backoff_min: 100ms\n  backoff_max: 1s\n  retry_deadline: 60s\n"
+      << "  provider_timeout: 1s\n  receipt_poll_interval: 200ms\n"
+      << "print:\n  lease_for: 10s\n  rpc_timeout: 2s\n  poll_interval: 50ms\n  batch_window: 1s\n"
+      << "  batch_max_letters: 100\n  status_poll_interval: 200ms\n"
+      << "mailbox_sim:\n  fail_share: 0.2\n  read_share: 0.5\n  read_delay: 500ms\n"
+      << "  print_delay: 500ms\n";
   auto args = [&](const std::string& target) {
     std::vector<std::string> a = {absl::StrCat("--target=", target),
                                   "--data-dir",
@@ -176,7 +179,15 @@ TEST(DeliveryMultiProcessTest, DISABLED_EveryLetterEndsOnceThroughCourierAndLedg
     }
     if (!pending.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
-  ASSERT_TRUE(pending.empty()) << pending.size() << " letters without a final outcome\n"
+  std::map<std::string, int> stuck;  // status of the letters without a final outcome
+  for (const std::string& id : pending) {
+    auto got = letters.Get(id);
+    if (got.ok()) ++stuck[v1::LetterStatus_Name(got->letter().status())];
+  }
+  std::string stuck_text;
+  for (const auto& [status, count] : stuck) absl::StrAppend(&stuck_text, status, "=", count, " ");
+  ASSERT_TRUE(pending.empty()) << pending.size()
+                               << " letters without a final outcome: " << stuck_text << "\n"
                                << Log(root.path() / "courier.log")
                                << Log(root.path() / "print.log");
 

@@ -166,7 +166,7 @@ TEST(DataDirectoryTest, IsMadeForItsOwnerOnly) {
 }
 
 TEST(CryptoShreddingTest, AfterACancelNoFileHoldsTheWrappedDataKeys) {
-  auto stack = TestStack::Start();
+  auto stack = TestStack::Start({}, {}, kLedgerOnly);
   ASSERT_NE(stack, nullptr);
   auto client = stack->Client();
   // One letter whose keys reach an SST file as well as the WAL, one whose keys are only in
