@@ -418,9 +418,10 @@ TEST_F(TaskServiceTest, SlowReadersHoldOneDocumentEachNotTheirWholeLetter) {
     // The readers stall; the server writes what flow control lets it, then waits.
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   });
-  // Buffering each reader's letter would take 4 x 40 MiB; one document each is 4 x 4 MiB
-  // plus what the transport holds.
-  EXPECT_LT(growth, 100 << 20) << "peak growth " << (growth >> 20) << " MiB";
+  // Buffering each reader's letter would take 4 x 40 MiB = 160 MiB and more; one document
+  // each is 4 x 4 MiB plus what the transport holds (34 MiB alone, 118 MiB once with the
+  // ledger's flush of the letter running beside it on a loaded machine).
+  EXPECT_LT(growth, 144 << 20) << "peak growth " << (growth >> 20) << " MiB";
   RecordProperty("peak_rss_growth_mib", static_cast<int>(growth >> 20));
   for (int i = 0; i < kReaders; ++i) {
     contexts[i]->TryCancel();
