@@ -34,7 +34,7 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 
 run: build
-	$(BUILD)/services/utpost/utpost --target=all --data-dir=data
+	$(BUILD)/services/utpost/utpost --target=all --data-dir=data --config=config/utpost.dev.yaml
 
 test: build lint-proto fuzz-build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 600

@@ -36,9 +36,16 @@
 //   - ledger and router CPU cores over the window and peak RSS, when their pids are given.
 // Progress and the first error of each kind go to stderr.
 //
+// With --until handed-over (and a courier, print and mailbox-sim behind the ledger), the
+// milestone is the letter leaving utpost's hands instead: DELIVERED_DIGITALLY,
+// QUEUED_FOR_PRINT or FAILED; the "routed" fields then count that milestone. With
+// --recipients mailbox every letter goes to the seeded recipient with a digital mailbox, so
+// the run measures delivery through the courier and mailbox-sim alone.
+//
 // Usage: utpost_bench_routing --config DIR/utpostctl.yaml [--concurrency 16]
 //            [--document-bytes 4096] [--duration 10] [--warmup 2] [--drain-timeout 60]
 //            [--ledger-pid PID] [--router-pid PID] [--load-ended-file FILE] [--label TEXT]
+//            [--until routed|handed-over] [--recipients all|mailbox]
 #include <grpcpp/client_context.h>
 
 #include <CLI/CLI.hpp>
@@ -91,7 +98,17 @@ struct Flags : LoadFlags {
   std::optional<int> router_pid;
   std::string load_ended_file;
   std::string label = "routing";
+  std::string until = "routed";
+  std::string recipients = "all";
 };
+
+// Whether `status` is the milestone the run waits for (--until).
+bool IsMilestone(v1::LetterStatus status, bool handed_over) {
+  if (status == v1::LETTER_STATUS_FAILED) return true;
+  if (!handed_over) return status == v1::LETTER_STATUS_ROUTED;
+  return status == v1::LETTER_STATUS_DELIVERED_DIGITALLY ||
+         status == v1::LETTER_STATUS_QUEUED_FOR_PRINT;
+}
 
 int64_t Nanos(SteadyTime::duration d) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
@@ -147,14 +164,15 @@ class Tracker {
 };
 
 void Work(client::LetterClient& client, v1::SendLetterRequest request,
-          const std::vector<v1::Recipient>& recipients, int worker, const std::string& key_prefix,
-          const Window& window, ErrorSampler& sampler, Tracker& tracker, WorkerStats& stats) {
+          const std::vector<v1::Recipient>& recipients, size_t cases, int worker,
+          const std::string& key_prefix, const Window& window, ErrorSampler& sampler,
+          Tracker& tracker, WorkerStats& stats) {
   v1::PostalAddress& address = *request.mutable_postal_address();
   address.set_postal_code("0150");
   address.set_city("Oslo");
   address.set_country_code("NO");
   for (uint64_t sequence = 0;; ++sequence) {
-    const size_t index = (static_cast<uint64_t>(worker) + sequence) % std::size(kCases);
+    const size_t index = (static_cast<uint64_t>(worker) + sequence) % cases;
     *request.mutable_recipient() = recipients[index];
     request.mutable_options()->set_security_level(kCases[index].security_level);
     address.set_name(absl::StrCat("Mottaker ", worker, "-", sequence));
@@ -184,7 +202,8 @@ void Work(client::LetterClient& client, v1::SendLetterRequest request,
 
 // Reads the organisation's event stream from sequence 0 into `tracker` until `context` is
 // cancelled. The stream's end status, OK when it ended by cancellation.
-grpc::Status Watch(v1::LetterService::Stub& stub, grpc::ClientContext& context, Tracker& tracker) {
+grpc::Status Watch(v1::LetterService::Stub& stub, grpc::ClientContext& context, bool handed_over,
+                   Tracker& tracker) {
   v1::WatchLetterEventsRequest request;
   request.set_after_sequence(0);
   auto reader = stub.WatchLetterEvents(&context, request);
@@ -192,10 +211,7 @@ grpc::Status Watch(v1::LetterService::Stub& stub, grpc::ClientContext& context, 
   while (reader->Read(&response)) {
     const SteadyTime at = std::chrono::steady_clock::now();
     for (const v1::LetterEvent& event : response.events()) {
-      if (event.status() == v1::LETTER_STATUS_ROUTED ||
-          event.status() == v1::LETTER_STATUS_FAILED) {
-        tracker.Routed(event, at);
-      }
+      if (IsMilestone(event.status(), handed_over)) tracker.Routed(event, at);
     }
   }
   grpc::Status status = reader->Finish();
@@ -233,8 +249,12 @@ int Run(const Flags& flags) {
     std::cerr << kProgram << ": " << options.status().message() << "\n";
     return 2;
   }
-  std::vector<v1::Recipient> recipients;  // kCases' recipients, in order
-  for (const Case& c : kCases) {
+  // kCases' recipients, in order; with --recipients mailbox, the first alone.
+  const size_t cases = flags.recipients == "mailbox" ? 1 : std::size(kCases);
+  const bool handed_over = flags.until == "handed-over";
+  std::vector<v1::Recipient> recipients;
+  for (size_t i = 0; i < cases; ++i) {
+    const Case& c = kCases[i];
     absl::StatusOr<v1::Recipient> recipient = client::RecipientFromIdentifier(c.identifier);
     if (!recipient.ok()) {
       std::cerr << kProgram << ": " << c.identifier << ": " << recipient.status().message() << "\n";
@@ -261,7 +281,8 @@ int Run(const Flags& flags) {
   }
   Tracker tracker;
   grpc::Status watch_status;
-  std::thread watcher([&] { watch_status = Watch(*watch_stub, watch_context, tracker); });
+  std::thread watcher(
+      [&] { watch_status = Watch(*watch_stub, watch_context, handed_over, tracker); });
 
   std::vector<std::unique_ptr<client::LetterClient>> clients;
   std::vector<v1::SendLetterRequest> requests;
@@ -281,8 +302,8 @@ int Run(const Flags& flags) {
   const Window window =
       Window::After(std::chrono::steady_clock::now(), flags.warmup_s, flags.duration_s);
   std::cerr << kProgram << ": " << flags.label << ": " << flags.concurrency << " workers, "
-            << flags.document_bytes << " bytes per letter, " << std::size(kCases)
-            << " recipient cases, " << flags.warmup_s << " s warm-up + " << flags.duration_s
+            << flags.document_bytes << " bytes per letter, " << cases << " recipient cases, until "
+            << flags.until << ", " << flags.warmup_s << " s warm-up + " << flags.duration_s
             << " s against " << options->address << "\n";
 
   ErrorSampler sampler(kProgram);
@@ -290,7 +311,7 @@ int Run(const Flags& flags) {
   std::vector<std::thread> workers;
   for (int i = 0; i < flags.concurrency; ++i) {
     workers.emplace_back(Work, std::ref(*clients[i]), std::move(requests[i]), std::cref(recipients),
-                         i, absl::StrCat("route-", run_id, "-", i, "-"), std::cref(window),
+                         cases, i, absl::StrCat("route-", run_id, "-", i, "-"), std::cref(window),
                          std::ref(sampler), std::ref(tracker), std::ref(stats[i]));
   }
 
@@ -354,6 +375,7 @@ int Run(const Flags& flags) {
   const double seconds = window.Seconds();
   RunDescription run{flags.label, flags.concurrency, flags.document_bytes, window};
   nlohmann::ordered_json out = Summarise(run, stats);
+  out["milestone"] = flags.until;
   out["server_peak_rss_mib"] = RssOf(flags.ledger_pid);
   out["routed"] = routed_in_window;
   out["routed_per_s"] = Round3(static_cast<double>(routed_in_window) / seconds);
@@ -419,6 +441,13 @@ int main(int argc, char** argv) {
   cli.add_option("--load-ended-file", flags.load_ended_file,
                  "created when the load has ended (e.g. to start a router only then)");
   cli.add_option("--label", flags.label, "names the run in the JSON output");
+  cli.add_option("--until", flags.until,
+                 "routed: ROUTED or FAILED; handed-over: DELIVERED_DIGITALLY, QUEUED_FOR_PRINT "
+                 "or FAILED (needs courier, print and mailbox-sim)")
+      ->check(CLI::IsMember({"routed", "handed-over"}));
+  cli.add_option("--recipients", flags.recipients,
+                 "all: every seeded case in turn; mailbox: the recipient with a digital mailbox")
+      ->check(CLI::IsMember({"all", "mailbox"}));
   CLI11_PARSE(cli, argc, argv);
   return utpost::bench::Run(flags);
 }

@@ -1,5 +1,7 @@
 #include "common/registry_rules.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -41,12 +43,20 @@ void CheckEndpoint(FieldViolations& v, std::string_view endpoint, const std::str
     }
     return;
   }
+  // The name of a utpost component (e.g. "mailbox-sim"), which the caller reaches through
+  // its component channels rather than the network address in the registry.
+  if (endpoint.size() <= 32 && endpoint.front() >= 'a' && endpoint.front() <= 'z' &&
+      std::all_of(endpoint.begin(), endpoint.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+      })) {
+    return;
+  }
   const size_t colon = endpoint.rfind(':');
   uint32_t port = 0;
   if (colon == std::string_view::npos || colon == 0 || endpoint.find('/') != std::string::npos ||
       !IsAllDigits(endpoint.substr(colon + 1)) ||
       !absl::SimpleAtoi(Av(endpoint.substr(colon + 1)), &port) || port == 0 || port > 65535) {
-    v.Add(field, "must be an https:// URL or host:port");
+    v.Add(field, "must be an https:// URL, host:port or a utpost component name");
   }
 }
 

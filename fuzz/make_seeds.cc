@@ -121,7 +121,8 @@ void RequestSeeds(SeedWriter& w) {
   const auto send = [&w, kHarness](std::string_view what, const v1::SendLetterRequest& r,
                                    bool valid = false) {
     w.Write(kHarness, what, std::string(1, '\0') + r.SerializeAsString());
-    const absl::Status status = ledger::ValidateSendLetter(r, ledger::LetterLimits{});
+    const absl::Status status =
+        ledger::ValidateSendLetter(r, ledger::LetterLimits{}, absl::FromUnixSeconds(1'790'000'000));
     w.Expect(status.ok() == valid, what, status.ToString());
   };
   send("send-valid", ValidSendLetter(), /*valid=*/true);

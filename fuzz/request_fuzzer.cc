@@ -117,7 +117,8 @@ void CheckRefusal(const absl::Status& status, KnownField&& known_field) {
 }
 
 void CheckSendLetter(const v1::SendLetterRequest& request, const ledger::LetterLimits& limits) {
-  const absl::Status status = ledger::ValidateSendLetter(request, limits);
+  const absl::Status status =
+      ledger::ValidateSendLetter(request, limits, absl::FromUnixSeconds(1'790'000'000));
   if (!status.ok()) {
     CheckRefusal(status, IsSendLetterField);
     return;

@@ -43,6 +43,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::Check<internal::v1::LeaseTasksRequest>(bytes);
   fuzz::Check<internal::v1::CompleteTaskRequest>(bytes);
   fuzz::Check<internal::v1::FailTaskRequest>(bytes);
+  fuzz::Check<internal::v1::ReadDocumentsRequest>(bytes);
+  fuzz::Check<internal::v1::RecordTransitionRequest>(bytes);
   fuzz::Check<internal::v1::LookupRequest>(bytes);
   fuzz::Check<v1::LookupRequest>(bytes);
   fuzz::Check<v1::UpsertRequest>(bytes);

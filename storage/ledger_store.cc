@@ -275,6 +275,17 @@ absl::StatusOr<std::vector<EventRecord>> LedgerStore::GetEvents(
   return events;
 }
 
+absl::StatusOr<std::optional<EventRecord>> LedgerStore::GetEvent(const common::LetterIdBytes& id,
+                                                                 uint32_t index) const {
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s =
+      db_.raw().Get(rocksdb::ReadOptions(), db_.cf(Cf::kEvents), keys::Event(id, index), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  UTPOST_RETURN_IF_ERROR(FromRocksDb(s, "get event"));
+  UTPOST_ASSIGN_OR_RETURN(EventRecord record, ParseRecord<EventRecord>(value, "event"));
+  return record;
+}
+
 absl::StatusOr<crypto::EncryptedDocument> LedgerStore::GetDocument(const common::LetterIdBytes& id,
                                                                    uint32_t position) const {
   rocksdb::PinnableSlice key;

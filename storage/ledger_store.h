@@ -144,6 +144,9 @@ class LedgerStore {
   // All events of a letter, oldest first, as stored (details sealed).
   [[nodiscard]] absl::StatusOr<std::vector<EventRecord>> GetEvents(
       const common::LetterIdBytes& id) const;
+  // Event `index` of a letter as stored, or nullopt.
+  [[nodiscard]] absl::StatusOr<std::optional<EventRecord>> GetEvent(const common::LetterIdBytes& id,
+                                                                    uint32_t index) const;
   // NOT_FOUND if the document does not exist (never stored, or purged): either part missing.
   [[nodiscard]] absl::StatusOr<crypto::EncryptedDocument> GetDocument(
       const common::LetterIdBytes& id, uint32_t position) const;

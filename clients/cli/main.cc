@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "clients/cli/mailbox_sim_cmd.h"
 #include "clients/cli/output.h"
 #include "clients/cli/registry_cmd.h"
 #include "clients/cpp/utpost_client.h"
@@ -125,6 +126,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "digital-only", "print-only"}));
   send->add_option("--print-if-unread-after", print_if_unread,
                    "print if still unread after this long, e.g. 40h or 72h");
+  std::string deliver_after;
+  send->add_option("--deliver-after", deliver_after,
+                   "deliver at this time, not before (cancellable until then): RFC 3339, e.g. "
+                   "2026-12-01T08:00:00+01:00, or a duration from now, e.g. 10m");
   send->add_flag("--colour", colour, "print in colour");
   send->add_flag("--duplex", duplex, "print on both sides");
   send->add_option("--security-level", security, "substantial or high")
@@ -159,11 +164,16 @@ int main(int argc, char** argv) {
   cancel->add_option("letter_id", letter_id, "letter id")->required();
 
   auto registry = utpost::cli::AddRegistryCommand(cli);
+  auto mailbox_sim = utpost::cli::AddMailboxSimCommand(cli);
 
   CLI11_PARSE(cli, argc, argv);
   const Output out = output == "json" ? Output::kJson : Output::kText;
   if (registry->registry->parsed()) {
     return utpost::cli::RunRegistryCommand(*registry, conn, out == Output::kJson, timeout_seconds);
+  }
+  if (mailbox_sim->command->parsed()) {
+    return utpost::cli::RunMailboxSimCommand(*mailbox_sim, conn, out == Output::kJson,
+                                             timeout_seconds);
   }
 
   auto options = utpost::client::ResolveConnection(conn);
@@ -211,6 +221,23 @@ int main(int argc, char** argv) {
       }
       *opts->mutable_print_if_unread_after() =
           google::protobuf::util::TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
+    }
+    if (!deliver_after.empty()) {
+      absl::Time at;
+      absl::Duration in;
+      std::string error;
+      if (absl::ParseTime(absl::RFC3339_full, deliver_after, &at, &error)) {
+      } else if (absl::ParseDuration(deliver_after, &in) && in >= absl::ZeroDuration() &&
+                 in != absl::InfiniteDuration()) {
+        at = absl::Now() + in;
+      } else {
+        return Report(utpost::common::FieldError(
+            absl::StatusCode::kInvalidArgument, "--deliver-after",
+            "is neither an RFC 3339 time such as 2026-12-01T08:00:00+01:00 nor a duration such "
+            "as 10m"));
+      }
+      *opts->mutable_deliver_after() =
+          google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(at));
     }
     if (!address_name.empty() || !address_lines.empty() || !postal_code.empty() || !city.empty()) {
       auto* a = request.mutable_postal_address();

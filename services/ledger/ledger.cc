@@ -170,12 +170,15 @@ absl::StatusOr<v1::Letter> Ledger::View(const storage::LetterRecord& record) con
     }
   }
   if (record.has_options()) *letter.mutable_options() = record.options();
+  if (record.has_documents_destroyed_time()) {
+    *letter.mutable_documents_destroyed_time() = record.documents_destroyed_time();
+  }
   return letter;
 }
 
 absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sender,
                                                           const v1::SendLetterRequest& request) {
-  UTPOST_RETURN_IF_ERROR(ValidateSendLetter(request, config_.limits));
+  UTPOST_RETURN_IF_ERROR(ValidateSendLetter(request, config_.limits, clock_.Now()));
 
   // Check-then-write of one idempotency key is serialised so that two concurrent retries
   // cannot both create a letter.
@@ -252,6 +255,7 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
     record.mutable_options()->set_security_level(v1::SECURITY_LEVEL_SUBSTANTIAL);
   }
   record.set_status(v1::LETTER_STATUS_ACCEPTED);
+  record.set_reason(v1::STATUS_REASON_SUBMITTED);
   *record.mutable_accepted_time() = now_proto;
   *record.mutable_update_time() = now_proto;
   record.set_event_count(1);
@@ -263,8 +267,12 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
   *event.mutable_time() = now_proto;
   UTPOST_ASSIGN_OR_RETURN(letter.event, SealEvent(std::move(event), 0));
 
-  // The router's task, queued with the letter.
-  letter.tasks.push_back(NewTask(storage::v1::TASK_KIND_ROUTE, record, now, now));
+  // The router's task, queued with the letter; a scheduled letter is routed at its time (and
+  // stays ACCEPTED, so cancellable, until then).
+  const absl::Time route_at = request.options().has_deliver_after()
+                                  ? std::max(now, FromProto(request.options().deliver_after()))
+                                  : now;
+  letter.tasks.push_back(NewTask(storage::v1::TASK_KIND_ROUTE, record, now, route_at));
   record.add_pending_task_ids(letter.tasks.back().task_id());
 
   if (!key.empty()) {
@@ -396,17 +404,30 @@ absl::StatusOr<v1::ListLettersResponse> Ledger::ListLetters(
 absl::StatusOr<storage::LetterRecord> Ledger::CommitTransitionLocked(
     const common::LetterIdBytes& id, storage::LetterRecord record, const Transition& transition,
     bool purge_documents, std::string_view task_id, std::vector<storage::TaskChange> tasks) {
-  const google::protobuf::Timestamp now = ToProto(clock_.Now());
+  const absl::Time now_time = clock_.Now();
+  const google::protobuf::Timestamp now = ToProto(now_time);
   storage::LetterUpdate update;
   update.id = id;
   update.purge_documents = purge_documents && !record.documents_purged();
   update.document_count = record.document_count();
-  update.tasks = std::move(tasks);
   record.set_status(transition.status);
+  record.set_reason(transition.reason);
   if (transition.channel != v1::CHANNEL_UNSPECIFIED) record.set_channel(transition.channel);
+  if (!transition.provider_id.empty()) {
+    auto* providers = record.mutable_provider_ids();
+    providers->erase(std::remove(providers->begin(), providers->end(), transition.provider_id),
+                     providers->end());
+    record.add_provider_ids(transition.provider_id);
+  }
   *record.mutable_update_time() = now;
   record.set_event_count(record.event_count() + 1);
-  if (purge_documents) record.set_documents_purged(true);
+  if (update.purge_documents) {
+    record.set_documents_purged(true);
+    *record.mutable_documents_destroyed_time() = now;
+  }
+  std::deque<common::KeyedMutex::Lock> retention_locks;
+  UTPOST_RETURN_IF_ERROR(ScheduleRetentionLocked(record, now_time, retention_locks, tasks));
+  update.tasks = std::move(tasks);
   v1::LetterEvent event;
   event.set_letter_id(record.letter_id());
   event.set_status(transition.status);
@@ -430,13 +451,13 @@ absl::StatusOr<storage::LetterRecord> Ledger::CommitTransitionLocked(
 absl::Status Ledger::Shred(const common::LetterIdBytes& id, std::string_view letter_id) {
   absl::Status shredded = store_.ShredDocuments(id);
   if (shredded.ok()) return absl::OkStatus();
-  // The documents are deleted and the letter's new status is durable; only making the
+  // The documents are deleted and the letter's new state is durable; only making the
   // deletion physical failed. The shred stays marked pending: a retried cancel, or the next
   // start, completes it.
   return absl::Status(shredded.code(),
-                      absl::StrCat("letter ", common::Av(letter_id),
-                                   " is cancelled, but destroying its document keys did not "
-                                   "complete (retry the cancel): ",
+                      absl::StrCat("the documents of letter ", common::Av(letter_id),
+                                   " are deleted, but destroying their keys did not complete "
+                                   "(a retried cancel, or the next start, completes it): ",
                                    shredded.message()));
 }
 

@@ -38,6 +38,8 @@ struct Transition {
   v1::StatusReason reason = v1::STATUS_REASON_UNSPECIFIED;
   v1::Channel channel = v1::CHANNEL_UNSPECIFIED;
   std::string detail;
+  // The provider the letter is handed to (recorded in LetterRecord.provider_ids); empty: none.
+  std::string provider_id = {};  // a default, so that aggregate initialisers may leave it out
 };
 
 // The most statuses one ListLetters filter may name (there are fewer distinct statuses).
@@ -102,6 +104,11 @@ class Ledger {
   // tasks are removed too.
   // A retry after the task is finished returns the letter as it is, replayed = true, if the
   // task's event has the same status, reason and channel.
+  // With transition.status unset, the letter keeps its status: no event, only the task
+  // finished and next_tasks queued (after the same lease and expected_status checks); a
+  // retry finds the task gone: NOT_FOUND (ABORTED if it was completed with a status).
+  // A queued task carries its NextTask's reason and detail; a PRINT task without a reason
+  // takes the transition's (the routing's reason, when the router sends a letter to print).
   // Errors: INVALID_ARGUMENT (fields), ABORTED (stale lease, or the task was finished with
   // another transition), FAILED_PRECONDITION (the letter is not in expected_status, e.g.
   // cancelled: the task is removed if it is still there, nothing else changes), NOT_FOUND (no
@@ -109,12 +116,42 @@ class Ledger {
   [[nodiscard]] absl::StatusOr<internal::v1::CompleteTaskResponse> CompleteTask(
       const internal::v1::CompleteTaskRequest& request);
 
+  // In one synced write: records a status change that `request.provider_id` reports outside
+  // any task (a receipt, a print confirmation). Checks, in this order: the letter exists
+  // (NOT_FOUND); it was handed to provider_id (LetterRecord.provider_ids, else
+  // PERMISSION_DENIED, nothing changes); the newest event already has the transition's
+  // status, reason and channel (the letter as it is, replayed = true); the letter is in
+  // transition.expected_status (else FAILED_PRECONDITION, nothing changes). Into a terminal
+  // status, the letter's pending tasks are removed in the same write (as ApplyTransition).
+  // Errors: INVALID_ARGUMENT (letter_id, transition, provider_id), NOT_FOUND,
+  // PERMISSION_DENIED, FAILED_PRECONDITION, UNAVAILABLE (storage).
+  [[nodiscard]] absl::StatusOr<internal::v1::RecordTransitionResponse> RecordTransition(
+      const internal::v1::RecordTransitionRequest& request);
+
   // Gives a leased task back, due again at retry_at (a time in the past means now), with
   // its attempt count kept (the lease already counted as an attempt) and `reason` recorded.
   // Errors: INVALID_ARGUMENT (fields), ABORTED (stale lease, or the task is finished),
   // UNAVAILABLE (storage).
   [[nodiscard]] absl::StatusOr<internal::v1::FailTaskResponse> FailTask(
       const internal::v1::FailTaskRequest& request);
+
+  // ReadDocuments, in two steps so that a stream holds one document at a time: the first
+  // checks the lease as CompleteTask does (the newest lease of the task; it may have expired
+  // if no one leased the task since) and returns the documents' metadata; the second opens
+  // one document, after checking the lease again (a lease lost mid-stream ends the stream).
+  // Errors: INVALID_ARGUMENT (lease_token), ABORTED (stale lease, or the task is finished),
+  // NOT_FOUND (no such task), FAILED_PRECONDITION (the documents were destroyed), DATA_LOSS
+  // (a document fails its integrity check; the message names the document), UNAVAILABLE.
+  struct TaskDocuments {
+    LeaseToken token;
+    std::string letter_id;
+    std::vector<storage::v1::DocumentMeta> documents;  // in position order
+  };
+  [[nodiscard]] absl::StatusOr<TaskDocuments> OpenTaskDocuments(
+      const internal::v1::ReadDocumentsRequest& request) const;
+  // Document `position` of the token's letter, opened. Personal data: the caller wipes it.
+  [[nodiscard]] absl::StatusOr<std::string> ReadTaskDocument(const LeaseToken& token,
+                                                             uint32_t position) const;
 
   // Up to `limit` of the sender's events with sequence > `after`, in order, among those
   // visible now (see EventFeed). INVALID_ARGUMENT (after_sequence) if `after` is ahead of
@@ -127,6 +164,15 @@ class Ledger {
   [[nodiscard]] absl::StatusOr<std::string> ReadDocument(std::string_view sender,
                                                          std::string_view letter_id,
                                                          uint32_t position) const;
+
+  // Retention (LedgerConfig.retention): the synced write that brings a letter to its final
+  // outcome also queues its RETENTION task, due at the outcome + the sender's period (a later
+  // outcome replaces it). RunRetention leases up to `max_tasks` due RETENTION tasks and, for
+  // each, in one synced write per letter destroys its documents as a cancel does (documents
+  // and their keys deleted, documents_destroyed_time set, no event: the history stays), then
+  // makes the deletion of the keys physical. Returns how many letters it handled; the first
+  // error after trying them all. Components cannot lease RETENTION tasks.
+  [[nodiscard]] absl::StatusOr<int> RunRetention(uint32_t max_tasks);
 
   // Completes the shreds of cancelled letters that a crash or an error interrupted (see
   // LedgerStore::PendingShreds). Call once at start, before serving.
@@ -160,6 +206,21 @@ class Ledger {
   // A new task record for the letter, due at `due`.
   storage::TaskRecord NewTask(storage::v1::TaskKind kind, const storage::LetterRecord& letter,
                               absl::Time now, absl::Time due);
+  // The token's letter and task, if the token's lease is the task's newest (see
+  // OpenTaskDocuments for the errors).
+  absl::StatusOr<std::pair<storage::TaskRecord, storage::LetterRecord>> CheckLease(
+      const LeaseToken& token) const;
+  // LeaseTasks without validation (the retention worker's RETENTION tasks).
+  absl::StatusOr<internal::v1::LeaseTasksResponse> LeaseValidated(
+      const internal::v1::LeaseTasksRequest& request);
+  // Queues (or replaces, or removes) the letter's RETENTION task for the status `record` is
+  // about to have, adding the changes to `changes` (task locks held in `locks`). Called with
+  // the letter's lock held, `record` updated but not yet written.
+  absl::Status ScheduleRetentionLocked(storage::LetterRecord& record, absl::Time now,
+                                       std::deque<common::KeyedMutex::Lock>& locks,
+                                       std::vector<storage::TaskChange>& changes);
+  // Destroys the documents of the leased RETENTION task's letter (see RunRetention).
+  absl::Status DestroyDocuments(const internal::v1::Task& task);
   // The answer to a CompleteTask whose task is gone (see CompleteTask).
   absl::StatusOr<internal::v1::CompleteTaskResponse> AnswerFinishedTask(
       const LeaseToken& token, const storage::LetterRecord& record,

@@ -4,10 +4,34 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <map>
+#include <string>
+#include <string_view>
 
+#include "absl/time/time.h"
 #include "services/ledger/send_letter_validation.h"
 
 namespace utpost::ledger {
+
+// How long a letter's documents are kept after its final outcome (config `ledger.retention`).
+// The final outcome: a terminal status (READ, PRINTED, FAILED; a cancelled letter's documents
+// are destroyed at once), or DELIVERED_DIGITALLY for a letter without print_if_unread_after.
+// Then its document keys are destroyed (crypto-shredding); its history stays.
+struct RetentionConfig {
+  // The period (`period`); zero keeps documents forever.
+  absl::Duration period = absl::Hours(365 * 24);
+  // Periods of particular organisations (`organisations`, by org key, e.g. "NO958935420").
+  std::map<std::string, absl::Duration, std::less<>> per_organisation;
+  // How often the ledger's retention worker looks for due RETENTION tasks (`poll_interval`),
+  // and how many it takes at once (`batch_size`).
+  absl::Duration poll_interval = absl::Seconds(30);
+  int batch_size = 100;
+
+  absl::Duration PeriodFor(std::string_view org_key) const {
+    auto it = per_organisation.find(org_key);
+    return it == per_organisation.end() ? period : it->second;
+  }
+};
 
 struct LedgerConfig {
   // RocksDB directory of the ledger.
@@ -25,6 +49,9 @@ struct LedgerConfig {
   // public services' so that neither can crowd out the other.
   int task_worker_threads = 8;
   int max_queued_task_requests = 512;
+  // TaskService.ReadDocuments streams open at once; more are refused with RESOURCE_EXHAUSTED.
+  // Each holds at most one document opened (up to limits.max_total_bytes) and one chunk.
+  int max_document_reads = 16;
   // Document bytes held by requests in progress (queued or running) before new ones are
   // refused with RESOURCE_EXHAUSTED. Bounds memory under overload.
   uint64_t max_inflight_bytes = 512ull << 20;
@@ -35,6 +62,8 @@ struct LedgerConfig {
   int max_watch_streams_per_organisation = 16;
   // Letters scanned at most for one ListLetters page (bounds the work of a filtered page).
   int list_max_scan = 2000;
+  // Retention of documents after a letter's final outcome.
+  RetentionConfig retention;
 };
 
 }  // namespace utpost::ledger

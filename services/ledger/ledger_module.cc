@@ -1,5 +1,8 @@
 #include "services/ledger/ledger_module.h"
 
+#include <algorithm>
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "services/common/log.h"
@@ -9,6 +12,7 @@
 
 namespace utpost::ledger {
 LedgerModule::~LedgerModule() {
+  StopRetention();
   // Work already queued finishes (each letter is acknowledged only after it is durable);
   // then everything goes in reverse order of construction.
   if (executor) executor->Shutdown();
@@ -24,7 +28,45 @@ LedgerModule::~LedgerModule() {
 }
 
 void LedgerModule::Stop() {
+  StopRetention();
   if (letter_service) letter_service->Shutdown();
+  if (task_service) task_service->Shutdown();
+}
+
+void LedgerModule::StartRetention() {
+  retention_thread_ = std::thread([this] { RetentionLoop(); });
+}
+
+void LedgerModule::StopRetention() {
+  {
+    std::lock_guard lock(retention_mu_);
+    retention_stopping_ = true;
+  }
+  retention_cv_.notify_all();
+  if (retention_thread_.joinable()) retention_thread_.join();
+}
+
+void LedgerModule::RetentionLoop() {
+  const RetentionConfig& config = ledger->config().retention;
+  const auto interval =
+      absl::ToChronoMilliseconds(std::max(config.poll_interval, absl::Milliseconds(10)));
+  const uint32_t batch = static_cast<uint32_t>(std::clamp(config.batch_size, 1, 1000));
+  std::unique_lock lock(retention_mu_);
+  while (!retention_stopping_) {
+    lock.unlock();
+    absl::StatusOr<int> done = ledger->RunRetention(batch);
+    if (!done.ok()) {
+      service::Log(spdlog::level::warn, "retention: destroying documents failed; retried later",
+                   {{"error", std::string(done.status().message())}});
+    } else if (*done > 0) {
+      service::Log(spdlog::level::info, "retention: documents destroyed",
+                   {{"letters", std::to_string(*done)}});
+    }
+    lock.lock();
+    // A full batch: there may be more due at once.
+    if (done.ok() && static_cast<uint32_t>(*done) == batch) continue;
+    retention_cv_.wait_for(lock, interval, [this] { return retention_stopping_; });
+  }
 }
 
 absl::StatusOr<std::unique_ptr<service::Module>> NewLedgerModule(service::ModuleContext& context) {
@@ -81,6 +123,7 @@ absl::StatusOr<std::unique_ptr<service::Module>> NewLedgerModule(service::Module
   module->task_service = std::make_unique<TaskServiceImpl>(*module->ledger, context.authenticator(),
                                                            *module->task_executor);
   context.AddService(module->task_service.get(), internal::v1::TaskService::service_full_name());
+  module->StartRetention();
   service::Log(spdlog::level::info, "ledger ready",
                {{"data_dir", config.data_dir.string()},
                 {"key_dir", config.key_dir.string()},

@@ -2,7 +2,10 @@
 // store, logic, LetterService (public) and TaskService (internal: components only).
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "crypto/file_key_store.h"
@@ -21,8 +24,13 @@ namespace utpost::ledger {
 class LedgerModule final : public service::Module {
  public:
   ~LedgerModule() override;
-  // Ends every open watch stream (they would hold the server's shutdown).
+  // Ends every open watch stream and document read (they would hold the server's shutdown),
+  // and the retention worker.
   void Stop() override;
+
+  // Starts the retention worker: a thread that runs ledger->RunRetention every
+  // config.retention.poll_interval (at once again while it finds a full batch).
+  void StartRetention();
 
   std::unique_ptr<storage::Db> db;
   std::unique_ptr<storage::LedgerStore> store;
@@ -32,6 +40,15 @@ class LedgerModule final : public service::Module {
   std::unique_ptr<LetterServiceImpl> letter_service;
   std::unique_ptr<service::BoundedExecutor> task_executor;  // TaskService's own pool
   std::unique_ptr<TaskServiceImpl> task_service;
+
+ private:
+  void RetentionLoop();
+  void StopRetention();
+
+  std::mutex retention_mu_;
+  std::condition_variable retention_cv_;
+  bool retention_stopping_ = false;  // guarded by retention_mu_
+  std::thread retention_thread_;
 };
 
 // The ledger module's name, as --target and component certificates spell it.

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/field_violations.h"
+#include "common/proto_time.h"
 #include "common/text_rules.h"
 
 namespace utpost::ledger {
@@ -24,7 +25,6 @@ constexpr size_t kMaxFilenameBytes = 255;
 constexpr size_t kMaxMediaTypePartChars = 127;  // RFC 6838, section 4.2
 constexpr int kMaxExternalReferenceChars = 100;
 constexpr size_t kMaxIdempotencyKeyChars = 128;
-constexpr absl::Duration kMinPrintIfUnreadAfter = absl::Hours(1);
 constexpr absl::Duration kMaxPrintIfUnreadAfter = absl::Hours(90 * 24);
 constexpr std::string_view kPdfMediaType = "application/pdf";
 constexpr std::string_view kPdfHeader = "%PDF-";
@@ -161,7 +161,18 @@ void CheckDocuments(FieldViolations& v, const v1::SendLetterRequest& request,
   }
 }
 
-void CheckOptions(FieldViolations& v, const v1::DeliveryOptions& options) {
+// "1 hour", "10 seconds", or absl's form ("1h30m") for anything else.
+std::string DurationText(absl::Duration d) {
+  const int64_t seconds = absl::ToInt64Seconds(d);
+  if (absl::Seconds(seconds) != d || seconds <= 0) return absl::FormatDuration(d);
+  if (seconds % 3600 == 0)
+    return absl::StrCat(seconds / 3600, seconds == 3600 ? " hour" : " hours");
+  if (seconds % 60 == 0) return absl::StrCat(seconds / 60, seconds == 60 ? " minute" : " minutes");
+  return absl::StrCat(seconds, seconds == 1 ? " second" : " seconds");
+}
+
+void CheckOptions(FieldViolations& v, const v1::DeliveryOptions& options,
+                  const LetterLimits& limits, absl::Time now) {
   const v1::ChannelPolicy policy = options.channel_policy();
   if (!v1::ChannelPolicy_IsValid(policy)) {
     v.Add("options.channel_policy", absl::StrCat("unknown value ", static_cast<int>(policy)));
@@ -177,9 +188,18 @@ void CheckOptions(FieldViolations& v, const v1::DeliveryOptions& options) {
       v.Add(std::string(kField), "is not a valid duration");
     } else {
       const absl::Duration after = absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-      if (after < kMinPrintIfUnreadAfter || after > kMaxPrintIfUnreadAfter) {
-        v.Add(std::string(kField), "must be between 1 hour and 90 days");
+      if (after < limits.min_print_if_unread_after || after > kMaxPrintIfUnreadAfter) {
+        v.Add(std::string(kField),
+              absl::StrCat("must be between ", DurationText(limits.min_print_if_unread_after),
+                           " and 90 days"));
       }
+    }
+  }
+  if (options.has_deliver_after()) {
+    if (!common::IsValidTimestamp(options.deliver_after())) {
+      v.Add("options.deliver_after", "is not a valid timestamp");
+    } else if (common::FromProto(options.deliver_after()) > now + kMaxDeliverAfterAhead) {
+      v.Add("options.deliver_after", "must be at most 366 days ahead");
     }
   }
   const v1::SecurityLevel level = options.security_level();
@@ -204,7 +224,8 @@ void CheckIdempotencyKey(FieldViolations& v, std::string_view key) {
 
 }  // namespace
 
-absl::Status ValidateSendLetter(const v1::SendLetterRequest& request, const LetterLimits& limits) {
+absl::Status ValidateSendLetter(const v1::SendLetterRequest& request, const LetterLimits& limits,
+                                absl::Time now) {
   FieldViolations v;
   CheckRecipient(v, request);
   if (request.has_postal_address()) {
@@ -214,7 +235,7 @@ absl::Status ValidateSendLetter(const v1::SendLetterRequest& request, const Lett
             /*forbid_slash_lookalikes=*/true);
   const bool print_only = request.options().channel_policy() == v1::CHANNEL_POLICY_PRINT_ONLY;
   CheckDocuments(v, request, limits, print_only);
-  if (request.has_options()) CheckOptions(v, request.options());
+  if (request.has_options()) CheckOptions(v, request.options(), limits, now);
   if (request.has_reply_to()) CheckOrganisationId(v, request.reply_to(), "reply_to");
   CheckText(v, "external_reference", request.external_reference(), 0, kMaxExternalReferenceChars);
   CheckIdempotencyKey(v, request.idempotency_key());

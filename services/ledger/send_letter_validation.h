@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "common/field_violations.h"
 #include "utpost/v1/letters.pb.h"
 
@@ -20,7 +21,13 @@ struct LetterLimits {
   int max_documents = 100;
   // Title length in characters (UTF-8 code points).
   int max_title_chars = 1000;
+  // The shortest options.print_if_unread_after (the longest is 90 days). An operator may
+  // lower it, e.g. for a demo.
+  absl::Duration min_print_if_unread_after = absl::Hours(1);
 };
+
+// How far ahead options.deliver_after may be.
+inline constexpr absl::Duration kMaxDeliverAfterAhead = absl::Hours(366 * 24);
 
 // OK, or INVALID_ARGUMENT with every violation. Field paths follow proto field names:
 //   recipient, recipient.person.norwegian_national_id, recipient.person.danish_cpr,
@@ -29,9 +36,11 @@ struct LetterLimits {
 //   postal_address.postal_code, postal_address.city, postal_address.country_code,
 //   title, documents, documents[i].filename, documents[i].media_type, documents[i].content,
 //   options.channel_policy, options.print_if_unread_after, options.security_level,
+//   options.deliver_after (a valid timestamp at most 366 days after `now`; any policy),
 //   reply_to (and reply_to.norwegian_org_number / reply_to.danish_cvr),
 //   external_reference, idempotency_key
+// `now` is the ledger's clock.
 [[nodiscard]] absl::Status ValidateSendLetter(const v1::SendLetterRequest& request,
-                                              const LetterLimits& limits);
+                                              const LetterLimits& limits, absl::Time now);
 
 }  // namespace utpost::ledger

@@ -35,13 +35,41 @@ void CheckToken(FieldViolations& v, const std::string& text, LeaseToken& token) 
   token = *decoded;
 }
 
-void CheckTransition(FieldViolations& v, const internal::v1::Transition& t, bool has_next_tasks) {
-  const auto valid_status = [](int s) {
-    return s != v1::LETTER_STATUS_UNSPECIFIED && v1::LetterStatus_IsValid(s);
-  };
-  const bool expected_ok = valid_status(t.expected_status());
-  const bool status_ok = valid_status(t.status());
+// True for 1..64 characters of [a-z0-9-].
+bool IsProviderId(const std::string& id) {
+  if (id.empty() || id.size() > kMaxProviderIdChars) return false;
+  for (char c : id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+bool IsValidStatus(int s) {
+  return s != v1::LETTER_STATUS_UNSPECIFIED && v1::LetterStatus_IsValid(s);
+}
+
+// `keep_allowed`: the status may be unset (a completion that keeps the letter's status).
+void CheckTransition(FieldViolations& v, const internal::v1::Transition& t, bool has_next_tasks,
+                     bool keep_allowed) {
+  const bool expected_ok = IsValidStatus(t.expected_status());
   if (!expected_ok) v.Add("transition.expected_status", "is not a letter status");
+  if (keep_allowed && t.status() == v1::LETTER_STATUS_UNSPECIFIED) {
+    // The letter keeps its status: nothing else of a status change may be said.
+    if (t.reason() != v1::STATUS_REASON_UNSPECIFIED) {
+      v.Add("transition.reason", "must be unset when transition.status is unset");
+    }
+    if (t.channel() != v1::CHANNEL_UNSPECIFIED) {
+      v.Add("transition.channel", "must be unset when transition.status is unset");
+    }
+    if (!t.detail().empty()) {
+      v.Add("transition.detail", "must be empty when transition.status is unset");
+    }
+    if (!t.provider_id().empty()) {
+      v.Add("transition.provider_id", "must be empty when transition.status is unset");
+    }
+    return;
+  }
+  const bool status_ok = IsValidStatus(t.status());
   if (!status_ok) {
     v.Add("transition.status", "is not a letter status");
   } else if (t.status() == v1::LETTER_STATUS_CANCELLED) {
@@ -63,13 +91,27 @@ void CheckTransition(FieldViolations& v, const internal::v1::Transition& t, bool
     v.Add("transition.channel", "is required when the letter is routed");
   }
   CheckText(v, "transition.detail", t.detail(), 0, kMaxDetailChars);
+  if (!t.provider_id().empty()) {
+    if (!IsProviderId(t.provider_id())) {
+      v.Add("transition.provider_id",
+            absl::StrCat("must be 1 to ", kMaxProviderIdChars, " characters of [a-z0-9-]"));
+    } else if (t.status() != v1::LETTER_STATUS_DELIVERED_DIGITALLY &&
+               t.status() != v1::LETTER_STATUS_QUEUED_FOR_PRINT) {
+      v.Add("transition.provider_id",
+            "is only for a letter handed to a provider (DELIVERED_DIGITALLY, QUEUED_FOR_PRINT)");
+    }
+  }
 }
 
 }  // namespace
 
 absl::Status ValidateLeaseTasks(const internal::v1::LeaseTasksRequest& request) {
   FieldViolations v;
-  if (!IsKnownKind(request.kind())) v.Add("kind", "is not a task kind");
+  if (!IsKnownKind(request.kind())) {
+    v.Add("kind", "is not a task kind");
+  } else if (request.kind() == internal::v1::TASK_KIND_RETENTION) {
+    v.Add("kind", "RETENTION tasks are the ledger's own");
+  }
   if (request.max_tasks() < 1 || request.max_tasks() > kMaxLeaseTasks) {
     v.Add("max_tasks", absl::StrCat("must be between 1 and ", kMaxLeaseTasks));
   }
@@ -100,7 +142,8 @@ absl::StatusOr<LeaseToken> ValidateCompleteTask(const internal::v1::CompleteTask
   if (!request.has_transition()) {
     v.Add("transition", "is required");
   } else {
-    CheckTransition(v, request.transition(), request.next_tasks_size() > 0);
+    CheckTransition(v, request.transition(), request.next_tasks_size() > 0,
+                    /*keep_allowed=*/true);
   }
   if (request.next_tasks_size() > kMaxNextTasks) {
     v.Add("next_tasks", absl::StrCat("must have at most ", kMaxNextTasks, " tasks (has ",
@@ -108,9 +151,25 @@ absl::StatusOr<LeaseToken> ValidateCompleteTask(const internal::v1::CompleteTask
   } else {
     for (int i = 0; i < request.next_tasks_size(); ++i) {
       const internal::v1::NextTask& next = request.next_tasks(i);
+      const std::string field = absl::StrCat("next_tasks[", i, "]");
       if (!IsKnownKind(next.kind())) {
-        v.Add(absl::StrCat("next_tasks[", i, "].kind"), "is not a task kind");
+        v.Add(field + ".kind", "is not a task kind");
+      } else if (next.kind() == internal::v1::TASK_KIND_RETENTION) {
+        v.Add(field + ".kind", "RETENTION tasks are the ledger's own");
       }
+      if (!v1::StatusReason_IsValid(next.reason())) {
+        v.Add(field + ".reason", "is not a status reason");
+      } else if (next.kind() == internal::v1::TASK_KIND_PRINT) {
+        if (next.reason() == v1::STATUS_REASON_UNSPECIFIED && request.has_transition() &&
+            request.transition().status() == v1::LETTER_STATUS_UNSPECIFIED) {
+          v.Add(field + ".reason",
+                "is required for a PRINT task queued without a status change (why it goes to "
+                "print)");
+        }
+      } else if (next.reason() != v1::STATUS_REASON_UNSPECIFIED) {
+        v.Add(field + ".reason", "is only for a PRINT task");
+      }
+      CheckText(v, field + ".detail", next.detail(), 0, kMaxDetailChars);
       if (next.has_due_time()) {
         if (!IsValidTimestamp(next.due_time())) {
           v.Add(absl::StrCat("next_tasks[", i, "].due_time"), "is not a valid timestamp");
@@ -137,6 +196,36 @@ absl::StatusOr<LeaseToken> ValidateFailTask(const internal::v1::FailTaskRequest&
   CheckText(v, "reason", request.reason(), 0, kMaxFailureReasonChars);
   UTPOST_RETURN_IF_ERROR(v.ToStatus());
   return token;
+}
+
+absl::StatusOr<LeaseToken> ValidateReadDocuments(
+    const internal::v1::ReadDocumentsRequest& request) {
+  FieldViolations v;
+  LeaseToken token;
+  CheckToken(v, request.lease_token(), token);
+  UTPOST_RETURN_IF_ERROR(v.ToStatus());
+  return token;
+}
+
+absl::StatusOr<common::LetterIdBytes> ValidateRecordTransition(
+    const internal::v1::RecordTransitionRequest& request) {
+  FieldViolations v;
+  absl::StatusOr<common::LetterIdBytes> id = common::DecodeLetterId(request.letter_id());
+  if (!id.ok()) v.Add("letter_id", std::string(id.status().message()));
+  if (!request.has_transition()) {
+    v.Add("transition", "is required");
+  } else {
+    CheckTransition(v, request.transition(), /*has_next_tasks=*/false, /*keep_allowed=*/false);
+    if (!request.transition().provider_id().empty()) {
+      v.Add("transition.provider_id", "must be empty: the reporting provider is provider_id");
+    }
+  }
+  if (!IsProviderId(request.provider_id())) {
+    v.Add("provider_id",
+          absl::StrCat("is required: 1 to ", kMaxProviderIdChars, " characters of [a-z0-9-]"));
+  }
+  UTPOST_RETURN_IF_ERROR(v.ToStatus());
+  return *id;
 }
 
 }  // namespace utpost::ledger

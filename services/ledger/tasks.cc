@@ -78,12 +78,29 @@ absl::StatusOr<internal::v1::TaskLetter> Ledger::ViewForTask(
   letter.set_channel(record.channel());
   letter.set_document_count(record.document_count());
   *letter.mutable_accepted_time() = record.accepted_time();
+  letter.set_title(std::move(*content.mutable_title()));
+  if (!record.provider_ids().empty()) letter.set_provider_id(*record.provider_ids().rbegin());
+  v1::StatusReason reason = record.reason();
+  if (reason == v1::STATUS_REASON_UNSPECIFIED && record.event_count() > 0) {
+    // A record written before the newest reason was kept in it: read off the newest event.
+    absl::StatusOr<common::LetterIdBytes> id = common::DecodeLetterId(record.letter_id());
+    if (!id.ok()) return absl::DataLossError("letter record with a malformed id");
+    UTPOST_ASSIGN_OR_RETURN(std::optional<storage::EventRecord> newest,
+                            store_.GetEvent(*id, record.event_count() - 1));
+    if (newest) reason = newest->event().reason();
+  }
+  letter.set_reason(reason);
   return letter;
 }
 
 absl::StatusOr<internal::v1::LeaseTasksResponse> Ledger::LeaseTasks(
     const internal::v1::LeaseTasksRequest& request) {
   UTPOST_RETURN_IF_ERROR(ValidateLeaseTasks(request));
+  return LeaseValidated(request);
+}
+
+absl::StatusOr<internal::v1::LeaseTasksResponse> Ledger::LeaseValidated(
+    const internal::v1::LeaseTasksRequest& request) {
   const absl::Time now = clock_.Now();
   const absl::Time expire = WholeMillis(now + absl::Seconds(request.lease_for().seconds()) +
                                         absl::Nanoseconds(request.lease_for().nanos()));
@@ -144,6 +161,8 @@ absl::StatusOr<internal::v1::LeaseTasksResponse> Ledger::LeaseTasks(
     token.attempt = l.task.attempt();
     task->set_lease_token(EncodeLeaseToken(token));
     *task->mutable_lease_expire_time() = expire_proto;
+    task->set_reason(l.task.reason());
+    task->set_detail(l.task.detail());
     UTPOST_ASSIGN_OR_RETURN(*task->mutable_letter(), ViewForTask(l.letter));
   }
   return response;
@@ -199,8 +218,25 @@ absl::StatusOr<internal::v1::CompleteTaskResponse> Ledger::CompleteTask(
     const absl::Time due = next.has_due_time() ? FromProto(next.due_time()) : now;
     storage::TaskRecord queued =
         NewTask(static_cast<storage::v1::TaskKind>(next.kind()), *record, now, due);
+    queued.set_reason(next.reason());
+    if (next.reason() == v1::STATUS_REASON_UNSPECIFIED &&
+        next.kind() == internal::v1::TASK_KIND_PRINT) {
+      queued.set_reason(t.reason());
+    }
+    queued.set_detail(next.detail());
     record->add_pending_task_ids(queued.task_id());
     changes.push_back({std::nullopt, std::move(queued)});
+  }
+  if (t.status() == v1::LETTER_STATUS_UNSPECIFIED) {
+    // The letter keeps its status: no event, only the tasks.
+    storage::LetterUpdate update;
+    update.id = id;
+    update.tasks = std::move(changes);
+    update.record = std::move(*record);
+    UTPOST_RETURN_IF_ERROR(store_.CommitLetterUpdate(update));
+    internal::v1::CompleteTaskResponse response;
+    UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(), ViewForTask(update.record));
+    return response;
   }
   Transition transition;
   transition.letter_id = record->letter_id();
@@ -208,6 +244,7 @@ absl::StatusOr<internal::v1::CompleteTaskResponse> Ledger::CompleteTask(
   transition.reason = t.reason();
   transition.channel = t.channel();
   transition.detail = t.detail();
+  transition.provider_id = t.provider_id();
   UTPOST_ASSIGN_OR_RETURN(
       storage::LetterRecord updated,
       CommitTransitionLocked(id, std::move(*record), transition,
@@ -226,7 +263,8 @@ absl::StatusOr<internal::v1::CompleteTaskResponse> Ledger::AnswerFinishedTask(
   for (auto it = events.rbegin(); it != events.rend(); ++it) {
     if (it->task_id() != task_id) continue;
     const v1::LetterEvent& event = it->event();
-    if (event.status() != transition.status() || event.reason() != transition.reason() ||
+    if (transition.status() == v1::LETTER_STATUS_UNSPECIFIED ||
+        event.status() != transition.status() || event.reason() != transition.reason() ||
         event.channel() != transition.channel()) {
       return absl::AbortedError(absl::StrCat(
           "task ", task_id, " was completed as ", v1::LetterStatus_Name(event.status()), " (",
@@ -236,6 +274,10 @@ absl::StatusOr<internal::v1::CompleteTaskResponse> Ledger::AnswerFinishedTask(
     UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(), ViewForTask(record));
     response.set_replayed(true);
     return response;
+  }
+  if (transition.status() == v1::LETTER_STATUS_UNSPECIFIED) {
+    return absl::NotFoundError(absl::StrCat(
+        "task ", task_id, " is finished (a completion without a status change is not replayed)"));
   }
   // Removed without an event of its own: its letter was cancelled (or moved on otherwise).
   if (record.status() != transition.expected_status()) {
@@ -273,4 +315,210 @@ absl::StatusOr<internal::v1::FailTaskResponse> Ledger::FailTask(
   return response;
 }
 
+absl::StatusOr<std::pair<storage::TaskRecord, storage::LetterRecord>> Ledger::CheckLease(
+    const LeaseToken& token) const {
+  const std::string task_id = common::EncodeLetterId(token.task_id);
+  UTPOST_ASSIGN_OR_RETURN(std::optional<storage::LetterRecord> record,
+                          store_.GetLetter(token.letter_id));
+  if (!record) return absl::NotFoundError(absl::StrCat("task ", task_id, " not found"));
+  UTPOST_ASSIGN_OR_RETURN(std::optional<storage::TaskRecord> task, store_.GetTask(token.task_id));
+  if (!task) {
+    return absl::AbortedError(absl::StrCat(
+        "task ", task_id, " is finished (completed, or its letter cancelled); drop it"));
+  }
+  if (task->letter_id() != record->letter_id()) {
+    return absl::NotFoundError(absl::StrCat("task ", task_id, " not found"));
+  }
+  if (task->attempt() != token.attempt || !task->has_lease_expire_time()) {
+    return StaleLease(task_id);
+  }
+  if (record->documents_purged()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the documents of letter ", record->letter_id(),
+        " were destroyed (cancelled, or past their retention); they can never be read again"));
+  }
+  return std::make_pair(std::move(*task), std::move(*record));
+}
+
+absl::StatusOr<Ledger::TaskDocuments> Ledger::OpenTaskDocuments(
+    const internal::v1::ReadDocumentsRequest& request) const {
+  UTPOST_ASSIGN_OR_RETURN(const LeaseToken token, ValidateReadDocuments(request));
+  UTPOST_ASSIGN_OR_RETURN(auto leased, CheckLease(token));
+  UTPOST_ASSIGN_OR_RETURN(storage::v1::LetterContent content, OpenContent(leased.second));
+  if (static_cast<uint32_t>(content.documents_size()) != leased.second.document_count()) {
+    return absl::DataLossError(absl::StrCat("letter ", leased.second.letter_id(), " records ",
+                                            leased.second.document_count(), " documents and has ",
+                                            content.documents_size()));
+  }
+  TaskDocuments documents;
+  documents.token = token;
+  documents.letter_id = leased.second.letter_id();
+  documents.documents.assign(std::make_move_iterator(content.mutable_documents()->begin()),
+                             std::make_move_iterator(content.mutable_documents()->end()));
+  return documents;
+}
+
+absl::StatusOr<std::string> Ledger::ReadTaskDocument(const LeaseToken& token,
+                                                     uint32_t position) const {
+  UTPOST_ASSIGN_OR_RETURN(auto leased, CheckLease(token));
+  const storage::LetterRecord& record = leased.second;
+  if (position >= record.document_count()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("letter ", record.letter_id(), " has no document ", position));
+  }
+  absl::StatusOr<crypto::EncryptedDocument> sealed = store_.GetDocument(token.letter_id, position);
+  if (absl::IsNotFound(sealed.status())) {
+    // Destroyed since the check above (retention), or lost.
+    UTPOST_ASSIGN_OR_RETURN(std::optional<storage::LetterRecord> now,
+                            store_.GetLetter(token.letter_id));
+    if (now && now->documents_purged()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the documents of letter ", record.letter_id(), " were destroyed"));
+    }
+    return absl::DataLossError(
+        absl::StrCat("document ", position, " of letter ", record.letter_id(), " is missing"));
+  }
+  UTPOST_RETURN_IF_ERROR(sealed.status());
+  absl::StatusOr<std::string> plain =
+      envelope_.Open(*sealed, crypto::DocumentAad(record.letter_id(), position));
+  if (absl::IsDataLoss(plain.status())) {
+    return absl::DataLossError(
+        absl::StrCat("document ", position, " of letter ", record.letter_id(),
+                     " fails its integrity check: ", plain.status().message()));
+  }
+  return plain;
+}
+
+absl::StatusOr<internal::v1::RecordTransitionResponse> Ledger::RecordTransition(
+    const internal::v1::RecordTransitionRequest& request) {
+  UTPOST_ASSIGN_OR_RETURN(const common::LetterIdBytes id, ValidateRecordTransition(request));
+  const internal::v1::Transition& t = request.transition();
+  common::KeyedMutex::Lock lock(letter_locks_, common::IdBytesKey(id));
+  UTPOST_ASSIGN_OR_RETURN(std::optional<storage::LetterRecord> record, store_.GetLetter(id));
+  if (!record) {
+    return absl::NotFoundError(absl::StrCat("letter ", request.letter_id(), " not found"));
+  }
+  const auto& providers = record->provider_ids();
+  if (std::find(providers.begin(), providers.end(), request.provider_id()) == providers.end()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "letter ", request.letter_id(), " was not handed to provider ", request.provider_id()));
+  }
+  internal::v1::RecordTransitionResponse response;
+  if (record->event_count() > 0 && record->status() == t.status()) {
+    UTPOST_ASSIGN_OR_RETURN(std::optional<storage::EventRecord> newest,
+                            store_.GetEvent(id, record->event_count() - 1));
+    if (newest && newest->event().status() == t.status() &&
+        newest->event().reason() == t.reason() && newest->event().channel() == t.channel()) {
+      UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(), ViewForTask(*record));
+      response.set_replayed(true);
+      return response;
+    }
+  }
+  if (record->status() != t.expected_status()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "letter ", request.letter_id(), " is ", v1::LetterStatus_Name(record->status()), ", not ",
+        v1::LetterStatus_Name(t.expected_status())));
+  }
+  std::deque<common::KeyedMutex::Lock> task_locks;
+  std::vector<storage::TaskChange> changes;
+  if (IsTerminal(t.status())) {
+    UTPOST_RETURN_IF_ERROR(RemovePendingTasksLocked(*record, "", task_locks, changes));
+  }
+  Transition transition;
+  transition.letter_id = record->letter_id();
+  transition.status = t.status();
+  transition.reason = t.reason();
+  transition.channel = t.channel();
+  transition.detail = t.detail();
+  UTPOST_ASSIGN_OR_RETURN(
+      storage::LetterRecord updated,
+      CommitTransitionLocked(id, std::move(*record), transition,
+                             /*purge_documents=*/false, "", std::move(changes)));
+  UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(), ViewForTask(updated));
+  return response;
+}
+
+absl::Status Ledger::ScheduleRetentionLocked(storage::LetterRecord& record, absl::Time now,
+                                             std::deque<common::KeyedMutex::Lock>& locks,
+                                             std::vector<storage::TaskChange>& changes) {
+  const v1::LetterStatus status = record.status();
+  const bool final_outcome =
+      IsTerminal(status) || (status == v1::LETTER_STATUS_DELIVERED_DIGITALLY &&
+                             !record.options().has_print_if_unread_after());
+  // The task queued for an earlier outcome goes (a terminal status may have removed it with
+  // the letter's other tasks already).
+  auto* pending = record.mutable_pending_task_ids();
+  const std::string old_id = record.retention_task_id();
+  record.clear_retention_task_id();
+  if (!old_id.empty() && std::find(pending->begin(), pending->end(), old_id) != pending->end()) {
+    absl::StatusOr<common::LetterIdBytes> task_id = common::DecodeLetterId(old_id);
+    if (!task_id.ok()) return absl::DataLossError(absl::StrCat("malformed task id ", old_id));
+    locks.emplace_back(task_locks_, common::IdBytesKey(*task_id));
+    UTPOST_ASSIGN_OR_RETURN(std::optional<storage::TaskRecord> task, store_.GetTask(*task_id));
+    if (task) changes.push_back({std::move(*task), std::nullopt});
+    pending->erase(std::remove(pending->begin(), pending->end(), old_id), pending->end());
+  }
+  const absl::Duration period = config_.retention.PeriodFor(record.sender());
+  if (!final_outcome || record.documents_purged() || period <= absl::ZeroDuration()) {
+    return absl::OkStatus();
+  }
+  storage::TaskRecord task = NewTask(storage::v1::TASK_KIND_RETENTION, record, now, now + period);
+  record.set_retention_task_id(task.task_id());
+  record.add_pending_task_ids(task.task_id());
+  changes.push_back({std::nullopt, std::move(task)});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> Ledger::RunRetention(uint32_t max_tasks) {
+  internal::v1::LeaseTasksRequest request;
+  request.set_kind(internal::v1::TASK_KIND_RETENTION);
+  request.set_max_tasks(std::clamp<uint32_t>(max_tasks, 1, kMaxLeaseTasks));
+  request.mutable_lease_for()->set_seconds(600);
+  request.set_worker("ledger-retention");
+  UTPOST_ASSIGN_OR_RETURN(internal::v1::LeaseTasksResponse leased, LeaseValidated(request));
+  absl::Status first_error;
+  int done = 0;
+  for (const internal::v1::Task& task : leased.tasks()) {
+    absl::Status status = DestroyDocuments(task);
+    if (status.ok()) {
+      ++done;
+    } else if (first_error.ok()) {
+      first_error = status;
+    }
+  }
+  UTPOST_RETURN_IF_ERROR(first_error);
+  return done;
+}
+
+absl::Status Ledger::DestroyDocuments(const internal::v1::Task& leased) {
+  UTPOST_ASSIGN_OR_RETURN(const LeaseToken token, DecodeLeaseToken(leased.lease_token()));
+  const std::string task_id = common::EncodeLetterId(token.task_id);
+  common::KeyedMutex::Lock letter_lock(letter_locks_, common::IdBytesKey(token.letter_id));
+  common::KeyedMutex::Lock task_lock(task_locks_, common::IdBytesKey(token.task_id));
+  UTPOST_ASSIGN_OR_RETURN(std::optional<storage::LetterRecord> record,
+                          store_.GetLetter(token.letter_id));
+  UTPOST_ASSIGN_OR_RETURN(std::optional<storage::TaskRecord> task, store_.GetTask(token.task_id));
+  // Replaced or removed since it was leased (a later outcome): nothing to do.
+  if (!task || task->attempt() != token.attempt) return absl::OkStatus();
+  storage::LetterUpdate update;
+  update.id = token.letter_id;
+  update.tasks.push_back({std::move(*task), std::nullopt});
+  if (!record) {
+    // Cannot happen: a letter record is never deleted. The task could never be done.
+    return store_.CommitTaskChanges(update.tasks);
+  }
+  auto* pending = record->mutable_pending_task_ids();
+  pending->erase(std::remove(pending->begin(), pending->end(), task_id), pending->end());
+  if (record->retention_task_id() == task_id) record->clear_retention_task_id();
+  update.purge_documents = !record->documents_purged();
+  update.document_count = record->document_count();
+  if (update.purge_documents) {
+    record->set_documents_purged(true);
+    *record->mutable_documents_destroyed_time() = ToProto(clock_.Now());
+  }
+  update.record = std::move(*record);
+  UTPOST_RETURN_IF_ERROR(store_.CommitLetterUpdate(update));
+  if (update.purge_documents) UTPOST_RETURN_IF_ERROR(Shred(update.id, update.record.letter_id()));
+  return absl::OkStatus();
+}
 }  // namespace utpost::ledger

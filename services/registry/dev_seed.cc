@@ -57,26 +57,16 @@ v1::RegistryEntry WithAddress(v1::RegistryEntry e, v1::PostalAddress a) {
 }  // namespace
 
 absl::Status DevSeedSource::ForEach(const std::function<absl::Status(v1::RegistryEntry)>& sink) {
-  struct ProviderSpec {
-    const char* id;
-    const char* name;
-    const char* endpoint;
-    v1::SecurityLevel level;
-  };
-  // The mailbox simulator (a later component) will listen at these endpoints.
-  for (const ProviderSpec& p :
-       {ProviderSpec{kProviderDev, "utpost dev mailbox", "localhost:7450", v1::SECURITY_LEVEL_HIGH},
-        ProviderSpec{kProviderSubstantial, "utpost dev mailbox (substantial only)",
-                     "localhost:7451", v1::SECURITY_LEVEL_SUBSTANTIAL}}) {
+  for (const DevProvider& p : kDevProviders) {
     UTPOST_ASSIGN_OR_RETURN(std::string pem,
                             crypto::EnsureDevProviderCertificate(providers_dir_, p.id, p.name));
     v1::RegistryEntry e;
     v1::Provider* provider = e.mutable_provider();
     provider->set_provider_id(p.id);
     provider->set_name(p.name);
-    provider->set_endpoint(p.endpoint);
+    provider->set_endpoint(kSimEndpoint);
     provider->set_encryption_certificate_pem(std::move(pem));
-    provider->set_max_security_level(p.level);
+    provider->set_max_security_level(p.max_security_level);
     UTPOST_RETURN_IF_ERROR(sink(std::move(e)));
   }
 

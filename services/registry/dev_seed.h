@@ -3,6 +3,10 @@
 //
 //   provider  dev                 "utpost dev mailbox", supports HIGH
 //   provider  dev-substantial     "utpost dev mailbox (substantial only)", supports SUBSTANTIAL
+//   provider  dev-print           "utpost dev print", the print provider (no mailboxes)
+// Every provider's endpoint is "mailbox-sim": the mailbox simulator component, which a
+// courier or print reaches through ModuleContext::ChannelTo (in-process, or mutual TLS to
+// components.addresses), naming the provider id in the "utpost-provider-id" metadata.
 //   person    15076500565   NO    digital mailbox at dev
 //   person    02028234530   NO    reserved against digital mail; postal address
 //   person    17059121030   NO    no digital mailbox; postal address
@@ -33,6 +37,19 @@ namespace utpost::registry {
 namespace dev_seed {
 inline constexpr char kProviderDev[] = "dev";
 inline constexpr char kProviderSubstantial[] = "dev-substantial";
+inline constexpr char kProviderPrint[] = "dev-print";
+// The endpoint of every dev provider: the mailbox simulator's component name.
+inline constexpr char kSimEndpoint[] = "mailbox-sim";
+struct DevProvider {
+  const char* id;
+  const char* name;
+  v1::SecurityLevel max_security_level;
+};
+inline constexpr DevProvider kDevProviders[] = {
+    {kProviderDev, "utpost dev mailbox", v1::SECURITY_LEVEL_HIGH},
+    {kProviderSubstantial, "utpost dev mailbox (substantial only)", v1::SECURITY_LEVEL_SUBSTANTIAL},
+    {kProviderPrint, "utpost dev print", v1::SECURITY_LEVEL_HIGH},
+};
 inline constexpr char kPersonWithMailbox[] = "15076500565";
 inline constexpr char kPersonReserved[] = "02028234530";
 inline constexpr char kPersonWithoutMailbox[] = "17059121030";

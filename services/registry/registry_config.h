@@ -24,6 +24,11 @@ struct RegistryConfig {
   int worker_threads = 8;
   // Requests waiting for a worker before new ones are refused with RESOURCE_EXHAUSTED.
   int max_queued_requests = 256;
+  // Threads that answer components' lookups (router, courier, print): a pool of their own,
+  // so that a large import cannot delay routing, nor routing an administrator.
+  int lookup_worker_threads = 4;
+  // Lookups waiting for a lookup worker before new ones are refused with RESOURCE_EXHAUSTED.
+  int max_queued_lookups = 256;
   // Requests (queued or running, and open imports) one caller may have at once.
   int max_inflight_per_organisation = 64;
   // Request bytes held by requests in progress before new ones are refused.

@@ -14,8 +14,10 @@ RegistryModule::~RegistryModule() {
   // Queued work finishes (each write is answered only once durable), then everything goes in
   // reverse order of construction.
   if (executor) executor->Shutdown();
+  if (lookup_executor) lookup_executor->Shutdown();
   lookup_service.reset();
   registry_service.reset();
+  lookup_executor.reset();
   executor.reset();
   registry.reset();
   store.reset();
@@ -67,8 +69,10 @@ absl::StatusOr<std::unique_ptr<service::Module>> NewRegistryModule(
       "registry-worker", config.worker_threads, config.max_queued_requests);
   module->registry_service = std::make_unique<RegistryServiceImpl>(
       *module->registry, context.authenticator(), *module->executor, config, config.administrators);
+  module->lookup_executor = std::make_unique<service::BoundedExecutor>(
+      "registry-lookup", config.lookup_worker_threads, config.max_queued_lookups);
   module->lookup_service = std::make_unique<RegistryLookupServiceImpl>(
-      *module->registry, context.authenticator(), *module->executor, config);
+      *module->registry, context.authenticator(), *module->lookup_executor, config);
   context.AddService(module->registry_service.get(), v1::RegistryService::service_full_name());
   context.AddService(module->lookup_service.get(),
                      internal::v1::RegistryLookupService::service_full_name());

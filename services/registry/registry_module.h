@@ -25,6 +25,7 @@ class RegistryModule final : public service::Module {
   std::unique_ptr<storage::RegistryStore> store;
   std::unique_ptr<Registry> registry;
   std::unique_ptr<service::BoundedExecutor> executor;
+  std::unique_ptr<service::BoundedExecutor> lookup_executor;
   std::unique_ptr<RegistryServiceImpl> registry_service;
   std::unique_ptr<RegistryLookupServiceImpl> lookup_service;
 };

@@ -330,9 +330,16 @@ void Router::RunBatch(std::vector<Task> tasks) {
     t->set_reason(decision.reason);
     t->set_channel(decision.channel);
     if (decision.detail.size() > kMaxDetail) decision.detail.resize(kMaxDetail);
-    t->set_detail(std::move(decision.detail));
-    if (decision.next_task.has_value())
-      call->complete.add_next_tasks()->set_kind(*decision.next_task);
+    t->set_detail(decision.detail);
+    if (decision.next_task.has_value()) {
+      internal::v1::NextTask* next = call->complete.add_next_tasks();
+      next->set_kind(*decision.next_task);
+      // Print records QUEUED_FOR_PRINT with the reason the letter goes to paper.
+      if (*decision.next_task == internal::v1::TASK_KIND_PRINT) {
+        next->set_reason(decision.reason);
+        next->set_detail(std::move(decision.detail));
+      }
+    }
     Send(std::move(call));
   }
   if (!unanswered.empty()) FailTasks(unanswered, registry_error);

@@ -107,6 +107,29 @@ Setter DurationField(absl::Duration& out) {
   };
 }
 
+// A retention period: "365d" (days), or a duration as DurationField reads it; "0" is forever.
+Setter RetentionPeriodField(absl::Duration& out) {
+  return [&out](const YAML::Node& node, const std::string& path) {
+    std::string text;
+    UTPOST_RETURN_IF_ERROR(Read(node, path, text));
+    int64_t days = 0;
+    absl::Duration value;
+    if (text.size() > 1 && text.back() == 'd' &&
+        absl::SimpleAtoi(text.substr(0, text.size() - 1), &days) && days >= 0 &&
+        days <= 100 * 366) {
+      out = absl::Hours(24 * days);
+      return absl::OkStatus();
+    }
+    if (absl::ParseDuration(text, &value) && value >= absl::ZeroDuration() &&
+        value <= absl::Hours(24 * 100 * 366)) {
+      out = value;
+      return absl::OkStatus();
+    }
+    return Invalid(path, absl::StrCat("must be a period such as 365d, 720h or 0 (forever), not \"",
+                                      text, "\""));
+  };
+}
+
 // Applies a mapping whose keys must all be in `setters`.
 absl::Status ApplyMap(const YAML::Node& node, const std::string& prefix,
                       const std::map<std::string, Setter>& setters) {
@@ -188,17 +211,43 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"addresses", addresses},
   };
   ledger::LedgerConfig& l = config.ledger;
-  const std::map<std::string, Setter> ledger = {
+  std::map<std::string, Setter> ledger = {
       {"max_letter_bytes", PositiveField(l.limits.max_total_bytes)},
+      {"min_print_if_unread_after", DurationField(l.limits.min_print_if_unread_after)},
       {"worker_threads", PositiveField(l.worker_threads)},
       {"max_queued_requests", PositiveField(l.max_queued_requests)},
       {"task_worker_threads", PositiveField(l.task_worker_threads)},
       {"max_queued_task_requests", PositiveField(l.max_queued_task_requests)},
+      {"max_document_reads", PositiveField(l.max_document_reads)},
       {"max_inflight_bytes", PositiveField(l.max_inflight_bytes)},
       {"list_max_scan", PositiveField(l.list_max_scan)},
       {"max_inflight_per_organisation", PositiveField(l.max_inflight_per_organisation)},
       {"max_watch_streams_per_organisation", PositiveField(l.max_watch_streams_per_organisation)},
   };
+  Setter retention_organisations = [&l](const YAML::Node& node,
+                                        const std::string& path) -> absl::Status {
+    if (node.IsNull()) return absl::OkStatus();
+    if (!node.IsMap()) return Invalid(path, "must be a mapping of organisation number to period");
+    for (const auto& entry : node) {
+      const std::string org = entry.first.as<std::string>();
+      const std::string entry_path = absl::StrCat(path, ".", org);
+      absl::StatusOr<std::string> key = OrgKeyOf(org);
+      if (!key.ok()) return Invalid(entry_path, std::string(key.status().message()));
+      absl::Duration period;
+      UTPOST_RETURN_IF_ERROR(RetentionPeriodField(period)(entry.second, entry_path));
+      l.retention.per_organisation[*key] = period;
+    }
+    return absl::OkStatus();
+  };
+  const std::map<std::string, Setter> retention = {
+      {"period", RetentionPeriodField(l.retention.period)},
+      {"organisations", retention_organisations},
+      {"poll_interval", DurationField(l.retention.poll_interval)},
+      {"batch_size", PositiveField(l.retention.batch_size)},
+  };
+  ledger.emplace("retention", [&](const YAML::Node& n, const std::string& p) {
+    return ApplyMap(n, p, retention);
+  });
   registry::RegistryConfig& r = config.registry;
   Setter administrators = [&r](const YAML::Node& node, const std::string& path) -> absl::Status {
     std::vector<std::string> keys;
@@ -225,6 +274,8 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"administrators", administrators},
       {"worker_threads", PositiveField(r.worker_threads)},
       {"max_queued_requests", PositiveField(r.max_queued_requests)},
+      {"lookup_worker_threads", PositiveField(r.lookup_worker_threads)},
+      {"max_queued_lookups", PositiveField(r.max_queued_lookups)},
       {"max_inflight_per_organisation", PositiveField(r.max_inflight_per_organisation)},
       {"max_inflight_bytes", PositiveField(r.max_inflight_bytes)},
   };
@@ -239,6 +290,70 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"rpc_timeout", DurationField(rt.rpc_timeout)},
       {"max_in_flight", PositiveField(rt.max_in_flight)},
       {"name", Field(rt.name)},
+  };
+  courier::CourierConfig& co = config.courier;
+  Setter receipt_providers = [&co](const YAML::Node& node,
+                                   const std::string& path) -> absl::Status {
+    std::vector<std::string> ids;
+    if (node.IsSequence()) {
+      for (size_t i = 0; i < node.size(); ++i) {
+        std::string id;
+        UTPOST_RETURN_IF_ERROR(Read(node[i], absl::StrCat(path, "[", i, "]"), id));
+        ids.push_back(std::move(id));
+      }
+    } else if (!node.IsNull()) {
+      return Invalid(path, "must be a list of provider ids");
+    }
+    co.receipt_providers = std::move(ids);
+    return absl::OkStatus();
+  };
+  const std::map<std::string, Setter> courier = {
+      {"workers", PositiveField(co.workers)},
+      {"batch_size", PositiveField(co.batch_size)},
+      {"lease_for", DurationField(co.lease_for)},
+      {"poll_interval", DurationField(co.poll_interval)},
+      {"backoff_min", DurationField(co.backoff_min)},
+      {"backoff_max", DurationField(co.backoff_max)},
+      {"retry_deadline", DurationField(co.retry_deadline)},
+      {"provider_timeout", DurationField(co.provider_timeout)},
+      {"rpc_timeout", DurationField(co.rpc_timeout)},
+      {"max_in_flight", PositiveField(co.max_in_flight)},
+      {"max_in_flight_per_provider", PositiveField(co.max_in_flight_per_provider)},
+      {"breaker_failures", PositiveField(co.breaker_failures)},
+      {"provider_ca", PathField(co.provider_ca)},
+      {"receipt_poll_interval", DurationField(co.receipt_poll_interval)},
+      {"receipt_providers", receipt_providers},
+      {"name", Field(co.name)},
+  };
+  mailbox_sim::MailboxSimConfig& ms = config.mailbox_sim;
+  Setter reject = [&ms](const YAML::Node& node, const std::string& path) -> absl::Status {
+    std::string text;
+    UTPOST_RETURN_IF_ERROR(Read(node, path, text));
+    if (text == "mailbox_closed") {
+      ms.behaviour.reject = mailbox_sim::RejectKind::kMailboxClosed;
+    } else if (text == "invalid") {
+      ms.behaviour.reject = mailbox_sim::RejectKind::kInvalid;
+    } else {
+      return Invalid(path, "must be mailbox_closed or invalid");
+    }
+    return absl::OkStatus();
+  };
+  const std::map<std::string, Setter> mailbox_sim = {
+      {"data_dir", PathField(ms.data_dir)},
+      {"providers_dir", PathField(ms.providers_dir)},
+      {"max_document_bytes", PositiveField(ms.max_document_bytes)},
+      {"max_batch_bytes", PositiveField(ms.max_batch_bytes)},
+      {"max_streams", PositiveField(ms.max_streams)},
+      {"worker_threads", PositiveField(ms.worker_threads)},
+      {"max_queued_requests", PositiveField(ms.max_queued_requests)},
+      {"fail_share", Field(ms.behaviour.fail_share)},
+      {"reject_share", Field(ms.behaviour.reject_share)},
+      {"reject", reject},
+      {"delay", DurationField(ms.behaviour.delay)},
+      {"down", Field(ms.behaviour.down)},
+      {"read_share", Field(ms.behaviour.read_share)},
+      {"read_delay", DurationField(ms.behaviour.read_delay)},
+      {"print_delay", DurationField(ms.behaviour.print_delay)},
   };
   print::PrintConfig& pr = config.print;
   const std::map<std::string, Setter> print = {
@@ -277,6 +392,10 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"registry",
        [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, registry); }},
       {"router", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, router); }},
+      {"courier",
+       [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, courier); }},
+      {"mailbox_sim",
+       [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, mailbox_sim); }},
       {"print", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, print); }},
   };
   return ApplyMap(root, "", top);
@@ -306,8 +425,9 @@ absl::Status Finalize(Config& config) {
     return Invalid("insecure",
                    "plaintext is only allowed on a loopback address (127.0.0.1, ::1, localhost)");
   }
-  for (const absl::Status& s :
-       {router::ValidateRouterConfig(config.router), print::ValidatePrintConfig(config.print)}) {
+  for (absl::Status s :
+       {router::ValidateRouterConfig(config.router), courier::ValidateCourierConfig(config.courier),
+        print::ValidatePrintConfig(config.print)}) {
     if (s.ok()) continue;
     // "<section>.<key>: <rule>" in the form of the other config errors.
     const std::string message(s.message());
@@ -315,6 +435,17 @@ absl::Status Finalize(Config& config) {
     if (colon == std::string::npos) return s;
     return Invalid(message.substr(0, colon), message.substr(colon + 2));
   }
+  if (absl::Status s = mailbox_sim::ValidateMailboxSimConfig(config.mailbox_sim); !s.ok()) {
+    const std::string message(s.message());
+    const size_t colon = message.find(": ");
+    if (colon == std::string::npos) return s;
+    return Invalid(message.substr(0, colon), message.substr(colon + 2));
+  }
+  mailbox_sim::MailboxSimConfig& ms = config.mailbox_sim;
+  ms.data_dir = config.InData(ms.data_dir.empty() ? "mailbox-sim" : ms.data_dir);
+  ms.providers_dir = config.InData(ms.providers_dir.empty() ? "pki/providers" : ms.providers_dir);
+  ms.make_dev_providers = config.dev_pki;
+  ms.serve_control = config.dev_pki;
   config.print.data_dir = config.InData(config.print.data_dir);
   config.print.provider_certificate = config.InData(config.print.provider_certificate);
   if (!config.print.provider_ca.empty()) {

@@ -21,14 +21,21 @@
 //       registry: registry.utpost.svc:7443
 //   ledger:
 //     max_letter_bytes: 52428800
+//     min_print_if_unread_after: 1h  # the shortest print-if-unread a letter may ask for
 //     worker_threads: 32
 //     max_queued_requests: 256
 //     task_worker_threads: 8         # the internal TaskService has a pool of its own
 //     max_queued_task_requests: 512
+//     max_document_reads: 16         # ReadDocuments streams at once
 //     max_inflight_bytes: 536870912
 //     list_max_scan: 2000
 //     max_inflight_per_organisation: 128
 //     max_watch_streams_per_organisation: 16
+//     retention:                     # documents destroyed this long after the final outcome
+//       period: 365d                 # 0: kept forever
+//       organisations: {NO958935420: 30d}   # periods of particular organisations
+//       poll_interval: 30s
+//       batch_size: 100
 //   registry:
 //     data_dir: registry        # its own RocksDB, relative to data_dir unless absolute
 //     administrators: [NO958935420]   # organisations that may call RegistryService (org
@@ -48,6 +55,39 @@
 //     rpc_timeout: 5s
 //     max_in_flight: 256
 //     name: router
+//   courier:                    # services/courier/courier_config.h
+//     workers: 2
+//     batch_size: 32
+//     lease_for: 2m
+//     poll_interval: 100ms
+//     backoff_min: 1s
+//     backoff_max: 10m
+//     retry_deadline: 24h
+//     provider_timeout: 30s
+//     rpc_timeout: 10s
+//     max_in_flight: 32
+//     max_in_flight_per_provider: 16
+//     breaker_failures: 5
+//     provider_ca: ""           # roots for providers' TLS; empty: the system's
+//     receipt_poll_interval: 1s
+//     receipt_providers: [dev, dev-substantial]
+//     name: courier
+//   mailbox_sim:                # services/mailbox_sim/mailbox_sim_config.h (dev and tests)
+//     data_dir: mailbox-sim     # its own RocksDB, relative to data_dir unless absolute
+//     providers_dir: pki/providers   # serves every <id> with a <providers_dir>/<id>/key.pem
+//     max_document_bytes: 67108864
+//     max_batch_bytes: 268435456
+//     max_streams: 4
+//     worker_threads: 8
+//     max_queued_requests: 256
+//     fail_share: 0             # behaviour at start; utpostctl mailbox-sim changes it
+//     reject_share: 0
+//     reject: mailbox_closed    # or invalid
+//     delay: 0s
+//     down: false
+//     read_share: 1
+//     read_delay: 30s
+//     print_delay: 10s
 //   print:                      # services/print/print_config.h
 //     data_dir: print
 //     provider_id: dev-print
@@ -61,7 +101,7 @@
 //     lease_batch: 8
 //     lease_for: 2m
 //     poll_interval: 1s
-//     status_poll_interval: 30s
+//     status_poll_interval: 10s
 //     rpc_timeout: 5s
 //     stream_timeout: 2m
 //     backoff_min: 1s
@@ -76,7 +116,9 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "services/courier/courier_config.h"
 #include "services/ledger/ledger_config.h"
+#include "services/mailbox_sim/mailbox_sim_config.h"
 #include "services/print/print_config.h"
 #include "services/registry/registry_config.h"
 #include "services/router/router_config.h"
@@ -119,6 +161,8 @@ struct Config {
   ledger::LedgerConfig ledger;
   registry::RegistryConfig registry;
   router::RouterConfig router;
+  courier::CourierConfig courier;
+  mailbox_sim::MailboxSimConfig mailbox_sim;
   print::PrintConfig print;
 
   // `path` resolved against data_dir.

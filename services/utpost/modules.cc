@@ -7,7 +7,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/strings.h"
+#include "services/courier/courier_module.h"
 #include "services/ledger/ledger_module.h"
+#include "services/mailbox_sim/mailbox_sim_module.h"
 #include "services/print/print_module.h"
 #include "services/registry/registry_module.h"
 #include "services/router/router_module.h"
@@ -37,6 +39,19 @@ const std::vector<ModuleSpec>& Modules() {
        "decides each accepted letter's channel: leases ROUTE tasks from the ledger, looks "
        "recipients up in the registry (stateless; any number of replicas)",
        &router::NewRouterModule},
+      {mailbox_sim::kMailboxSimComponent,
+       {},
+       "development and test mailbox and print providers: serves MailboxProviderService and "
+       "PrintProviderService for every provider id it has a key for (data/pki/providers), "
+       "keeps envelopes in its own RocksDB; behaviour set at run time with utpostctl "
+       "mailbox-sim",
+       &mailbox_sim::NewMailboxSimModule},
+      {courier::kCourierComponent,
+       {},
+       "delivers routed letters to digital mailboxes and organisation inboxes: leases DELIVER "
+       "and CHECK_UNREAD tasks, encrypts each document to the provider (CMS), pulls read "
+       "receipts (stateless; any number of replicas)",
+       &courier::NewCourierModule},
       {print::kPrintComponent,
        {},
        "prints and posts: leases PRINT tasks, spools each letter with an address cover page "

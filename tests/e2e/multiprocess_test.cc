@@ -2,116 +2,21 @@
 // `utpost --target=...` and talk over mutual TLS on loopback with their component
 // certificates. 500 letters are sent; the router is killed with -9 in the middle and started
 // again; every letter is routed exactly once, to the channel its recipient calls for.
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "crypto/dev_pki.h"
-#include "tests/testutil/test_stack.h"
+#include "tests/e2e/processes.h"
 
 namespace utpost::testutil {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A port nobody listens on now (the kernel's choice for port 0).
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t size = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
-// One `utpost` process on a shared data directory.
-class Process {
- public:
-  Process(std::string name, std::vector<std::string> args, fs::path log)
-      : name_(std::move(name)), args_(std::move(args)), log_(std::move(log)) {}
-  ~Process() {
-    if (pid_ > 0) Kill(SIGKILL);
-  }
-
-  void Start() {
-    pid_ = fork();
-    ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {
-      const int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      std::vector<char*> argv = {const_cast<char*>(UTPOST_BINARY)};
-      for (auto& arg : args_) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      execv(UTPOST_BINARY, argv.data());
-      _exit(127);
-    }
-  }
-
-  int Kill(int signal) {
-    kill(pid_, signal);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-
-  bool Running() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
-  const std::string& name() const { return name_; }
-
- private:
-  std::string name_;
-  std::vector<std::string> args_;
-  fs::path log_;
-  pid_t pid_ = -1;
-};
-
-std::string Log(const fs::path& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-client::ConnectionOptions OsloAt(const fs::path& data_dir, int port) {
-  client::ConnectionOptions options;
-  options.address = absl::StrCat("127.0.0.1:", port);
-  const fs::path dir = crypto::DevClientDir(data_dir / "pki", kOslo);
-  options.ca = dir / "ca.pem";
-  options.cert = dir / "client.pem";
-  options.key = dir / "client.key";
-  options.wait_for_ready = true;
-  return options;
-}
-
-// Waits until something serves TLS on `port` (at most ~30 s).
-bool WaitServing(const fs::path& data_dir, int port) {
-  for (int i = 0; i < 300; ++i) {
-    if (fs::exists(crypto::DevClientDir(data_dir / "pki", kOslo) / "client.pem")) {
-      auto channel = client::Connect(OsloAt(data_dir, port));
-      if (channel.ok() && (*channel)->WaitForConnected(std::chrono::system_clock::now() +
-                                                       std::chrono::milliseconds(100))) {
-        return true;
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
-}
 
 struct Case {
   const char* recipient;  // as utpostctl takes it

@@ -5,9 +5,12 @@
 #include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
 
+#include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/notification.h"
 #include "clients/cpp/registry_client.h"
 #include "common/field_violations.h"
 #include "common/grpc_status.h"
+#include "crypto/dev_pki.h"
 #include "services/registry/dev_seed.h"
 #include "services/registry/registry_module.h"
 #include "tests/testutil/test_stack.h"
@@ -196,6 +199,50 @@ TEST_F(RegistryServiceTest, NoPersonalDataIsInClearInTheRegistryDirectory) {
   }
   EXPECT_THAT(FilesContaining(dir, "persons"), ::testing::Not(IsEmpty()))
       << "the scan reads the files";
+}
+
+// Components' lookups have a pool of their own: with every registry worker busy and its queue
+// full (a large import, or administrators at their limit), the router still gets answers.
+TEST(RegistryLookupPoolTest, LookupsAreAnsweredWhileTheAdministrativePoolIsFull) {
+  auto stack = TestStack::Start({}, [](app::Config& c) {
+    c.registry.worker_threads = 1;
+    c.registry.max_queued_requests = 1;
+  });
+  ASSERT_NE(stack, nullptr);
+  auto& module = *static_cast<registry::RegistryModule*>(
+      stack->app().FindModule(registry::kRegistryComponent));
+  // Occupy the one worker and the one queue slot until the lookups are done.
+  absl::Notification release;
+  absl::BlockingCounter started(1);
+  ASSERT_TRUE(module.executor->TrySubmit([&] {
+    started.DecrementCount();
+    release.WaitForNotification();
+  }));
+  started.Wait();
+  ASSERT_TRUE(module.executor->TrySubmit([&] { release.WaitForNotification(); }));
+  ASSERT_FALSE(module.executor->TrySubmit([] {})) << "the administrative pool is not full";
+
+  client::ConnectionOptions options = stack->Connection(kOslo);
+  const std::filesystem::path dir = crypto::DevComponentDir(stack->data_dir() / "pki", "router");
+  options.ca = dir / "ca.pem";
+  options.cert = dir / "client.pem";
+  options.key = dir / "client.key";
+  auto channel = client::Connect(options);
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  auto stub = internal::v1::RegistryLookupService::NewStub(*channel);
+  for (int i = 0; i < 20; ++i) {
+    internal::v1::LookupRequest request;
+    *request.add_keys() = PersonKey(registry::dev_seed::kPersonWithMailbox);
+    internal::v1::LookupResponse response;
+    grpc::ClientContext context;
+    context.set_wait_for_ready(true);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    grpc::Status status = stub->Lookup(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+    ASSERT_EQ(response.results_size(), 1);
+    EXPECT_TRUE(response.results(0).has_entry());
+  }
+  release.Notify();
 }
 
 }  // namespace

@@ -3,10 +3,16 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
 #include "common/field_violations.h"
 #include "common/grpc_status.h"
 #include "services/common/component_channel.h"
 #include "services/ledger/lease_token.h"
+#include "tests/testutil/memory.h"
 #include "tests/testutil/test_stack.h"
 #include "utpost/internal/v1/tasks.grpc.pb.h"
 #include "utpost/v1/letters.grpc.pb.h"
@@ -20,13 +26,21 @@ using internal::v1::FailTaskRequest;
 using internal::v1::FailTaskResponse;
 using internal::v1::LeaseTasksRequest;
 using internal::v1::LeaseTasksResponse;
+using internal::v1::ReadDocumentsRequest;
+using internal::v1::ReadDocumentsResponse;
+using internal::v1::RecordTransitionRequest;
+using internal::v1::RecordTransitionResponse;
 using testutil::kOslo;
 
 class TaskServiceTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    // The test takes the router's part: no router may lease the tasks first.
-    stack_ = testutil::TestStack::Start({}, {}, testutil::kLedgerOnly);
+  void SetUp() override { StartStack(); }
+
+  // The test takes the router's part: no router may lease the tasks first.
+  void StartStack(const std::function<void(app::Config&)>& tweak = {}) {
+    tasks_.reset();
+    stack_.reset();
+    stack_ = testutil::TestStack::Start({}, tweak, testutil::kLedgerOnly);
     ASSERT_NE(stack_, nullptr);
     tasks_ = internal::v1::TaskService::NewStub(ComponentChannel(ledger::kLedgerComponent));
   }
@@ -49,11 +63,12 @@ class TaskServiceTest : public ::testing::Test {
     context.set_wait_for_ready(true);
   }
 
-  absl::StatusOr<LeaseTasksResponse> Lease(internal::v1::TaskKind kind, uint32_t max = 10) {
+  absl::StatusOr<LeaseTasksResponse> Lease(internal::v1::TaskKind kind, uint32_t max = 10,
+                                           int lease_seconds = 30) {
     LeaseTasksRequest request;
     request.set_kind(kind);
     request.set_max_tasks(max);
-    request.mutable_lease_for()->set_seconds(30);
+    request.mutable_lease_for()->set_seconds(lease_seconds);
     request.set_worker("task-service-test");
     grpc::ClientContext context;
     Deadline(context);
@@ -85,10 +100,79 @@ class TaskServiceTest : public ::testing::Test {
     return request;
   }
 
-  std::string Send() {
-    auto sent = stack_->Client().Send(testutil::ValidLetter("MARKER-TASKS"));
+  std::string Send(const v1::SendLetterRequest& request = testutil::ValidLetter("MARKER-TASKS")) {
+    auto sent = stack_->Client().Send(request);
     EXPECT_TRUE(sent.ok()) << sent.status();
     return sent.ok() ? sent->letter_id() : "";
+  }
+
+  // Routes the only accepted letter to print and leases its PRINT task.
+  internal::v1::Task LeasePrintTask() {
+    auto route = Lease(internal::v1::TASK_KIND_ROUTE, 1);
+    EXPECT_TRUE(route.ok() && route->tasks_size() == 1);
+    if (!route.ok() || route->tasks_size() != 1) return {};
+    EXPECT_TRUE(Complete(Routed(route->tasks(0).lease_token())).ok());
+    auto print = Lease(internal::v1::TASK_KIND_PRINT, 1);
+    EXPECT_TRUE(print.ok() && print->tasks_size() == 1);
+    if (!print.ok() || print->tasks_size() != 1) return {};
+    return print->tasks(0);
+  }
+
+  absl::StatusOr<RecordTransitionResponse> Record(const RecordTransitionRequest& request) {
+    grpc::ClientContext context;
+    Deadline(context);
+    RecordTransitionResponse response;
+    grpc::Status status = tasks_->RecordTransition(&context, request, &response);
+    if (!status.ok()) return common::FromGrpcStatus(status);
+    return response;
+  }
+
+  static RecordTransitionRequest ReadReceipt(const std::string& letter_id,
+                                             const std::string& provider_id) {
+    RecordTransitionRequest request;
+    request.set_letter_id(letter_id);
+    request.set_provider_id(provider_id);
+    auto* t = request.mutable_transition();
+    t->set_expected_status(v1::LETTER_STATUS_DELIVERED_DIGITALLY);
+    t->set_status(v1::LETTER_STATUS_READ);
+    t->set_reason(v1::STATUS_REASON_RECIPIENT_OPENED);
+    t->set_channel(v1::CHANNEL_DIGITAL_MAILBOX);
+    return request;
+  }
+
+  struct ReadDocument {
+    internal::v1::DocumentHeader header;
+    std::string content;
+    int chunks = 0;
+  };
+  struct ReadResult {
+    absl::Status status;
+    std::vector<ReadDocument> documents;
+    size_t largest_chunk = 0;
+  };
+
+  // Reads a ReadDocuments stream to its end.
+  ReadResult ReadAll(const std::string& token, internal::v1::TaskService::Stub* stub = nullptr) {
+    grpc::ClientContext context;
+    Deadline(context);
+    ReadDocumentsRequest request;
+    request.set_lease_token(token);
+    auto reader = (stub ? stub : tasks_.get())->ReadDocuments(&context, request);
+    ReadResult result;
+    ReadDocumentsResponse message;
+    while (reader->Read(&message)) {
+      if (message.has_header()) {
+        result.documents.push_back({message.header(), "", 0});
+      } else if (!result.documents.empty()) {
+        result.documents.back().content += message.chunk();
+        ++result.documents.back().chunks;
+        result.largest_chunk = std::max(result.largest_chunk, message.chunk().size());
+      } else {
+        ADD_FAILURE() << "a chunk before any header";
+      }
+    }
+    result.status = common::FromGrpcStatus(reader->Finish());
+    return result;
   }
 
   std::unique_ptr<testutil::TestStack> stack_;
@@ -205,6 +289,259 @@ TEST_F(TaskServiceTest, BadRequestsNameTheirFieldsAndStaleLeasesAreAborted) {
   ASSERT_EQ(unchanged->size(), 1u);
   EXPECT_EQ((*unchanged)[0].attempt(), 1u);
   EXPECT_TRUE(Complete(Routed(leased->tasks(0).lease_token())).ok());
+}
+
+TEST_F(TaskServiceTest, ReadDocumentsStreamsEachDocumentInChunksThatReassembleByteExact) {
+  v1::SendLetterRequest letter = testutil::ValidLetter("MARKER-BIG", 3 << 20);
+  auto* second = letter.add_documents();
+  second->set_filename("vedlegg.pdf");
+  second->set_media_type("application/pdf");
+  second->set_content(testutil::MakePdf("MARKER-SMALL", 1000));
+  Send(letter);
+  const internal::v1::Task task = LeasePrintTask();
+
+  ReadResult read = ReadAll(task.lease_token());
+  ASSERT_TRUE(read.status.ok()) << read.status;
+  ASSERT_EQ(read.documents.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    const ReadDocument& d = read.documents[i];
+    EXPECT_EQ(d.header.index(), static_cast<uint32_t>(i));
+    EXPECT_EQ(d.header.filename(), letter.documents(i).filename());
+    EXPECT_EQ(d.header.media_type(), "application/pdf");
+    EXPECT_EQ(d.header.size(), letter.documents(i).content().size());
+    EXPECT_TRUE(d.content == letter.documents(i).content()) << "document " << i << " differs";
+  }
+  EXPECT_LE(read.largest_chunk, ledger::TaskServiceImpl::kMaxChunkBytes);
+  const size_t chunk = ledger::TaskServiceImpl::kMaxChunkBytes;
+  EXPECT_EQ(static_cast<size_t>(read.documents[0].chunks),
+            (letter.documents(0).content().size() + chunk - 1) / chunk);  // full chunks but one
+  EXPECT_EQ(read.documents[1].chunks, 1);
+  EXPECT_EQ(stack_->ledger().task_service->open_document_reads(), 0);
+}
+
+TEST_F(TaskServiceTest, AStaleLeaseCannotReadDocumentsNorCanAnOrganisation) {
+  Send();
+  auto first = Lease(internal::v1::TASK_KIND_ROUTE, 1, /*lease_seconds=*/1);
+  ASSERT_TRUE(first.ok() && first->tasks_size() == 1);
+  const std::string stale = first->tasks(0).lease_token();
+  // The lease ends and another worker leases the task.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  auto second = Lease(internal::v1::TASK_KIND_ROUTE, 1);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->tasks_size(), 1);
+
+  ReadResult read = ReadAll(stale);
+  EXPECT_EQ(read.status.code(), absl::StatusCode::kAborted) << read.status;
+  EXPECT_TRUE(read.documents.empty());
+
+  // An organisation may not read documents, even with a current lease.
+  auto channel = client::Connect(stack_->Connection(kOslo));
+  ASSERT_TRUE(channel.ok());
+  auto org_stub = internal::v1::TaskService::NewStub(*channel);
+  read = ReadAll(second->tasks(0).lease_token(), org_stub.get());
+  EXPECT_EQ(read.status.code(), absl::StatusCode::kPermissionDenied) << read.status;
+  EXPECT_TRUE(read.documents.empty());
+
+  read = ReadAll(second->tasks(0).lease_token());
+  ASSERT_TRUE(read.status.ok()) << read.status;
+  ASSERT_EQ(read.documents.size(), 1u);
+
+  // Once the task is finished, its lease reads nothing.
+  ASSERT_TRUE(Complete(Routed(second->tasks(0).lease_token())).ok());
+  read = ReadAll(second->tasks(0).lease_token());
+  EXPECT_EQ(read.status.code(), absl::StatusCode::kAborted) << read.status;
+  EXPECT_TRUE(read.documents.empty());
+  read = ReadAll("not-a-token");
+  EXPECT_EQ(read.status.code(), absl::StatusCode::kInvalidArgument) << read.status;
+}
+
+TEST_F(TaskServiceTest, OpenDocumentReadsAreCountedAgainstTheirLimit) {
+  StartStack([](app::Config& config) { config.ledger.max_document_reads = 1; });
+  Send(testutil::ValidLetter("MARKER-LIMIT", 4 << 20));
+  const internal::v1::Task task = LeasePrintTask();
+
+  // One stream, read no further than its first message: it stays open.
+  grpc::ClientContext context;
+  Deadline(context);
+  ReadDocumentsRequest request;
+  request.set_lease_token(task.lease_token());
+  auto reader = tasks_->ReadDocuments(&context, request);
+  ReadDocumentsResponse message;
+  ASSERT_TRUE(reader->Read(&message));
+  ASSERT_TRUE(message.has_header());
+
+  ReadResult refused = ReadAll(task.lease_token());
+  EXPECT_EQ(refused.status.code(), absl::StatusCode::kResourceExhausted) << refused.status;
+
+  context.TryCancel();
+  while (reader->Read(&message)) {
+  }
+  reader->Finish().IgnoreError();
+  // The place is given back when the stream ends.
+  for (int i = 0; i < 200 && stack_->ledger().task_service->open_document_reads() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ReadResult read = ReadAll(task.lease_token());
+  EXPECT_TRUE(read.status.ok()) << read.status;
+}
+
+TEST_F(TaskServiceTest, SlowReadersHoldOneDocumentEachNotTheirWholeLetter) {
+  if (!testutil::kRssIsMeaningful) GTEST_SKIP() << "resident size means nothing under ASan";
+  // A 40 MiB letter of ten 4 MiB documents.
+  v1::SendLetterRequest letter;
+  letter.mutable_recipient()->mutable_person()->set_norwegian_national_id(testutil::kCitizen);
+  letter.set_title("Vedtak");
+  for (int i = 0; i < 10; ++i) {
+    auto* document = letter.add_documents();
+    document->set_filename(absl::StrCat("del-", i, ".pdf"));
+    document->set_media_type("application/pdf");
+    document->set_content(testutil::MakePdf(absl::StrCat("MARKER-", i), 4 << 20));
+  }
+  Send(letter);
+  letter.Clear();
+  const internal::v1::Task task = LeasePrintTask();
+
+  constexpr int kReaders = 4;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<ReadDocumentsResponse>>> readers;
+  const int64_t growth = testutil::PeakRssGrowth([&] {
+    for (int i = 0; i < kReaders; ++i) {
+      contexts.push_back(std::make_unique<grpc::ClientContext>());
+      Deadline(*contexts.back());
+      ReadDocumentsRequest request;
+      request.set_lease_token(task.lease_token());
+      readers.push_back(tasks_->ReadDocuments(contexts.back().get(), request));
+      ReadDocumentsResponse message;
+      ASSERT_TRUE(readers.back()->Read(&message));
+      ASSERT_TRUE(message.has_header());
+    }
+    // The readers stall; the server writes what flow control lets it, then waits.
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  });
+  // Buffering each reader's letter would take 4 x 40 MiB; one document each is 4 x 4 MiB
+  // plus what the transport holds.
+  EXPECT_LT(growth, 100 << 20) << "peak growth " << (growth >> 20) << " MiB";
+  RecordProperty("peak_rss_growth_mib", static_cast<int>(growth >> 20));
+  for (int i = 0; i < kReaders; ++i) {
+    contexts[i]->TryCancel();
+    ReadDocumentsResponse message;
+    while (readers[i]->Read(&message)) {
+    }
+    readers[i]->Finish().IgnoreError();
+  }
+}
+
+TEST_F(TaskServiceTest, OnlyTheProviderALetterWasHandedToRecordsItsReceipts) {
+  const std::string id = Send();
+  auto route = Lease(internal::v1::TASK_KIND_ROUTE, 1);
+  ASSERT_TRUE(route.ok() && route->tasks_size() == 1);
+  CompleteTaskRequest routed = Routed(route->tasks(0).lease_token());
+  routed.mutable_transition()->set_channel(v1::CHANNEL_DIGITAL_MAILBOX);
+  routed.mutable_transition()->set_reason(v1::STATUS_REASON_HAS_DIGITAL_MAILBOX);
+  routed.mutable_next_tasks(0)->set_kind(internal::v1::TASK_KIND_DELIVER_DIGITAL);
+  ASSERT_TRUE(Complete(routed).ok());
+  auto deliver = Lease(internal::v1::TASK_KIND_DELIVER_DIGITAL, 1);
+  ASSERT_TRUE(deliver.ok() && deliver->tasks_size() == 1);
+
+  // Before delivery no provider has the letter.
+  EXPECT_EQ(Record(ReadReceipt(id, "dev")).status().code(), absl::StatusCode::kPermissionDenied);
+
+  CompleteTaskRequest delivered;
+  delivered.set_lease_token(deliver->tasks(0).lease_token());
+  auto* t = delivered.mutable_transition();
+  t->set_expected_status(v1::LETTER_STATUS_ROUTED);
+  t->set_status(v1::LETTER_STATUS_DELIVERED_DIGITALLY);
+  t->set_reason(v1::STATUS_REASON_PROVIDER_CONFIRMED);
+  t->set_channel(v1::CHANNEL_DIGITAL_MAILBOX);
+  t->set_provider_id("dev");
+  auto* check = delivered.add_next_tasks();
+  check->set_kind(internal::v1::TASK_KIND_CHECK_UNREAD);
+  check->mutable_due_time()->set_seconds(absl::ToUnixSeconds(absl::Now() + absl::Hours(40)));
+  auto done = Complete(delivered);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->letter().provider_id(), "dev");
+
+  // Another provider's receipt: refused, and nothing changes.
+  auto denied = Record(ReadReceipt(id, "dev-substantial"));
+  EXPECT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied) << denied.status();
+  auto got = stack_->Client().Get(id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->letter().status(), v1::LETTER_STATUS_DELIVERED_DIGITALLY);
+  EXPECT_EQ(got->events_size(), 3);
+  ASSERT_EQ(stack_->ledger().store->QueuedTasks(storage::v1::TASK_KIND_CHECK_UNREAD, 10)->size(),
+            1u);
+
+  // Its own: READ, the pending check removed in the same write; a repeat is a replay.
+  auto read = Record(ReadReceipt(id, "dev"));
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_FALSE(read->replayed());
+  EXPECT_EQ(read->letter().status(), v1::LETTER_STATUS_READ);
+  EXPECT_EQ(read->letter().reason(), v1::STATUS_REASON_RECIPIENT_OPENED);
+  EXPECT_TRUE(
+      stack_->ledger().store->QueuedTasks(storage::v1::TASK_KIND_CHECK_UNREAD, 10)->empty());
+  auto again = Record(ReadReceipt(id, "dev"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->replayed());
+  got = stack_->Client().Get(id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->events_size(), 4);
+  EXPECT_EQ(got->events(3).status(), v1::LETTER_STATUS_READ);
+
+  // A report the letter's status does not allow.
+  RecordTransitionRequest late = ReadReceipt(id, "dev");
+  late.mutable_transition()->set_status(v1::LETTER_STATUS_QUEUED_FOR_PRINT);
+  late.mutable_transition()->set_reason(v1::STATUS_REASON_UNREAD_PAST_DEADLINE);
+  EXPECT_EQ(Record(late).status().code(), absl::StatusCode::kFailedPrecondition);
+  // Malformed: every field named.
+  RecordTransitionRequest bad;
+  bad.set_letter_id("nope");
+  auto refused = Record(bad);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  auto details = common::GetBadRequest(refused.status());
+  ASSERT_TRUE(details.has_value());
+  std::vector<std::string> fields;
+  for (const auto& v : details->field_violations()) fields.push_back(v.field());
+  EXPECT_EQ(fields, (std::vector<std::string>{"letter_id", "transition", "provider_id"}));
+}
+
+TEST_F(TaskServiceTest, TheLedgersRetentionWorkerDestroysDocumentsPastTheirPeriod) {
+  StartStack([](app::Config& config) {
+    config.ledger.retention.period = absl::Seconds(1);
+    config.ledger.retention.poll_interval = absl::Milliseconds(50);
+  });
+  const std::string id = Send();
+  const internal::v1::Task print = LeasePrintTask();
+  CompleteTaskRequest queued;
+  queued.set_lease_token(print.lease_token());
+  auto* t = queued.mutable_transition();
+  t->set_expected_status(v1::LETTER_STATUS_ROUTED);
+  t->set_status(v1::LETTER_STATUS_QUEUED_FOR_PRINT);
+  t->set_reason(print.reason());
+  t->set_channel(v1::CHANNEL_PRINT);
+  t->set_provider_id("dev-print");
+  ASSERT_TRUE(Complete(queued).ok());
+  RecordTransitionRequest printed;
+  printed.set_letter_id(id);
+  printed.set_provider_id("dev-print");
+  t = printed.mutable_transition();
+  t->set_expected_status(v1::LETTER_STATUS_QUEUED_FOR_PRINT);
+  t->set_status(v1::LETTER_STATUS_PRINTED);
+  t->set_reason(v1::STATUS_REASON_PRINT_CONFIRMED);
+  t->set_channel(v1::CHANNEL_PRINT);
+  ASSERT_TRUE(Record(printed).ok());
+
+  // The worker runs on its own; wait for it (bounded), then look.
+  absl::StatusOr<v1::GetLetterResponse> got;
+  for (int i = 0; i < 300; ++i) {
+    got = stack_->Client().Get(id);
+    ASSERT_TRUE(got.ok()) << got.status();
+    if (got->letter().has_documents_destroyed_time()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(got->letter().has_documents_destroyed_time());
+  EXPECT_EQ(got->letter().status(), v1::LETTER_STATUS_PRINTED);
+  EXPECT_EQ(got->events_size(), 4);
+  EXPECT_EQ(got->letter().documents_size(), 0);
 }
 
 }  // namespace

@@ -62,8 +62,10 @@ std::vector<std::string> Fields(const absl::Status& status) {
   return fields;
 }
 
+const absl::Time kNow = absl::FromUnixSeconds(1'790'000'000);
+
 absl::Status Validate(const v1::SendLetterRequest& r, const LetterLimits& limits = {}) {
-  return ValidateSendLetter(r, limits);
+  return ValidateSendLetter(r, limits, kNow);
 }
 
 // Expects OK.
@@ -276,7 +278,7 @@ TEST(DocumentsTest, TooManyDocumentsAreRefusedWithoutInspectingEach) {
   r.clear_documents();
   // Empty documents with empty names would each be a violation or three.
   for (int i = 0; i < 100'000; ++i) r.add_documents();
-  EXPECT_THAT(Violations(ValidateSendLetter(r, LetterLimits{})),
+  EXPECT_THAT(Violations(ValidateSendLetter(r, LetterLimits{}, kNow)),
               ElementsAre(std::pair<std::string, std::string>(
                   "documents", "must have at most 100 documents (has 100000)")));
 }
@@ -338,7 +340,7 @@ TEST(FilenameTest, ByteLengthIsCheckedBeforeAnythingElse) {
   // Invalid UTF-8 and a duplicate name, but too long first: one violation, nothing folded.
   r.mutable_documents(0)->set_filename(std::string(1 << 20, '\xff'));
   r.mutable_documents(1)->set_filename(std::string(1 << 20, '\xff'));
-  EXPECT_THAT(Fields(ValidateSendLetter(r, LetterLimits{})),
+  EXPECT_THAT(Fields(ValidateSendLetter(r, LetterLimits{}, kNow)),
               ElementsAre("documents[0].filename", "documents[1].filename"));
 }
 
@@ -826,7 +828,7 @@ TEST(SendLetterValidationTest, ReportsEveryViolationAtOnce) {
   r.set_external_reference(std::string(101, 'r'));
   r.set_idempotency_key("has space");
 
-  absl::Status s = ValidateSendLetter(r, limits);
+  absl::Status s = ValidateSendLetter(r, limits, kNow);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Fields(s),
               ElementsAre("recipient.person.norwegian_national_id",  //
@@ -871,6 +873,35 @@ TEST(SendLetterValidationTest, DescriptionsNeverEchoInvalidUtf8) {
 
 TEST(SendLetterValidationTest, ValidRequestHasNoViolations) {
   EXPECT_THAT(Violations(Validate(ValidRequest())), IsEmpty());
+}
+
+TEST(SendLetterValidationTest, DeliverAfterIsAValidTimeAtMost366DaysAheadWithAnyPolicy) {
+  v1::SendLetterRequest r = ValidRequest();
+  auto* at = r.mutable_options()->mutable_deliver_after();
+  at->set_seconds(absl::ToUnixSeconds(kNow + absl::Hours(366 * 24)));
+  ExpectValid(r);
+  at->set_seconds(absl::ToUnixSeconds(kNow - absl::Hours(24)));  // past: at once
+  ExpectValid(r);
+  v1::SendLetterRequest print_only = r;
+  print_only.mutable_documents()->DeleteSubrange(1, 1);  // the text attachment cannot be printed
+  print_only.mutable_options()->set_channel_policy(v1::CHANNEL_POLICY_PRINT_ONLY);
+  ExpectValid(print_only);
+  at->set_seconds(absl::ToUnixSeconds(kNow + absl::Hours(366 * 24) + absl::Seconds(1)));
+  ExpectOnly(r, "options.deliver_after", "366 days");
+  at->set_seconds(absl::ToUnixSeconds(kNow));
+  at->set_nanos(-1);
+  ExpectOnly(r, "options.deliver_after", "not a valid timestamp");
+}
+
+TEST(SendLetterValidationTest, TheShortestPrintIfUnreadAfterIsConfigurable) {
+  v1::SendLetterRequest r = ValidRequest();
+  r.mutable_options()->mutable_print_if_unread_after()->set_seconds(30);
+  ExpectOnly(r, "options.print_if_unread_after", "between 1 hour and 90 days");
+  LetterLimits demo;
+  demo.min_print_if_unread_after = absl::Seconds(10);
+  ExpectValid(r, demo);
+  r.mutable_options()->mutable_print_if_unread_after()->set_seconds(5);
+  ExpectOnly(r, "options.print_if_unread_after", "between 10 seconds and 90 days", demo);
 }
 
 }  // namespace

@@ -52,7 +52,7 @@ class TasksTest : public ::testing::Test {
     ASSERT_TRUE(db.ok()) << db.status();
     db_ = std::move(*db);
     store_ = std::make_unique<storage::LedgerStore>(*db_);
-    auto ledger = Ledger::Create({}, *store_, *keys_, clock_);
+    auto ledger = Ledger::Create(config_, *store_, *keys_, clock_);
     ASSERT_TRUE(ledger.ok());
     ledger_ = std::move(*ledger);
   }
@@ -142,6 +142,28 @@ class TasksTest : public ::testing::Test {
     return tasks.ok() ? *tasks : std::vector<storage::TaskRecord>();
   }
 
+  // Delivers the letter (routed to a mailbox, then DELIVERED_DIGITALLY by provider "dev"),
+  // queueing `next` with the delivery.
+  void Deliver(std::vector<internal::v1::NextTask> next = {}) {
+    ASSERT_TRUE(
+        ledger_
+            ->CompleteTask(Routed(LeaseOne(kRoute).lease_token(), v1::CHANNEL_DIGITAL_MAILBOX,
+                                  v1::STATUS_REASON_HAS_DIGITAL_MAILBOX, {kDeliver}))
+            .ok());
+    CompleteTaskRequest delivered;
+    delivered.set_lease_token(LeaseOne(kDeliver).lease_token());
+    auto* t = delivered.mutable_transition();
+    t->set_expected_status(v1::LETTER_STATUS_ROUTED);
+    t->set_status(v1::LETTER_STATUS_DELIVERED_DIGITALLY);
+    t->set_reason(v1::STATUS_REASON_PROVIDER_CONFIRMED);
+    t->set_channel(v1::CHANNEL_DIGITAL_MAILBOX);
+    t->set_provider_id("dev");
+    for (auto& n : next) *delivered.add_next_tasks() = n;
+    auto done = ledger_->CompleteTask(delivered);
+    ASSERT_TRUE(done.ok()) << done.status();
+  }
+
+  LedgerConfig config_;
   testutil::TempDir dir_;
   common::FakeClock clock_{absl::FromUnixSeconds(1'790'000'000)};
   std::unique_ptr<crypto::FileKeyStore> keys_;
@@ -395,7 +417,10 @@ TEST_F(TasksTest, AFinalStatusRemovesEveryPendingTask) {
   failed.mutable_transition()->set_status(v1::LETTER_STATUS_FAILED);
   failed.mutable_transition()->set_reason(v1::STATUS_REASON_DIGITAL_DELIVERY_FAILED);
   ASSERT_TRUE(ledger_->CompleteTask(failed).ok());
-  EXPECT_THAT(Record(id).pending_task_ids(), IsEmpty());
+  // Only its retention task is left (LedgerConfig.retention).
+  auto retention = Queued(storage::v1::TASK_KIND_RETENTION);
+  ASSERT_EQ(retention.size(), 1u);
+  EXPECT_THAT(Record(id).pending_task_ids(), ElementsAre(retention[0].task_id()));
   EXPECT_THAT(Queued(storage::v1::TASK_KIND_PRINT), IsEmpty());
   EXPECT_THAT(Queued(storage::v1::TASK_KIND_DELIVER_DIGITAL), IsEmpty());
 }
@@ -558,8 +583,12 @@ TEST_F(TasksTest, CancelRacingCompletionExactlyOneWinsAndTheOtherSeesIt) {
                                          v1::LETTER_STATUS_DELIVERED_DIGITALLY));
       }
     }
-    // A cancelled or delivered letter has nothing left to do.
-    EXPECT_THAT(record.pending_task_ids(), IsEmpty());
+    // A cancelled letter has nothing left to do; a delivered one only its retention.
+    if (record.status() == v1::LETTER_STATUS_CANCELLED) {
+      EXPECT_THAT(record.pending_task_ids(), IsEmpty());
+    } else {
+      EXPECT_THAT(record.pending_task_ids(), ElementsAre(record.retention_task_id()));
+    }
   }
   RecordProperty("cancels_won", cancels_won);
   RecordProperty("completions_won", completions_won);
@@ -662,6 +691,261 @@ TEST_F(TasksTest, ATokenForATaskThatNeverExistedIsNotFound) {
   token.letter_id = token.task_id;
   EXPECT_EQ(ledger_->CompleteTask(Routed(EncodeLeaseToken(token))).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST_F(TasksTest, DocumentsAreReadWithTheNewestLeaseEvenExpiredButNotWithAStaleOne) {
+  const std::string id = Send();
+  const internal::v1::Task first = LeaseOne(kRoute);
+  internal::v1::ReadDocumentsRequest request;
+  request.set_lease_token(first.lease_token());
+  auto opened = ledger_->OpenTaskDocuments(request);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(opened->letter_id, id);
+  ASSERT_EQ(opened->documents.size(), 1u);
+  EXPECT_EQ(opened->documents[0].filename(), "vedtak.pdf");
+  auto content = ledger_->ReadTaskDocument(opened->token, 0);
+  ASSERT_TRUE(content.ok()) << content.status();
+  EXPECT_EQ(*content, ValidLetter("x").documents(0).content());
+  EXPECT_EQ(ledger_->ReadTaskDocument(opened->token, 1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // Expired, but no one leased the task since: still the newest lease.
+  clock_.Advance(absl::Seconds(31));
+  EXPECT_TRUE(ledger_->OpenTaskDocuments(request).ok());
+  // Leased again: the first lease is stale, mid-stream too.
+  const internal::v1::Task second = LeaseOne(kRoute);
+  EXPECT_EQ(ledger_->OpenTaskDocuments(request).status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(ledger_->ReadTaskDocument(opened->token, 0).status().code(),
+            absl::StatusCode::kAborted);
+  // A token for a letter that does not exist.
+  LeaseToken unknown = opened->token;
+  unknown.letter_id = *common::DecodeLetterId(common::LetterIdGenerator().Next(clock_.Now()));
+  request.set_lease_token(EncodeLeaseToken(unknown));
+  EXPECT_EQ(ledger_->OpenTaskDocuments(request).status().code(), absl::StatusCode::kNotFound);
+  request.set_lease_token(second.lease_token());
+  EXPECT_TRUE(ledger_->OpenTaskDocuments(request).ok());
+}
+
+TEST_F(TasksTest, AKeepStatusCompletionQueuesAPrintTaskCarryingTheReason) {
+  const std::string id = Send();
+  ASSERT_TRUE(ledger_
+                  ->CompleteTask(Routed(LeaseOne(kRoute).lease_token(), v1::CHANNEL_DIGITAL_MAILBOX,
+                                        v1::STATUS_REASON_HAS_DIGITAL_MAILBOX, {kDeliver}))
+                  .ok());
+  const internal::v1::Task deliver = LeaseOne(kDeliver);
+  EXPECT_EQ(deliver.letter().reason(), v1::STATUS_REASON_HAS_DIGITAL_MAILBOX);
+  EXPECT_EQ(deliver.letter().title(), ValidLetter("x").title());
+  EXPECT_EQ(deliver.reason(), v1::STATUS_REASON_UNSPECIFIED);
+
+  // The provider refused the letter for good: to print, the letter still ROUTED.
+  CompleteTaskRequest keep;
+  keep.set_lease_token(deliver.lease_token());
+  keep.mutable_transition()->set_expected_status(v1::LETTER_STATUS_ROUTED);
+  auto* next = keep.add_next_tasks();
+  next->set_kind(kPrint);
+  next->set_reason(v1::STATUS_REASON_DIGITAL_DELIVERY_FAILED);
+  next->set_detail("mailbox closed");
+  auto kept = ledger_->CompleteTask(keep);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(kept->letter().status(), v1::LETTER_STATUS_ROUTED);
+  EXPECT_FALSE(kept->replayed());
+  EXPECT_EQ(Get(id).events_size(), 2);  // no event
+  EXPECT_EQ(Record(id).pending_task_ids_size(), 1);
+  // Not replayable: the retry finds the task gone.
+  EXPECT_EQ(ledger_->CompleteTask(keep).status().code(), absl::StatusCode::kNotFound);
+
+  const internal::v1::Task print = LeaseOne(kPrint);
+  EXPECT_EQ(print.reason(), v1::STATUS_REASON_DIGITAL_DELIVERY_FAILED);
+  EXPECT_EQ(print.detail(), "mailbox closed");
+  EXPECT_EQ(print.letter().status(), v1::LETTER_STATUS_ROUTED);
+
+  // Print hands it over: the provider is recorded and shown.
+  CompleteTaskRequest queued;
+  queued.set_lease_token(print.lease_token());
+  auto* t = queued.mutable_transition();
+  t->set_expected_status(v1::LETTER_STATUS_ROUTED);
+  t->set_status(v1::LETTER_STATUS_QUEUED_FOR_PRINT);
+  t->set_reason(print.reason());
+  t->set_channel(v1::CHANNEL_PRINT);
+  t->set_provider_id("dev-print");
+  auto done = ledger_->CompleteTask(queued);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->letter().provider_id(), "dev-print");
+  EXPECT_EQ(done->letter().reason(), v1::STATUS_REASON_DIGITAL_DELIVERY_FAILED);
+  EXPECT_THAT(Record(id).provider_ids(), ElementsAre("dev-print"));
+  EXPECT_THAT(Record(id).pending_task_ids(), IsEmpty());
+}
+
+TEST_F(TasksTest, APrintTaskQueuedByARoutingCarriesTheRoutingReason) {
+  Send();
+  ASSERT_TRUE(ledger_->CompleteTask(Routed(LeaseOne(kRoute).lease_token())).ok());
+  const internal::v1::Task print = LeaseOne(kPrint);
+  EXPECT_EQ(print.reason(), v1::STATUS_REASON_RECIPIENT_RESERVED);
+  EXPECT_EQ(print.letter().reason(), v1::STATUS_REASON_RECIPIENT_RESERVED);
+}
+
+TEST_F(TasksTest, KeepStatusAndProviderRulesNameTheirFieldsAndChangeNothing) {
+  const std::string id = Send();
+  const internal::v1::Task route = LeaseOne(kRoute);
+  CompleteTaskRequest keep;
+  keep.set_lease_token(route.lease_token());
+  auto* t = keep.mutable_transition();
+  t->set_expected_status(v1::LETTER_STATUS_ACCEPTED);
+  t->set_reason(v1::STATUS_REASON_NO_MAILBOX);
+  t->set_provider_id("dev");
+  keep.add_next_tasks()->set_kind(kPrint);  // no reason
+  auto refused = ledger_->CompleteTask(keep);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(
+      FieldsOf(refused.status()),
+      UnorderedElementsAre("transition.reason", "transition.provider_id", "next_tasks[0].reason"));
+
+  CompleteTaskRequest routed = Routed(route.lease_token());
+  routed.mutable_transition()->set_provider_id("Not_A_Provider");
+  routed.mutable_next_tasks(0)->set_detail(std::string(1001, 'x'));
+  routed.add_next_tasks()->set_kind(kDeliver);
+  routed.mutable_next_tasks(1)->set_reason(v1::STATUS_REASON_NO_MAILBOX);
+  refused = ledger_->CompleteTask(routed);
+  EXPECT_THAT(FieldsOf(refused.status()),
+              UnorderedElementsAre("transition.provider_id", "next_tasks[0].detail",
+                                   "next_tasks[1].reason"));
+  routed.mutable_transition()->set_provider_id("dev");
+  refused = ledger_->CompleteTask(routed);
+  EXPECT_THAT(FieldsOf(refused.status()), testing::Contains("transition.provider_id"));
+  EXPECT_EQ(Record(id).status(), v1::LETTER_STATUS_ACCEPTED);
+  EXPECT_EQ(Get(id).events_size(), 1);
+}
+
+TEST_F(TasksTest, DeliverAfterMakesTheRouteTaskDueThenAndTheLetterCancellableUntil) {
+  v1::SendLetterRequest scheduled = ValidLetter("x");
+  scheduled.mutable_options()->mutable_deliver_after()->set_seconds(
+      absl::ToUnixSeconds(clock_.Now() + absl::Hours(2)));
+  auto sent = ledger_->SendLetter(testutil::kOslo, scheduled);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  auto other = ledger_->SendLetter(testutil::kOslo, scheduled);
+  ASSERT_TRUE(other.ok()) << other.status();
+  ASSERT_EQ(Queued(storage::v1::TASK_KIND_ROUTE).size(), 2u);
+  EXPECT_EQ(Queued(storage::v1::TASK_KIND_ROUTE)[0].due_time().seconds(),
+            absl::ToUnixSeconds(clock_.Now() + absl::Hours(2)));
+
+  // The router sees nothing before the time.
+  clock_.Advance(absl::Hours(2) - absl::Seconds(1));
+  auto early = Lease(kRoute);
+  ASSERT_TRUE(early.ok());
+  EXPECT_EQ(early->tasks_size(), 0);
+  // Until then the sender may cancel, and the letter is never routed.
+  v1::CancelLetterRequest cancel;
+  cancel.set_letter_id(other->letter_id());
+  ASSERT_TRUE(ledger_->CancelLetter(testutil::kOslo, cancel).ok());
+
+  clock_.Advance(absl::Seconds(1));
+  auto due = Lease(kRoute);
+  ASSERT_TRUE(due.ok());
+  ASSERT_EQ(due->tasks_size(), 1);
+  EXPECT_EQ(due->tasks(0).letter().letter_id(), sent->letter_id());
+  EXPECT_EQ(due->tasks(0).letter().options().deliver_after().seconds(),
+            scheduled.options().deliver_after().seconds());
+}
+
+TEST_F(TasksTest, RetentionShredsTheDocumentsAfterThePeriodAndNotBefore) {
+  config_.retention.period = absl::Hours(24 * 30);
+  Restart();
+  const std::string id = Send();
+  // A task still held when the documents go: it can no longer read them.
+  internal::v1::NextTask check;
+  check.set_kind(internal::v1::TASK_KIND_CHECK_UNREAD);
+  check.mutable_due_time()->set_seconds(absl::ToUnixSeconds(clock_.Now() + absl::Hours(24 * 31)));
+  Deliver({check});
+  const absl::Time outcome = clock_.Now();
+  auto queued = Queued(storage::v1::TASK_KIND_RETENTION);
+  ASSERT_EQ(queued.size(), 1u);
+  EXPECT_EQ(queued[0].due_time().seconds(), absl::ToUnixSeconds(outcome + absl::Hours(24 * 30)));
+
+  clock_.Advance(absl::Hours(24 * 30) - absl::Seconds(1));
+  auto early = ledger_->RunRetention(10);
+  ASSERT_TRUE(early.ok()) << early.status();
+  EXPECT_EQ(*early, 0);
+  EXPECT_TRUE(ledger_->ReadDocument(testutil::kOslo, id, 0).ok());
+  EXPECT_FALSE(Get(id).letter().has_documents_destroyed_time());
+
+  clock_.Advance(absl::Seconds(1));
+  auto ran = ledger_->RunRetention(10);
+  ASSERT_TRUE(ran.ok()) << ran.status();
+  EXPECT_EQ(*ran, 1);
+  const v1::GetLetterResponse got = Get(id);
+  EXPECT_EQ(got.letter().documents_destroyed_time().seconds(), absl::ToUnixSeconds(clock_.Now()));
+  EXPECT_EQ(got.letter().status(), v1::LETTER_STATUS_DELIVERED_DIGITALLY);
+  EXPECT_EQ(got.letter().documents_size(), 0);
+  EXPECT_EQ(got.events_size(), 3);  // the history stays
+  EXPECT_EQ(ledger_->ReadDocument(testutil::kOslo, id, 0).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetDocument(*common::DecodeLetterId(id), 0).status().code(),
+            absl::StatusCode::kNotFound);
+  auto shreds = store_->PendingShreds();
+  ASSERT_TRUE(shreds.ok());
+  EXPECT_THAT(*shreds, IsEmpty());
+  EXPECT_THAT(Queued(storage::v1::TASK_KIND_RETENTION), IsEmpty());
+  EXPECT_THAT(Record(id).retention_task_id(), IsEmpty());
+
+  clock_.Advance(absl::Hours(24));
+  const internal::v1::Task held = LeaseOne(internal::v1::TASK_KIND_CHECK_UNREAD);
+  internal::v1::ReadDocumentsRequest read;
+  read.set_lease_token(held.lease_token());
+  EXPECT_EQ(ledger_->OpenTaskDocuments(read).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto again = ledger_->RunRetention(10);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0);
+}
+
+TEST_F(TasksTest, ALaterOutcomeReplacesTheRetentionAndPeriodsArePerOrganisation) {
+  config_.retention.period = absl::Hours(24 * 30);
+  config_.retention.per_organisation[testutil::kBergen] = absl::ZeroDuration();  // forever
+  Restart();
+  const std::string id = Send();
+  Deliver();
+  ASSERT_EQ(Queued(storage::v1::TASK_KIND_RETENTION).size(), 1u);
+
+  clock_.Advance(absl::Hours(24 * 10));
+  internal::v1::RecordTransitionRequest read;
+  read.set_letter_id(id);
+  read.set_provider_id("dev");
+  auto* t = read.mutable_transition();
+  t->set_expected_status(v1::LETTER_STATUS_DELIVERED_DIGITALLY);
+  t->set_status(v1::LETTER_STATUS_READ);
+  t->set_reason(v1::STATUS_REASON_RECIPIENT_OPENED);
+  t->set_channel(v1::CHANNEL_DIGITAL_MAILBOX);
+  ASSERT_TRUE(ledger_->RecordTransition(read).ok());
+  auto queued = Queued(storage::v1::TASK_KIND_RETENTION);
+  ASSERT_EQ(queued.size(), 1u);
+  EXPECT_EQ(queued[0].due_time().seconds(),
+            absl::ToUnixSeconds(clock_.Now() + absl::Hours(24 * 30)));
+  EXPECT_THAT(Record(id).pending_task_ids(), ElementsAre(queued[0].task_id()));
+
+  clock_.Advance(absl::Hours(24 * 20));
+  EXPECT_EQ(*ledger_->RunRetention(10), 0);
+  clock_.Advance(absl::Hours(24 * 10));
+  EXPECT_EQ(*ledger_->RunRetention(10), 1);
+
+  // An organisation whose documents are kept forever gets no retention task.
+  Transition failed;
+  failed.letter_id = Send(testutil::kBergen);
+  failed.status = v1::LETTER_STATUS_FAILED;
+  failed.reason = v1::STATUS_REASON_NO_CHANNEL;
+  ASSERT_TRUE(ledger_->ApplyTransition(testutil::kBergen, failed).ok());
+  EXPECT_THAT(Queued(storage::v1::TASK_KIND_RETENTION), IsEmpty());
+  // Oslo's failed letter gets one.
+  failed.letter_id = Send();
+  ASSERT_TRUE(ledger_->ApplyTransition(testutil::kOslo, failed).ok());
+  EXPECT_EQ(Queued(storage::v1::TASK_KIND_RETENTION).size(), 1u);
+}
+
+TEST_F(TasksTest, ComponentsCannotLeaseOrQueueRetentionTasks) {
+  Send();
+  EXPECT_THAT(FieldsOf(Lease(internal::v1::TASK_KIND_RETENTION).status()), ElementsAre("kind"));
+  CompleteTaskRequest request = Routed(LeaseOne(kRoute).lease_token());
+  request.mutable_next_tasks(0)->set_kind(internal::v1::TASK_KIND_RETENTION);
+  EXPECT_THAT(FieldsOf(ledger_->CompleteTask(request).status()), ElementsAre("next_tasks[0].kind"));
 }
 
 }  // namespace

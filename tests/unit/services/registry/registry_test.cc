@@ -190,6 +190,13 @@ TEST_F(RegistryTest, EveryWrongFieldOfAnEntryIsNamed) {
   EXPECT_THAT(Fields(up.status()),
               ElementsAre("entry.provider.provider_id", "entry.provider.endpoint"));
 
+  // A utpost component's name is an endpoint; a name that could not be one is not.
+  provider = Provider("dev", v1::SECURITY_LEVEL_HIGH);
+  provider.mutable_provider()->set_endpoint("mailbox-sim");
+  EXPECT_TRUE(Upsert(provider).ok());
+  provider.mutable_provider()->set_endpoint("Mailbox-sim");
+  EXPECT_THAT(Fields(Upsert(provider).status()), ElementsAre("entry.provider.endpoint"));
+
   provider = Provider("dev", v1::SECURITY_LEVEL_HIGH);
   provider.mutable_provider()->set_encryption_certificate_pem(
       "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
@@ -327,8 +334,9 @@ TEST_F(RegistryTest, TheDevSeedCoversEveryCase) {
   auto imported = registry_->ImportFrom(seed);
   ASSERT_TRUE(imported.ok()) << imported.status();
   EXPECT_EQ(imported->error_count(), 0u) << imported->DebugString();
-  EXPECT_EQ(imported->imported(), 14u);
+  EXPECT_EQ(imported->imported(), 15u);  // 3 providers, 12 recipients
   EXPECT_EQ(testutil::ModeOf(providers / "dev" / "key.pem"), 0600u);
+  EXPECT_EQ(testutil::ModeOf(providers / "dev-print" / "key.pem"), 0600u);
   EXPECT_THAT(testutil::ReadAll(providers / "dev" / "key.pem"), HasSubstr("PRIVATE KEY"));
 
   using namespace dev_seed;  // NOLINT
@@ -360,6 +368,8 @@ TEST_F(RegistryTest, TheDevSeedCoversEveryCase) {
     ASSERT_TRUE(r.ok()) << r.status();
     const auto& with_mailbox = (*r)[0];
     EXPECT_EQ(with_mailbox.provider().provider_id(), kProviderDev);
+    // The mailbox simulator serves every dev provider, reached as a component.
+    EXPECT_EQ(with_mailbox.provider().endpoint(), "mailbox-sim");
     EXPECT_FALSE(with_mailbox.entry().person().reserved());
     EXPECT_TRUE((*r)[1].entry().person().reserved());
     EXPECT_TRUE((*r)[1].entry().person().has_postal_address());
@@ -376,7 +386,7 @@ TEST_F(RegistryTest, TheDevSeedCoversEveryCase) {
   const std::string key_before = testutil::ReadAll(providers / "dev" / "key.pem");
   imported = registry_->ImportFrom(seed);
   ASSERT_TRUE(imported.ok());
-  EXPECT_EQ(imported->replaced(), 14u);
+  EXPECT_EQ(imported->replaced(), 15u);
   EXPECT_EQ(testutil::ReadAll(providers / "dev" / "key.pem"), key_before);
 }
 

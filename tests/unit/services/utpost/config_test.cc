@@ -33,6 +33,47 @@ TEST(ConfigTest, TheExampleFileParsesAndMatchesTheDefaults) {
   EXPECT_EQ(config.router.rpc_timeout, defaults.router.rpc_timeout);
   EXPECT_EQ(config.router.max_in_flight, defaults.router.max_in_flight);
   EXPECT_EQ(config.router.name, defaults.router.name);
+  EXPECT_EQ(config.print.provider_id, defaults.print.provider_id);
+  EXPECT_EQ(config.print.provider_endpoint, defaults.print.provider_endpoint);
+  EXPECT_EQ(config.print.provider_certificate, defaults.print.provider_certificate);
+  EXPECT_EQ(config.print.batch_max_letters, defaults.print.batch_max_letters);
+  EXPECT_EQ(config.print.batch_max_bytes, defaults.print.batch_max_bytes);
+  EXPECT_EQ(config.print.batch_window, defaults.print.batch_window);
+  EXPECT_EQ(config.print.lease_for, defaults.print.lease_for);
+  EXPECT_EQ(config.print.status_poll_interval, defaults.print.status_poll_interval);
+  EXPECT_EQ(config.print.stream_timeout, defaults.print.stream_timeout);
+  EXPECT_EQ(config.print.page_tolerance_mm, defaults.print.page_tolerance_mm);
+}
+
+TEST(ConfigTest, MailboxSimSectionMatchesTheDefaultsAndTakesBehaviour) {
+  Config example;
+  ASSERT_TRUE(ApplyYamlFile(UTPOST_SOURCE_DIR "/config/utpost.example.yaml", example).ok());
+  const Config defaults;
+  EXPECT_EQ(example.mailbox_sim.max_document_bytes, defaults.mailbox_sim.max_document_bytes);
+  EXPECT_EQ(example.mailbox_sim.max_streams, defaults.mailbox_sim.max_streams);
+  EXPECT_EQ(example.mailbox_sim.behaviour.read_share, defaults.mailbox_sim.behaviour.read_share);
+  EXPECT_EQ(example.mailbox_sim.behaviour.read_delay, defaults.mailbox_sim.behaviour.read_delay);
+  EXPECT_EQ(example.mailbox_sim.behaviour.print_delay, defaults.mailbox_sim.behaviour.print_delay);
+
+  Config config;
+  ASSERT_TRUE(ApplyYaml("mailbox_sim:\n  fail_share: 0.25\n  reject: invalid\n  delay: 2s\n"
+                        "  down: true\n  read_delay: 1m\n",
+                        config)
+                  .ok());
+  EXPECT_EQ(config.mailbox_sim.behaviour.fail_share, 0.25);
+  EXPECT_EQ(config.mailbox_sim.behaviour.reject, mailbox_sim::RejectKind::kInvalid);
+  EXPECT_EQ(config.mailbox_sim.behaviour.delay, absl::Seconds(2));
+  EXPECT_TRUE(config.mailbox_sim.behaviour.down);
+  EXPECT_EQ(config.mailbox_sim.behaviour.read_delay, absl::Minutes(1));
+  ASSERT_TRUE(Finalize(config).ok());
+  EXPECT_EQ(config.mailbox_sim.data_dir, config.data_dir / "mailbox-sim");
+  EXPECT_EQ(config.mailbox_sim.providers_dir, config.data_dir / "pki/providers");
+
+  absl::Status s = ApplyYaml("mailbox_sim:\n  reject: sometimes\n", config);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("'mailbox_sim.reject'"));
+  ASSERT_TRUE(ApplyYaml("mailbox_sim:\n  fail_share: 1.5\n", config).ok());
+  s = Finalize(config);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("'mailbox_sim.fail_share': must be 0..1"));
 }
 
 TEST(ConfigTest, RouterSectionTakesDurations) {
@@ -260,6 +301,37 @@ TEST(ConfigTest, ComponentAddressesFromYamlAndFlags) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ApplyYaml("components:\n  adresses: {}\n", config).code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ConfigTest, TheDevFileLowersTheShortestPrintIfUnreadForTheDemo) {
+  Config config;
+  ASSERT_TRUE(ApplyYamlFile(UTPOST_SOURCE_DIR "/config/utpost.dev.yaml", config).ok());
+  EXPECT_EQ(config.ledger.limits.min_print_if_unread_after, absl::Seconds(10));
+  EXPECT_EQ(Config().ledger.limits.min_print_if_unread_after, absl::Hours(1));
+  Config example;
+  ASSERT_TRUE(ApplyYamlFile(UTPOST_SOURCE_DIR "/config/utpost.example.yaml", example).ok());
+  EXPECT_EQ(example.ledger.limits.min_print_if_unread_after, absl::Hours(1));
+  EXPECT_EQ(example.ledger.max_document_reads, Config().ledger.max_document_reads);
+}
+
+TEST(ConfigTest, RetentionTakesDaysDurationsAndPerOrganisationPeriods) {
+  Config config;
+  ASSERT_TRUE(ApplyYaml("ledger:\n  retention:\n    period: 30d\n    poll_interval: 5s\n"
+                        "    organisations:\n      958935420: 0\n      NO964338531: 720h\n",
+                        config)
+                  .ok());
+  const ledger::RetentionConfig& r = config.ledger.retention;
+  EXPECT_EQ(r.period, absl::Hours(24 * 30));
+  EXPECT_EQ(r.poll_interval, absl::Seconds(5));
+  EXPECT_EQ(r.PeriodFor("NO958935420"), absl::ZeroDuration());
+  EXPECT_EQ(r.PeriodFor("NO964338531"), absl::Hours(720));
+  EXPECT_EQ(r.PeriodFor("NO974760673"), absl::Hours(24 * 30));
+  EXPECT_EQ(Config().ledger.retention.period, absl::Hours(24 * 365));
+  Config bad;
+  absl::Status s = ApplyYaml("ledger:\n  retention:\n    period: a year\n", bad);
+  EXPECT_THAT(s.message(), HasSubstr("ledger.retention.period"));
+  s = ApplyYaml("ledger:\n  retention:\n    organisations:\n      123: 1d\n", bad);
+  EXPECT_THAT(s.message(), HasSubstr("ledger.retention.organisations.123"));
 }
 
 }  // namespace
