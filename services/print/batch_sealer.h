@@ -1,6 +1,6 @@
-// Encrypts a closed spool batch for the print provider: CMS (RFC 5652) EnvelopedData in DER,
-// AES-256 content encryption, the content key transported to the provider's certificate
-// (provider.proto: `openssl cms -decrypt -inform DER -inkey key.pem` opens it).
+// Encrypts a closed spool batch for the print provider: one CMS envelope (crypto/cms.h:
+// AuthEnvelopedData, AES-256-GCM, to the provider's certificate), which
+// `openssl cms -decrypt -inform DER -inkey key.pem` opens (provider.proto).
 #pragma once
 
 #include <memory>
@@ -18,8 +18,8 @@ class BatchSealer {
   [[nodiscard]] virtual absl::StatusOr<std::string> Seal(std::string_view plaintext) const = 0;
 };
 
-// A sealer to the certificate in `certificate_pem`. INVALID_ARGUMENT if it is not a PEM
-// certificate with an RSA or EC key.
+// A sealer to the certificate in `certificate_pem`. INVALID_ARGUMENT if it cannot receive a
+// CMS envelope (crypto::CheckEncryptionCertificatePem).
 [[nodiscard]] absl::StatusOr<std::unique_ptr<BatchSealer>> NewCmsBatchSealer(
     std::string_view certificate_pem);
 

@@ -54,8 +54,8 @@ absl::Status ValidatePrintConfig(const PrintConfig& c) {
     return bad("batch_window", "must be 1s..7d");
   }
   if (c.lease_batch < 1 || c.lease_batch > 100) return bad("lease_batch", "must be 1..100");
-  if (!InRange(c.lease_for, absl::Seconds(10), absl::Hours(1))) {
-    return bad("lease_for", "must be 10s..1h");
+  if (!InRange(c.lease_for, absl::Seconds(1), absl::Hours(1))) {
+    return bad("lease_for", "must be 1s..1h");
   }
   if (!InRange(c.poll_interval, absl::Milliseconds(10), absl::Seconds(60))) {
     return bad("poll_interval", "must be 10ms..60s");

@@ -40,13 +40,13 @@ struct PrintConfig {
   absl::Duration batch_window = absl::Minutes(10);
 
   // PRINT tasks leased at once (`lease_batch`, 1..100) and for how long (`lease_for`,
-  // 10 s..1 h; long enough to read a batch of letters' documents).
+  // 1 s..1 h; long enough to read the documents of lease_batch letters one after another).
   uint32_t lease_batch = 8;
   absl::Duration lease_for = absl::Minutes(2);
   // Wait after a lease found nothing (`poll_interval`, 10 ms..60 s).
   absl::Duration poll_interval = absl::Seconds(1);
   // How often a submitted batch's state is asked for (`status_poll_interval`, 100 ms..1 h).
-  absl::Duration status_poll_interval = absl::Seconds(30);
+  absl::Duration status_poll_interval = absl::Seconds(10);
   // Deadline of each unary RPC (`rpc_timeout`, 100 ms..60 s) and of each stream of
   // documents or batch (`stream_timeout`, 1 s..1 h).
   absl::Duration rpc_timeout = absl::Seconds(5);

@@ -101,7 +101,7 @@
 //     lease_batch: 8
 //     lease_for: 2m
 //     poll_interval: 1s
-//     status_poll_interval: 30s
+//     status_poll_interval: 10s
 //     rpc_timeout: 5s
 //     stream_timeout: 2m
 //     backoff_min: 1s

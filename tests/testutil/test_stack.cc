@@ -3,21 +3,61 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <random>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/strings.h"
 
 namespace utpost::testutil {
 
 std::string MakePdf(std::string_view marker, size_t size) {
-  std::string pdf = "%PDF-1.4\n% utpost test document\n";
-  pdf.append("1 0 obj << /Type /Catalog >> endobj\nstream\n");
-  pdf.append(marker);
-  pdf.push_back('\n');
-  std::mt19937_64 rng(size);
-  while (pdf.size() + 16 < size) pdf.push_back(static_cast<char>('a' + rng() % 26));
-  pdf.append("\nendstream\n%%EOF\n");
+  // A real one-page A4 PDF (print checks it): the marker and the padding are comments in an
+  // uncompressed content stream, so the marker's bytes appear in the file as they are. At
+  // least `size` bytes, and no more than a few beyond.
+  auto build = [&marker](size_t padding) {
+    std::string content = absl::StrCat("% ", common::Av(marker), "\n");
+    if (padding > 0) {
+      std::mt19937_64 rng(padding);
+      content += "% ";
+      for (size_t i = 0; i < padding; ++i) content.push_back(static_cast<char>('a' + rng() % 26));
+      content += "\n";
+    }
+    content += "BT /F1 12 Tf 72 770 Td (utpost test document) Tj ET\n";
+    const std::string objects[] = {
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        "/Resources << /Font << /F1 5 0 R >> >> >>",
+        absl::StrCat("<< /Length ", content.size(), " >>\nstream\n", content, "endstream"),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    };
+    std::string pdf = "%PDF-1.4\n% utpost test document\n";
+    std::vector<size_t> offsets;
+    for (size_t i = 0; i < std::size(objects); ++i) {
+      offsets.push_back(pdf.size());
+      absl::StrAppend(&pdf, i + 1, " 0 obj\n", objects[i], "\nendobj\n");
+    }
+    const size_t xref = pdf.size();
+    absl::StrAppend(&pdf, "xref\n0 ", std::size(objects) + 1, "\n0000000000 65535 f \n");
+    for (size_t offset : offsets) {
+      char line[24];
+      std::snprintf(line, sizeof(line), "%010zu 00000 n \n", offset);
+      pdf += line;
+    }
+    absl::StrAppend(&pdf, "trailer\n<< /Size ", std::size(objects) + 1,
+                    " /Root 1 0 R >>\nstartxref\n", xref, "\n%%EOF\n");
+    return pdf;
+  };
+  std::string pdf = build(0);
+  size_t padding = 0;
+  while (pdf.size() < size) {
+    padding += size - pdf.size();
+    pdf = build(padding);
+  }
   return pdf;
 }
 

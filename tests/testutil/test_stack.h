@@ -23,7 +23,7 @@ inline constexpr char kCitizen[] = "15076500565";
 // The ledger alone: letters stay ACCEPTED until a test routes them.
 inline constexpr char kLedgerOnly[] = "ledger";
 
-// A PDF of about `size` bytes that contains `marker` in its body.
+// A printable PDF (one A4 page) of about `size` bytes that contains `marker` as it is.
 std::string MakePdf(std::string_view marker, size_t size = 2048);
 
 // A valid letter to the example citizen with one PDF document containing `marker`.

@@ -7,9 +7,6 @@
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
-#include <openssl/bio.h>
-#include <openssl/cms.h>
-#include <openssl/pem.h>
 
 #include <map>
 #include <memory>
@@ -21,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "crypto/cms.h"
 #include "utpost/internal/v1/registry_lookup.grpc.pb.h"
 #include "utpost/internal/v1/tasks.grpc.pb.h"
 #include "utpost/provider/v1/provider.grpc.pb.h"
@@ -331,24 +329,9 @@ class FakePrintProvider final : public provider::v1::PrintProviderService::Servi
 
  private:
   std::optional<std::string> Decrypt(const std::string& der) {
-    BIO* key_bio = BIO_new_mem_buf(key_pem_.data(), static_cast<int>(key_pem_.size()));
-    EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
-    BIO_free(key_bio);
-    BIO* in = BIO_new_mem_buf(der.data(), static_cast<int>(der.size()));
-    CMS_ContentInfo* cms = d2i_CMS_bio(in, nullptr);
-    BIO_free(in);
-    std::optional<std::string> out;
-    BIO* plain = BIO_new(BIO_s_mem());
-    if (cms != nullptr && key != nullptr &&
-        CMS_decrypt(cms, key, nullptr, nullptr, plain, CMS_BINARY) == 1) {
-      char* data = nullptr;
-      long n = BIO_get_mem_data(plain, &data);
-      out = std::string(data, static_cast<size_t>(n));
-    }
-    BIO_free(plain);
-    CMS_ContentInfo_free(cms);
-    EVP_PKEY_free(key);
-    return out;
+    absl::StatusOr<std::string> plain = crypto::CmsDecrypt(key_pem_, der);
+    if (!plain.ok()) return std::nullopt;
+    return *std::move(plain);
   }
 
   const std::string key_pem_;

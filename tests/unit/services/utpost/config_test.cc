@@ -33,6 +33,16 @@ TEST(ConfigTest, TheExampleFileParsesAndMatchesTheDefaults) {
   EXPECT_EQ(config.router.rpc_timeout, defaults.router.rpc_timeout);
   EXPECT_EQ(config.router.max_in_flight, defaults.router.max_in_flight);
   EXPECT_EQ(config.router.name, defaults.router.name);
+  EXPECT_EQ(config.print.provider_id, defaults.print.provider_id);
+  EXPECT_EQ(config.print.provider_endpoint, defaults.print.provider_endpoint);
+  EXPECT_EQ(config.print.provider_certificate, defaults.print.provider_certificate);
+  EXPECT_EQ(config.print.batch_max_letters, defaults.print.batch_max_letters);
+  EXPECT_EQ(config.print.batch_max_bytes, defaults.print.batch_max_bytes);
+  EXPECT_EQ(config.print.batch_window, defaults.print.batch_window);
+  EXPECT_EQ(config.print.lease_for, defaults.print.lease_for);
+  EXPECT_EQ(config.print.status_poll_interval, defaults.print.status_poll_interval);
+  EXPECT_EQ(config.print.stream_timeout, defaults.print.stream_timeout);
+  EXPECT_EQ(config.print.page_tolerance_mm, defaults.print.page_tolerance_mm);
 }
 
 TEST(ConfigTest, MailboxSimSectionMatchesTheDefaultsAndTakesBehaviour) {
