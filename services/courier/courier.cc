@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/proto_time.h"
 #include "common/strings.h"
+#include "services/common/lease_loop.h"
 #include "services/common/log.h"
 #include "services/router/decide.h"
 
@@ -19,30 +20,10 @@ using internal::v1::TaskKind;
 
 // Sends of one completion in all, the first included, before the lease is left to expire.
 constexpr int kMaxSends = 3;
-// The longest a lease loop waits between leases while the ledger fails.
-constexpr absl::Duration kLeaseBackoffCap = absl::Seconds(5);
 // Receipts per pull (PullReceipts allows 1..1000).
 constexpr uint32_t kReceiptsPerPull = 100;
 
-std::string CodeName(grpc::StatusCode code) {
-  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
-}
-
 absl::StatusCode ToAbsl(grpc::StatusCode code) { return static_cast<absl::StatusCode>(code); }
-
-// Ledger codes after which a call may simply be sent again.
-bool IsRetryable(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-    case grpc::StatusCode::INTERNAL:
-    case grpc::StatusCode::UNKNOWN:
-      return true;
-    default:
-      return false;
-  }
-}
 
 v1::Channel ChannelOf(const Task& task) {
   if (task.letter().channel() != v1::CHANNEL_UNSPECIFIED) return task.letter().channel();
@@ -193,31 +174,16 @@ void Courier::AwaitIdle() {
 }
 
 void Courier::LeaseLoop(int index) {
-  const std::string worker = absl::StrCat(config_.name, "/", index);
-  int lease_failures = 0;
-  while (!stopping()) {
-    absl::StatusOr<int> leased = LeaseOnce();
-    if (!leased.ok()) {
-      if (stopping()) return;
-      if (lease_failures == 0) {
-        service::Log(
-            spdlog::level::warn, "courier cannot lease tasks",
-            {{"worker", worker}, {"code", absl::StatusCodeToString(leased.status().code())}});
-      }
-      ++lease_failures;
-      absl::Duration cap = std::max(config_.poll_interval, kLeaseBackoffCap);
-      absl::Duration wait = config_.poll_interval;
-      for (int i = 1; i < lease_failures && wait < cap; ++i) wait *= 2;
-      if (!Wait(std::min(wait, cap) * (0.5 + 0.5 * UnitRandom()))) return;
-      continue;
-    }
-    if (lease_failures > 0) {
-      service::Log(spdlog::level::info, "courier leases tasks again",
-                   {{"worker", worker}, {"failures", absl::StrCat(lease_failures)}});
-      lease_failures = 0;
-    }
-    if (*leased == 0 && !Wait(config_.poll_interval)) return;
+  service::LeaseLoop{
+      .component = "courier",
+      .worker = absl::StrCat(config_.name, "/", index),
+      .poll_interval = config_.poll_interval,
+      .lease_once = [this] { return LeaseOnce(); },
+      .wait = [this](absl::Duration d) { return Wait(d); },
+      .stopping = [this] { return stopping(); },
+      .unit_random = [this] { return UnitRandom(); },
   }
+      .Run();
 }
 
 absl::StatusOr<std::vector<Task>> Courier::Lease(TaskKind kind, int max) {
@@ -325,8 +291,8 @@ void Courier::DispatchDeliveries(std::vector<Task> tasks) {
       continue;
     }
     if (!lookup_status.ok()) {
-      RetryOrFallBack(
-          task, absl::StrCat("registry lookup failed: ", CodeName(lookup_status.error_code())));
+      RetryOrFallBack(task, absl::StrCat("registry lookup failed: ",
+                                         service::CodeName(lookup_status.error_code())));
       release(1);
       continue;
     }
@@ -470,15 +436,17 @@ void Courier::Deliver(const Task& task, const Target& target) {
                      {{"rpc", "ReadDocuments"},
                       {"task_id", task.task_id()},
                       {"letter_id", task.letter().letter_id()},
-                      {"code", CodeName(code)}});
+                      {"code", service::CodeName(code)}});
       } else {
         if (metrics_ != nullptr) metrics_->Delivery(id, "retried");
-        RetryOrFallBack(task, absl::StrCat("reading the documents failed: ", CodeName(code)));
+        RetryOrFallBack(task,
+                        absl::StrCat("reading the documents failed: ", service::CodeName(code)));
       }
       break;
     case DeliveryResult::Stage::kProvider: {
-      const std::string message = absl::StrCat("provider ", label, " answered ", CodeName(code),
-                                               ": ", result.status.error_message());
+      const std::string message =
+          absl::StrCat("provider ", label, " answered ", service::CodeName(code), ": ",
+                       result.status.error_message());
       if (ClassifyProviderError(ToAbsl(code)) == FailureKind::kPermanent) {
         Count(&CourierStats::permanent_errors);
         if (metrics_ != nullptr) metrics_->Delivery(id, "permanent");
@@ -678,7 +646,7 @@ grpc::Status Courier::SendCompletion(const internal::v1::CompleteTaskRequest& re
     grpc::ClientContext context;
     SetDeadline(context, config_.rpc_timeout);
     status = tasks_->CompleteTask(&context, request, &response);
-    if (status.ok() || !IsRetryable(status.error_code())) return status;
+    if (status.ok() || !service::IsRetryableTaskCall(status.error_code())) return status;
     if (send < kMaxSends && !Wait(config_.poll_interval * send)) break;
   }
   return status;
@@ -718,11 +686,11 @@ void Courier::CompleteDelivered(const Task& task, const std::string& provider_id
         "courier delivered a letter whose task was no longer its",
         {{"task_id", task.task_id()},
          {"letter_id", task.letter().letter_id()},
-         {"code", CodeName(code)}});
+         {"code", service::CodeName(code)}});
   } else {
     Count(&CourierStats::completion_errors);
     service::Log(spdlog::level::warn, "courier leaves a delivered task to its lease's expiry",
-                 {{"task_id", task.task_id()}, {"code", CodeName(code)}});
+                 {{"task_id", task.task_id()}, {"code", service::CodeName(code)}});
   }
 }
 
@@ -760,7 +728,7 @@ void Courier::CompleteUndeliverable(const Task& task, const std::string& detail_
   } else {
     Count(&CourierStats::completion_errors);
     service::Log(spdlog::level::warn, "courier leaves an undeliverable task to its lease's expiry",
-                 {{"task_id", task.task_id()}, {"code", CodeName(code)}});
+                 {{"task_id", task.task_id()}, {"code", service::CodeName(code)}});
   }
 }
 
@@ -775,7 +743,7 @@ void Courier::Retry(const Task& task, const std::string& why, absl::Time retry_a
     grpc::ClientContext context;
     SetDeadline(context, config_.rpc_timeout);
     status = tasks_->FailTask(&context, request, &response);
-    if (status.ok() || !IsRetryable(status.error_code())) break;
+    if (status.ok() || !service::IsRetryableTaskCall(status.error_code())) break;
     if (send < kMaxSends && !Wait(config_.poll_interval * send)) break;
   }
   if (status.ok()) {
@@ -914,7 +882,7 @@ absl::StatusOr<int> Courier::PullReceiptsOnce(const std::string& provider_id) {
       if (metrics_ != nullptr) metrics_->Receipt(provider_id, "refused");
       // The letter id is only logged when it names a letter this provider was handed.
       service::Log(spdlog::level::warn, "courier refuses a receipt",
-                   {{"provider", ProviderLabel(provider_id)}, {"code", CodeName(code)}});
+                   {{"provider", ProviderLabel(provider_id)}, {"code", service::CodeName(code)}});
       ack.add_receipt_ids(receipt.receipt_id());
     } else if (code == grpc::StatusCode::FAILED_PRECONDITION) {
       Count(&CourierStats::receipts_refused);
@@ -935,9 +903,9 @@ absl::StatusOr<int> Courier::PullReceiptsOnce(const std::string& provider_id) {
       Untrack(&context);
       // Not acknowledged: offered again and recorded again, which the ledger replays.
       if (!status.ok()) {
-        service::Log(
-            spdlog::level::debug, "courier could not acknowledge receipts",
-            {{"provider", ProviderLabel(provider_id)}, {"code", CodeName(status.error_code())}});
+        service::Log(spdlog::level::debug, "courier could not acknowledge receipts",
+                     {{"provider", ProviderLabel(provider_id)},
+                      {"code", service::CodeName(status.error_code())}});
       }
     }
   }

@@ -179,6 +179,8 @@ absl::StatusOr<v1::Letter> Ledger::View(const storage::LetterRecord& record) con
 absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sender,
                                                           const v1::SendLetterRequest& request) {
   UTPOST_RETURN_IF_ERROR(ValidateSendLetter(request, config_.limits, clock_.Now()));
+  UTPOST_ASSIGN_OR_RETURN(std::vector<internal::v1::Printability> printability,
+                          CheckLetterPrintability(request, config_.limits));
 
   // Check-then-write of one idempotency key is serialised so that two concurrent retries
   // cannot both create a letter.
@@ -225,11 +227,19 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
   // Who the letter is for, what it and its documents are called are personal data: sealed
   // like a document.
   storage::v1::LetterContent content;
-  for (const v1::Document& document : request.documents()) {
+  for (int i = 0; i < request.documents_size(); ++i) {
+    const v1::Document& document = request.documents(i);
     auto* meta = content.add_documents();
     meta->set_filename(document.filename());
     meta->set_media_type(document.media_type());
     meta->set_size_bytes(document.content().size());
+    if (static_cast<size_t>(i) < printability.size()) {
+      const internal::v1::Printability& p = printability[static_cast<size_t>(i)];
+      meta->set_print_checked(true);
+      meta->set_printable(p.printable());
+      meta->set_print_problem(p.problem());
+      meta->set_page_count(p.page_count());
+    }
   }
   *content.mutable_recipient() = request.recipient();
   if (request.has_postal_address()) *content.mutable_postal_address() = request.postal_address();

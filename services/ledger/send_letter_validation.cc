@@ -8,6 +8,7 @@
 #include "absl/time/time.h"
 #include "common/field_violations.h"
 #include "common/proto_time.h"
+#include "common/status_macros.h"
 #include "common/text_rules.h"
 
 namespace utpost::ledger {
@@ -240,6 +241,32 @@ absl::Status ValidateSendLetter(const v1::SendLetterRequest& request, const Lett
   CheckText(v, "external_reference", request.external_reference(), 0, kMaxExternalReferenceChars);
   CheckIdempotencyKey(v, request.idempotency_key());
   return v.ToStatus();
+}
+
+absl::StatusOr<std::vector<internal::v1::Printability>> CheckLetterPrintability(
+    const v1::SendLetterRequest& request, const LetterLimits& limits) {
+  std::vector<internal::v1::Printability> result;
+  const v1::ChannelPolicy policy = request.options().channel_policy();
+  if (policy == v1::CHANNEL_POLICY_DIGITAL_ONLY) return result;
+  FieldViolations v;
+  result.reserve(request.documents_size());
+  for (int i = 0; i < request.documents_size(); ++i) {
+    const v1::Document& document = request.documents(i);
+    internal::v1::Printability p;
+    if (document.media_type() != kPdfMediaType) {
+      p.set_problem(absl::StrCat("is ", document.media_type(), ", not application/pdf"));
+    } else {
+      p = pdf::CheckPrintable(document.content(), limits.printability);
+    }
+    if (!p.printable() && policy == v1::CHANNEL_POLICY_PRINT_ONLY) {
+      v.Add(absl::StrCat("documents[", i, "].content"),
+            absl::StrCat("cannot be printed: ", p.problem(),
+                         "; channel_policy is CHANNEL_POLICY_PRINT_ONLY"));
+    }
+    result.push_back(std::move(p));
+  }
+  UTPOST_RETURN_IF_ERROR(v.ToStatus());
+  return result;
 }
 
 }  // namespace utpost::ledger

@@ -6,10 +6,14 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/field_violations.h"
+#include "pdf/printability.h"
+#include "utpost/internal/v1/tasks.pb.h"
 #include "utpost/v1/letters.pb.h"
 
 namespace utpost::ledger {
@@ -24,6 +28,8 @@ struct LetterLimits {
   // The shortest options.print_if_unread_after (the longest is 90 days). An operator may
   // lower it, e.g. for a demo.
   absl::Duration min_print_if_unread_after = absl::Hours(1);
+  // What print accepts (pages, A4 within a tolerance), checked at acceptance.
+  pdf::PrintabilityLimits printability;
 };
 
 // How far ahead options.deliver_after may be.
@@ -42,5 +48,14 @@ inline constexpr absl::Duration kMaxDeliverAfterAhead = absl::Hours(366 * 24);
 // `now` is the ledger's clock.
 [[nodiscard]] absl::Status ValidateSendLetter(const v1::SendLetterRequest& request,
                                               const LetterLimits& limits, absl::Time now);
+
+// Whether each document of a valid `request` can be printed (pdf::CheckPrintable), in document
+// order, so that print knows before it reads a document. Empty under CHANNEL_POLICY_DIGITAL_ONLY,
+// where the letter never goes to print. Under CHANNEL_POLICY_PRINT_ONLY a document that cannot
+// be printed is INVALID_ARGUMENT at documents[i].content with the problem ("page 2 is landscape
+// ..."): the letter could only fail. Under AUTO the letter is accepted, since digital delivery
+// may not need print; should it go to print, it fails there with the same problem.
+[[nodiscard]] absl::StatusOr<std::vector<internal::v1::Printability>> CheckLetterPrintability(
+    const v1::SendLetterRequest& request, const LetterLimits& limits);
 
 }  // namespace utpost::ledger

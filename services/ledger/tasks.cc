@@ -79,6 +79,18 @@ absl::StatusOr<internal::v1::TaskLetter> Ledger::ViewForTask(
   letter.set_document_count(record.document_count());
   *letter.mutable_accepted_time() = record.accepted_time();
   letter.set_title(std::move(*content.mutable_title()));
+  const bool print_checked =
+      !content.documents().empty() &&
+      std::all_of(content.documents().begin(), content.documents().end(),
+                  [](const storage::v1::DocumentMeta& d) { return d.print_checked(); });
+  if (print_checked) {
+    for (const storage::v1::DocumentMeta& d : content.documents()) {
+      internal::v1::Printability* p = letter.add_printability();
+      p->set_printable(d.printable());
+      p->set_problem(d.print_problem());
+      p->set_page_count(d.page_count());
+    }
+  }
   if (!record.provider_ids().empty()) letter.set_provider_id(*record.provider_ids().rbegin());
   v1::StatusReason reason = record.reason();
   if (reason == v1::STATUS_REASON_UNSPECIFIED && record.event_count() > 0) {

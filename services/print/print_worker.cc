@@ -10,6 +10,7 @@
 #include "common/status_macros.h"
 #include "pdf/cover_page.h"
 #include "pdf/printability.h"
+#include "services/common/lease_loop.h"
 #include "services/common/log.h"
 
 namespace utpost::print {
@@ -124,31 +125,20 @@ SpoolGauges PrintWorker::gauges() {
 }
 
 void PrintWorker::Loop() {
-  int failures = 0;
-  while (true) {
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-    }
-    absl::StatusOr<int> leased = RunOnce();
-    if (!leased.ok()) {
-      {
-        std::lock_guard lock(mu_);
-        if (stopping_) return;
-      }
-      if (failures++ == 0) {
-        service::Log(spdlog::level::warn, "print cannot lease tasks",
-                     {{"code", CodeName(leased.status().code())}});
-      }
-      if (!Wait(std::min(config_.poll_interval * (1 << std::min(failures, 6)), absl::Seconds(30)) *
-                (0.5 + 0.5 * UnitRandom()))) {
-        return;
-      }
-      continue;
-    }
-    failures = 0;
-    if (*leased == 0 && !Wait(config_.poll_interval)) return;
+  service::LeaseLoop{
+      .component = "print",
+      .worker = config_.name,
+      .poll_interval = config_.poll_interval,
+      .lease_once = [this] { return RunOnce(); },
+      .wait = [this](absl::Duration d) { return Wait(d); },
+      .stopping =
+          [this] {
+            std::lock_guard lock(mu_);
+            return stopping_;
+          },
+      .unit_random = [this] { return UnitRandom(); },
   }
+      .Run();
 }
 
 bool PrintWorker::Wait(absl::Duration d) {

@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/strings.h"
+#include "services/common/lease_loop.h"
 #include "services/common/log.h"
 #include "services/router/decide.h"
 
@@ -21,29 +22,8 @@ using internal::v1::Task;
 
 // Sends of one completion in all, the first included, before the lease is left to expire.
 constexpr int kMaxSends = 3;
-// The longest a loop waits between leases while the ledger fails.
-constexpr absl::Duration kLeaseBackoffCap = absl::Seconds(5);
 // Transition.detail's limit (tasks.proto).
 constexpr size_t kMaxDetail = 1000;
-
-std::string CodeName(grpc::StatusCode code) {
-  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
-}
-
-// Codes after which the call may simply be sent again: the ledger replays a completion that
-// had applied, and a FailTask that had applied is refused as stale (and then dropped).
-bool IsTransient(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-    case grpc::StatusCode::INTERNAL:
-    case grpc::StatusCode::UNKNOWN:
-      return true;
-    default:
-      return false;
-  }
-}
 
 // Codes that mean the task is no longer this router's to finish (tasks.proto).
 bool MeansDrop(grpc::StatusCode code) {
@@ -125,38 +105,20 @@ RouterStats Router::stats() const {
 }
 
 void Router::Loop(int index) {
-  const std::string worker = absl::StrCat(config_.name, "/", index);
-  int lease_failures = 0;
-  while (true) {
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-    }
-    absl::StatusOr<int> leased = RouteOneBatch();
-    if (!leased.ok()) {
-      {
-        std::lock_guard lock(mu_);
-        if (stopping_) return;  // Stop() cancelled the lease
-      }
-      if (lease_failures == 0) {
-        service::Log(
-            spdlog::level::warn, "router cannot lease tasks",
-            {{"worker", worker}, {"code", absl::StatusCodeToString(leased.status().code())}});
-      }
-      ++lease_failures;
-      absl::Duration cap = std::max(config_.poll_interval, kLeaseBackoffCap);
-      absl::Duration wait = config_.poll_interval;
-      for (int i = 1; i < lease_failures && wait < cap; ++i) wait *= 2;
-      if (!Wait(std::min(wait, cap) * (0.5 + 0.5 * UnitRandom()))) return;
-      continue;
-    }
-    if (lease_failures > 0) {
-      service::Log(spdlog::level::info, "router leases tasks again",
-                   {{"worker", worker}, {"failures", absl::StrCat(lease_failures)}});
-      lease_failures = 0;
-    }
-    if (*leased == 0 && !Wait(config_.poll_interval)) return;
+  service::LeaseLoop{
+      .component = "router",
+      .worker = absl::StrCat(config_.name, "/", index),
+      .poll_interval = config_.poll_interval,
+      .lease_once = [this] { return RouteOneBatch(); },
+      .wait = [this](absl::Duration d) { return Wait(d); },
+      .stopping =
+          [this] {
+            std::lock_guard lock(mu_);
+            return stopping_;
+          },
+      .unit_random = [this] { return UnitRandom(); },
   }
+      .Run();
 }
 
 bool Router::Wait(absl::Duration d) {
@@ -294,8 +256,9 @@ void Router::RunBatch(std::vector<Task> tasks) {
         ++stats_.registry_errors;
       }
       registry_error =
-          status.ok() ? std::string("registry answered with the wrong number of results")
-                      : absl::StrCat("registry lookup failed: ", CodeName(status.error_code()));
+          status.ok()
+              ? std::string("registry answered with the wrong number of results")
+              : absl::StrCat("registry lookup failed: ", service::CodeName(status.error_code()));
       if (status.error_code() != grpc::StatusCode::CANCELLED) {
         service::Log(spdlog::level::warn, "router cannot look recipients up",
                      {{"error", registry_error}, {"tasks", absl::StrCat(tasks.size())}});
@@ -403,19 +366,19 @@ void Router::OnDone(Call* raw, const grpc::Status& status) {
                  {{"rpc", rpc},
                   {"task_id", call->task_id},
                   {"letter_id", call->letter_id},
-                  {"code", CodeName(code)}});
-  } else if (!status.ok() && !IsTransient(code)) {
+                  {"code", service::CodeName(code)}});
+  } else if (!status.ok() && !service::IsRetryableTaskCall(code)) {
     service::Log(spdlog::level::err, "router call refused",
                  {{"rpc", rpc},
                   {"task_id", call->task_id},
                   {"letter_id", call->letter_id},
-                  {"code", CodeName(code)}});
+                  {"code", service::CodeName(code)}});
   } else if (!status.ok()) {
     service::Log(spdlog::level::debug, "router call failed",
                  {{"rpc", rpc},
                   {"task_id", call->task_id},
                   {"letter_id", call->letter_id},
-                  {"code", CodeName(code)},
+                  {"code", service::CodeName(code)},
                   {"sends", absl::StrCat(call->sends)}});
   }
 
@@ -430,14 +393,14 @@ void Router::OnDone(Call* raw, const grpc::Status& status) {
     }
   } else if (MeansDrop(code)) {
     ++stats_.dropped;
-  } else if (IsTransient(code) && call->sends < kMaxSends && !stopping_) {
+  } else if (service::IsRetryableTaskCall(code) && call->sends < kMaxSends && !stopping_) {
     call->resend_at = absl::Now() + config_.poll_interval * call->sends;
     resend_.push_back(std::move(call));
   } else {
     ++stats_.completion_errors;
-    if (IsTransient(code)) {
+    if (service::IsRetryableTaskCall(code)) {
       service::Log(spdlog::level::warn, "router gives a task up to its lease's expiry",
-                   {{"rpc", rpc}, {"task_id", call->task_id}, {"code", CodeName(code)}});
+                   {{"rpc", rpc}, {"task_id", call->task_id}, {"code", service::CodeName(code)}});
     }
   }
   lock.unlock();

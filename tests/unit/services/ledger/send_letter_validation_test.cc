@@ -6,9 +6,11 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/field_violations.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testutil/pdfs.h"
 
 namespace utpost::ledger {
 namespace {
@@ -902,6 +904,67 @@ TEST(SendLetterValidationTest, TheShortestPrintIfUnreadAfterIsConfigurable) {
   ExpectValid(r, demo);
   r.mutable_options()->mutable_print_if_unread_after()->set_seconds(5);
   ExpectOnly(r, "options.print_if_unread_after", "between 10 seconds and 90 days", demo);
+}
+
+std::vector<std::string> ProblemsOf(const std::vector<internal::v1::Printability>& checked) {
+  std::vector<std::string> problems;
+  for (const auto& p : checked) problems.push_back(p.printable() ? "" : p.problem());
+  return problems;
+}
+
+TEST(LetterPrintabilityTest, PrintOnlyRefusesADocumentPrintCannotTakeNamingItAndThePage) {
+  v1::SendLetterRequest r = ValidRequest();
+  r.clear_documents();
+  for (const auto& pages : std::vector<std::vector<testutil::PdfPage>>{
+           {testutil::kA4Page},
+           {testutil::kA4Page, testutil::kA4Page, {.width = 612, .height = 792}},
+           {{.width = 842, .height = 595}}}) {
+    v1::Document* d = r.add_documents();
+    d->set_filename(absl::StrCat("d", r.documents_size(), ".pdf"));
+    d->set_media_type("application/pdf");
+    d->set_content(testutil::MakePdf(pages));
+  }
+  r.mutable_options()->set_channel_policy(v1::CHANNEL_POLICY_PRINT_ONLY);
+  ASSERT_TRUE(Validate(r).ok());  // well-formed: only print could not take it
+
+  absl::StatusOr<std::vector<internal::v1::Printability>> checked =
+      CheckLetterPrintability(r, LetterLimits{});
+  EXPECT_EQ(checked.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Fields(checked.status()),
+              ElementsAre("documents[1].content", "documents[2].content"));
+  EXPECT_THAT(checked.status().message(),
+              HasSubstr("documents[1].content: cannot be printed: page 3"));
+  EXPECT_THAT(checked.status().message(),
+              HasSubstr("documents[2].content: cannot be printed: page 1 is landscape"));
+
+  // AUTO: accepted, each document's verdict kept for print.
+  r.mutable_options()->set_channel_policy(v1::CHANNEL_POLICY_AUTO);
+  checked = CheckLetterPrintability(r, LetterLimits{});
+  ASSERT_TRUE(checked.ok()) << checked.status();
+  ASSERT_EQ(checked->size(), 3u);
+  EXPECT_TRUE((*checked)[0].printable());
+  EXPECT_EQ((*checked)[0].page_count(), 1u);
+  EXPECT_THAT((*checked)[1].problem(), HasSubstr("page 3"));
+  EXPECT_EQ((*checked)[1].page_count(), 3u);
+  EXPECT_THAT((*checked)[2].problem(), HasSubstr("landscape"));
+
+  // DIGITAL_ONLY never goes to print: nothing is checked.
+  r.mutable_options()->set_channel_policy(v1::CHANNEL_POLICY_DIGITAL_ONLY);
+  checked = CheckLetterPrintability(r, LetterLimits{});
+  ASSERT_TRUE(checked.ok());
+  EXPECT_THAT(*checked, IsEmpty());
+}
+
+TEST(LetterPrintabilityTest, UnderAutoANonPdfIsKeptAsNotPrintableAndLimitsComeFromTheConfig) {
+  v1::SendLetterRequest r = ValidRequest();  // a PDF that is not one, and a text file
+  r.mutable_documents(0)->set_content(
+      testutil::MakePdf({testutil::kA4Page, testutil::kA4Page, testutil::kA4Page}));
+  LetterLimits limits;
+  limits.printability.max_pages = 2;
+  auto checked = CheckLetterPrintability(r, limits);
+  ASSERT_TRUE(checked.ok()) << checked.status();
+  EXPECT_THAT(ProblemsOf(*checked),
+              ElementsAre(HasSubstr("more than 2 pages"), "is text/plain, not application/pdf"));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "crypto/file_key_store.h"
 #include "services/ledger/ledger.h"
 #include "services/ledger/task_validation.h"
+#include "tests/testutil/pdfs.h"
 #include "tests/testutil/test_stack.h"
 
 namespace utpost::ledger {
@@ -21,6 +22,7 @@ using internal::v1::FailTaskRequest;
 using internal::v1::LeaseTasksRequest;
 using internal::v1::TaskKind;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 using testutil::ValidLetter;
@@ -196,6 +198,10 @@ TEST_F(TasksTest, AnAcceptedLetterIsLeasedToTheRouterWithItsLetterOpened) {
   EXPECT_EQ(letter.options().channel_policy(), v1::CHANNEL_POLICY_AUTO);
   EXPECT_EQ(letter.options().security_level(), v1::SECURITY_LEVEL_SUBSTANTIAL);
   EXPECT_EQ(letter.document_count(), 1u);
+  // Checked at acceptance, so print need not read the document to know.
+  ASSERT_EQ(letter.printability_size(), 1);
+  EXPECT_TRUE(letter.printability(0).printable()) << letter.printability(0).problem();
+  EXPECT_EQ(letter.printability(0).page_count(), 1u);
 
   // Leased: not due again while the lease lasts, and not a task of another kind.
   auto again = Lease(kRoute);
@@ -204,6 +210,38 @@ TEST_F(TasksTest, AnAcceptedLetterIsLeasedToTheRouterWithItsLetterOpened) {
   auto print = Lease(kPrint);
   ASSERT_TRUE(print.ok());
   EXPECT_THAT(print->tasks(), IsEmpty());
+}
+
+TEST_F(TasksTest, ALetterThatCannotBePrintedSaysWhyAtLeaseAndADigitalOnlyOneIsNotChecked) {
+  v1::SendLetterRequest request = ValidLetter("x");
+  *request.add_documents() = request.documents(0);
+  request.mutable_documents(1)->set_filename("kart.pdf");
+  request.mutable_documents(1)->set_content(
+      testutil::MakePdf({testutil::kA4Page, {.width = 842, .height = 595}}));
+  auto sent = ledger_->SendLetter(testutil::kOslo, request);
+  ASSERT_TRUE(sent.ok()) << sent.status();  // AUTO: digital delivery may not need print
+
+  request.clear_documents();
+  *request.add_documents() = ValidLetter("y").documents(0);
+  request.mutable_options()->set_channel_policy(v1::CHANNEL_POLICY_DIGITAL_ONLY);
+  auto digital = ledger_->SendLetter(testutil::kOslo, request);
+  ASSERT_TRUE(digital.ok()) << digital.status();
+
+  auto leased = Lease(kRoute);
+  ASSERT_TRUE(leased.ok()) << leased.status();
+  ASSERT_EQ(leased->tasks_size(), 2);
+  for (const internal::v1::Task& task : leased->tasks()) {
+    const internal::v1::TaskLetter& letter = task.letter();
+    if (letter.letter_id() == digital->letter_id()) {
+      EXPECT_THAT(letter.printability(), IsEmpty());
+      continue;
+    }
+    ASSERT_EQ(letter.printability_size(), 2);
+    EXPECT_TRUE(letter.printability(0).printable());
+    EXPECT_FALSE(letter.printability(1).printable());
+    EXPECT_THAT(letter.printability(1).problem(), HasSubstr("page 2 is landscape"));
+    EXPECT_EQ(letter.printability(1).page_count(), 2u);
+  }
 }
 
 TEST_F(TasksTest, LeasesTheOldestDueFirstAndAtMostMaxTasks) {
