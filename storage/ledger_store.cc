@@ -437,6 +437,33 @@ absl::StatusOr<std::unique_ptr<LeaseScan>> LedgerStore::ScanDue(uint8_t kind, ab
   return scan;
 }
 
+absl::StatusOr<LedgerStore::DueSummary> LedgerStore::SummarizeDue(uint8_t kind, absl::Time now,
+                                                                  size_t cap) const {
+  DueSummary summary;
+  const int64_t floor = std::max<int64_t>(floors_.floor(kind), 0);
+  const int64_t end_ms = absl::ToUnixMillis(now) + 1;
+  if (floor >= end_ms) return summary;
+  const std::string lower = keys::TaskDueStart(kind, floor);
+  const std::string upper = keys::TaskDueStart(kind, end_ms);
+  rocksdb::ReadOptions options;
+  rocksdb::Slice lower_slice(lower), upper_slice(upper);
+  options.iterate_lower_bound = &lower_slice;
+  options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_.raw().NewIterator(options, db_.cf(Cf::kTaskDue)));
+  for (it->Seek(lower); it->Valid(); it->Next()) {
+    const std::string_view key = it->key().ToStringView();
+    if (key.size() != keys::kTaskDueKeySize) return absl::DataLossError("malformed queue key");
+    if (summary.due == cap) {
+      summary.capped = true;
+      break;
+    }
+    if (!summary.earliest_ms) summary.earliest_ms = keys::DueMsFromTaskDue(key);
+    ++summary.due;
+  }
+  UTPOST_RETURN_IF_ERROR(IteratorStatus(*it, "summarise queue"));
+  return summary;
+}
+
 absl::Status LedgerStore::CommitLease(std::unique_ptr<LeaseScan> scan,
                                       const std::vector<TaskChange>& changes) {
   // The scan's entries that this lease moves or removes.

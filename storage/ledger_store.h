@@ -194,6 +194,18 @@ class LedgerStore {
   // or not. Scans from the start of the kind: for tests and tools, not for leasing.
   [[nodiscard]] absl::StatusOr<std::vector<TaskRecord>> QueuedTasks(uint8_t kind,
                                                                     size_t limit) const;
+  // How many tasks of `kind` are due at `now` (waiting for a worker: new, retried, or with an
+  // expired lease; leased ones are not), counting at most `cap`, and the due time of the
+  // earliest. Reads from the kind's due floor, so the cost is at most `cap` entries plus the
+  // tombstones left since the kind's last lease; it takes no lock a lease waits for. For
+  // metrics: a lease running meanwhile may or may not be seen.
+  struct DueSummary {
+    uint64_t due = 0;
+    bool capped = false;                 // there are more than `cap`
+    std::optional<int64_t> earliest_ms;  // Unix ms; none when nothing is due
+  };
+  [[nodiscard]] absl::StatusOr<DueSummary> SummarizeDue(uint8_t kind, absl::Time now,
+                                                        size_t cap) const;
   // The kind's due floor (storage/due_floor.h), for tests.
   int64_t DueFloor(uint8_t kind) const { return floors_.floor(kind); }
 

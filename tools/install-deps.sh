@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev clang-format zlib1g-dev
   clang libclang-rt-14-dev
   libqpdf-dev libhpdf-dev
+  prometheus    # promtool checks /metrics, the alert rules and dashboards; the e2e test runs it
 )
 
 missing=()

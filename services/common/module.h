@@ -8,6 +8,9 @@
 //          work, end long-lived calls;
 //   ~      after the server has stopped and every call has finished, in reverse order:
 //          finish queued work, release storage.
+// Metrics: a module registers its metric families on ModuleContext::metrics() at init (see
+// common/metrics.h) and counts as things happen. Values read off its state (queue lengths,
+// sizes) it sets in RefreshMetrics, which the process calls before each scrape of /metrics.
 // A module finds another component only through ModuleContext::ChannelTo: never through a
 // pointer to another module's objects.
 #pragma once
@@ -38,6 +41,10 @@ class Module {
   virtual ~Module() = default;
   [[nodiscard]] virtual absl::Status Start() { return absl::OkStatus(); }
   virtual void Stop() {}
+  // Sets the gauges that are read off the module's state. Called from the metrics server's
+  // thread, between Start and Stop, one call at a time; must be bounded in cost (a scrape
+  // waits for it) and must not block on the module's work.
+  virtual void RefreshMetrics() {}
 };
 
 // What the process shares with its modules. Owned by the process; outlives every module.

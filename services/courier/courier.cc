@@ -581,6 +581,10 @@ Courier::DeliveryResult Courier::RunDelivery(const Task& task, const Target& tar
         local_stage = Stage::kEnvelope;
         break;
       }
+      if (metrics_ != nullptr && documents == 1) {
+        metrics_->ProviderCertificate(target.provider.provider_id(),
+                                      target.provider.encryption_certificate_pem());
+      }
       sealer = *std::move(made);
     } else if (part.part_case() == internal::v1::ReadDocumentsResponse::kChunk) {
       if (sealer == nullptr) {

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "crypto/certificate_time.h"
 #include "services/courier/policy.h"
 
 namespace utpost::courier {
@@ -27,7 +28,12 @@ CourierMetrics::CourierMetrics(prometheus::Registry& registry)
       unread_checks_(prometheus::BuildCounter()
                          .Name("utpost_courier_unread_checks_total")
                          .Help("Print-if-unread deadlines checked, by outcome")
-                         .Register(registry)) {}
+                         .Register(registry)),
+      certificate_expiry_(
+          prometheus::BuildGauge()
+              .Name("utpost_certificate_expiry_timestamp_seconds")
+              .Help("When each certificate in use stops being valid (notAfter, Unix seconds)")
+              .Register(registry)) {}
 
 void CourierMetrics::Delivery(std::string_view provider, std::string_view outcome) {
   deliveries_.Add({{"provider", ProviderLabel(provider)}, {"outcome", std::string(outcome)}})
@@ -49,6 +55,25 @@ void CourierMetrics::Receipt(std::string_view provider, std::string_view outcome
 
 void CourierMetrics::UnreadCheck(std::string_view outcome) {
   unread_checks_.Add({{"outcome", std::string(outcome)}}).Increment();
+}
+
+}  // namespace utpost::courier
+
+namespace utpost::courier {
+
+void CourierMetrics::ProviderCertificate(std::string_view provider,
+                                         std::string_view certificate_pem) {
+  const std::string label = ProviderLabel(provider);
+  {
+    std::lock_guard lock(mu_);
+    auto it = certificates_.find(label);
+    if (it != certificates_.end() && it->second == certificate_pem) return;
+    certificates_[label] = std::string(certificate_pem);
+  }
+  absl::StatusOr<absl::Time> not_after = crypto::CertificateNotAfter(certificate_pem);
+  if (!not_after.ok()) return;  // the delivery itself reports an unusable certificate
+  certificate_expiry_.Add({{"kind", "provider"}, {"name", label}})
+      .Set(static_cast<double>(absl::ToUnixSeconds(*not_after)));
 }
 
 }  // namespace utpost::courier

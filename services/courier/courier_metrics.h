@@ -9,6 +9,9 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <map>
+#include <mutex>
+#include <string>
 #include <string_view>
 
 namespace utpost::courier {
@@ -36,6 +39,10 @@ class CourierMetrics {
   // utpost_courier_unread_checks_total{outcome}: to_print, read (already read or moved on),
   // retried, dropped.
   void UnreadCheck(std::string_view outcome);
+  // utpost_certificate_expiry_timestamp_seconds{kind="provider", name=<provider>}: the
+  // notAfter of the encryption certificate the courier just used for `provider` (parsed
+  // again only when the certificate changes).
+  void ProviderCertificate(std::string_view provider, std::string_view certificate_pem);
 
  private:
   prometheus::Family<prometheus::Counter>& deliveries_;
@@ -43,6 +50,9 @@ class CourierMetrics {
   prometheus::Gauge& in_flight_;
   prometheus::Family<prometheus::Counter>& receipts_;
   prometheus::Family<prometheus::Counter>& unread_checks_;
+  prometheus::Family<prometheus::Gauge>& certificate_expiry_;
+  std::mutex mu_;
+  std::map<std::string, std::string, std::less<>> certificates_;  // provider -> PEM; mu_
 };
 
 }  // namespace utpost::courier

@@ -123,15 +123,21 @@ absl::Status LetterNotFound(std::string_view letter_id) {
 absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Create(const LedgerConfig& config,
                                                        storage::LedgerStore& store,
                                                        const crypto::KeyStore& keys,
-                                                       const common::Clock& clock) {
+                                                       const common::Clock& clock,
+                                                       LedgerMetrics* metrics) {
   UTPOST_ASSIGN_OR_RETURN(auto last_sequences, store.LastSequences());
-  return std::unique_ptr<Ledger>(new Ledger(config, store, keys, clock, last_sequences));
+  return std::unique_ptr<Ledger>(new Ledger(config, store, keys, clock, metrics, last_sequences));
 }
 
 Ledger::Ledger(const LedgerConfig& config, storage::LedgerStore& store,
-               const crypto::KeyStore& keys, const common::Clock& clock,
+               const crypto::KeyStore& keys, const common::Clock& clock, LedgerMetrics* metrics,
                const absl::flat_hash_map<std::string, uint64_t>& last_sequences)
-    : config_(config), store_(store), envelope_(keys), clock_(clock), feed_(last_sequences) {}
+    : config_(config),
+      store_(store),
+      envelope_(keys),
+      clock_(clock),
+      metrics_(metrics),
+      feed_(last_sequences) {}
 
 absl::StatusOr<storage::v1::LetterContent> Ledger::OpenContent(
     const storage::LetterRecord& record) const {
@@ -298,6 +304,7 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
   absl::Status committed = store_.CommitNewLetter(letter);
   feed_.Complete(sender, sequence, committed.ok());
   UTPOST_RETURN_IF_ERROR(committed);
+  if (metrics_ != nullptr) metrics_->Accepted(sender);
 
   v1::SendLetterResponse response;
   response.set_letter_id(letter_id);
@@ -420,6 +427,7 @@ absl::StatusOr<storage::LetterRecord> Ledger::CommitTransitionLocked(
   update.id = id;
   update.purge_documents = purge_documents && !record.documents_purged();
   update.document_count = record.document_count();
+  const v1::LetterStatus previous = record.status();
   record.set_status(transition.status);
   record.set_reason(transition.reason);
   if (transition.channel != v1::CHANNEL_UNSPECIFIED) record.set_channel(transition.channel);
@@ -454,6 +462,7 @@ absl::StatusOr<storage::LetterRecord> Ledger::CommitTransitionLocked(
   absl::Status committed = store_.CommitLetterUpdate(update);
   feed_.Complete(update.record.sender(), sequence, committed.ok());
   UTPOST_RETURN_IF_ERROR(committed);
+  if (metrics_ != nullptr) metrics_->Transitioned(update.record, previous, now_time);
   if (update.purge_documents) UTPOST_RETURN_IF_ERROR(Shred(id, update.record.letter_id()));
   return std::move(update.record);
 }

@@ -24,6 +24,7 @@
 #include "services/ledger/event_feed.h"
 #include "services/ledger/lease_token.h"
 #include "services/ledger/ledger_config.h"
+#include "services/ledger/ledger_metrics.h"
 #include "services/ledger/letter_status.h"
 #include "storage/ledger_store.h"
 #include "utpost/internal/v1/tasks.pb.h"
@@ -47,12 +48,11 @@ inline constexpr int kMaxListStatuses = 16;
 
 class Ledger {
  public:
-  // Recovers the event feed's position from `store`. `store`, `keys` and `clock` must outlive
-  // the ledger.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Ledger>> Create(const LedgerConfig& config,
-                                                                      storage::LedgerStore& store,
-                                                                      const crypto::KeyStore& keys,
-                                                                      const common::Clock& clock);
+  // Recovers the event feed's position from `store`. `store`, `keys`, `clock` and `metrics`
+  // must outlive the ledger; without `metrics` nothing is counted.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Ledger>> Create(
+      const LedgerConfig& config, storage::LedgerStore& store, const crypto::KeyStore& keys,
+      const common::Clock& clock, LedgerMetrics* metrics = nullptr);
 
   // Errors: INVALID_ARGUMENT (field violations), ALREADY_EXISTS (idempotency key reused for
   // another request), UNAVAILABLE (storage).
@@ -183,7 +183,7 @@ class Ledger {
 
  private:
   Ledger(const LedgerConfig& config, storage::LedgerStore& store, const crypto::KeyStore& keys,
-         const common::Clock& clock,
+         const common::Clock& clock, LedgerMetrics* metrics,
          const absl::flat_hash_map<std::string, uint64_t>& last_sequences);
 
   // The sender's letter, or NOT_FOUND (also when it belongs to someone else).
@@ -242,6 +242,7 @@ class Ledger {
   storage::LedgerStore& store_;
   crypto::Envelope envelope_;
   const common::Clock& clock_;
+  LedgerMetrics* const metrics_;  // may be null
   common::LetterIdGenerator ids_;
   common::LetterIdGenerator task_ids_;
   EventFeed feed_;

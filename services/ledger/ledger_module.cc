@@ -33,6 +33,10 @@ void LedgerModule::Stop() {
   if (task_service) task_service->Shutdown();
 }
 
+void LedgerModule::RefreshMetrics() {
+  if (metrics && store) metrics->RefreshQueue(*store, clock_->Now());
+}
+
 void LedgerModule::StartRetention() {
   retention_thread_ = std::thread([this] { RetentionLoop(); });
 }
@@ -72,7 +76,7 @@ void LedgerModule::RetentionLoop() {
 absl::StatusOr<std::unique_ptr<service::Module>> NewLedgerModule(service::ModuleContext& context) {
   const app::Config& app_config = context.config();
   const LedgerConfig& config = app_config.ledger;
-  auto module = std::make_unique<LedgerModule>();
+  auto module = std::make_unique<LedgerModule>(context.clock());
   // A database exists once RocksDB has written CURRENT. Only a database that does not exist
   // yet may get a freshly made key: for one that has data, a new key would be a different
   // key, and everything encrypted under the old one unreadable.
@@ -108,8 +112,9 @@ absl::StatusOr<std::unique_ptr<service::Module>> NewLedgerModule(service::Module
   module->keys = *std::move(keys);
   UTPOST_RETURN_IF_ERROR(storage::ReconcileKeyChecks(*module->store, *module->keys, config.key_dir,
                                                      context.clock().Now()));
-  UTPOST_ASSIGN_OR_RETURN(module->ledger,
-                          Ledger::Create(config, *module->store, *module->keys, context.clock()));
+  module->metrics = std::make_unique<LedgerMetrics>(context.metrics());
+  UTPOST_ASSIGN_OR_RETURN(module->ledger, Ledger::Create(config, *module->store, *module->keys,
+                                                         context.clock(), module->metrics.get()));
   UTPOST_RETURN_IF_ERROR(module->ledger->ShredPending());
   module->executor = std::make_unique<service::BoundedExecutor>(
       "ledger-worker", config.worker_threads, config.max_queued_requests);

@@ -23,6 +23,7 @@ namespace utpost::ledger {
 // other modules never see it (they call the ledger's services).
 class LedgerModule final : public service::Module {
  public:
+  explicit LedgerModule(const common::Clock& clock) : clock_(&clock) {}
   ~LedgerModule() override;
   // Ends every open watch stream and document read (they would hold the server's shutdown),
   // and the retention worker.
@@ -31,10 +32,13 @@ class LedgerModule final : public service::Module {
   // Starts the retention worker: a thread that runs ledger->RunRetention every
   // config.retention.poll_interval (at once again while it finds a full batch).
   void StartRetention();
+  // The task queue gauges (LedgerMetrics::RefreshQueue).
+  void RefreshMetrics() override;
 
   std::unique_ptr<storage::Db> db;
   std::unique_ptr<storage::LedgerStore> store;
   std::unique_ptr<crypto::FileKeyStore> keys;
+  std::unique_ptr<LedgerMetrics> metrics;
   std::unique_ptr<Ledger> ledger;
   std::unique_ptr<service::BoundedExecutor> executor;
   std::unique_ptr<LetterServiceImpl> letter_service;
@@ -44,6 +48,8 @@ class LedgerModule final : public service::Module {
  private:
   void RetentionLoop();
   void StopRetention();
+
+  const common::Clock* clock_ = nullptr;
 
   std::mutex retention_mu_;
   std::condition_variable retention_cv_;

@@ -4,6 +4,9 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
 #include <fstream>
@@ -15,6 +18,7 @@
 #include "common/strings.h"
 #include "crypto/dev_pki.h"
 #include "services/common/component_channel.h"
+#include "services/common/grpc_metrics.h"
 #include "services/common/log.h"
 #include "services/common/private_dir.h"
 #include "services/common/server_reflection.h"
@@ -69,6 +73,19 @@ void LimitTransportMemory(grpc::ServerBuilder& builder, int64_t max_receive) {
 }
 
 }  // namespace
+
+// What the exposer collects: the registry, after the gauges read off state are refreshed.
+class App::Scrape final : public prometheus::Collectable {
+ public:
+  explicit Scrape(App& app) : app_(app) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    app_.RefreshMetrics();
+    return app_.metrics_->Collect();
+  }
+
+ private:
+  App& app_;
+};
 
 // What the process shares with its modules (services/common/module.h).
 class App::Context final : public service::ModuleContext {
@@ -161,6 +178,9 @@ absl::Status App::InitServer() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();  // v1alpha
   service::AddServerReflectionV1(builder_);
   builder_.AddListeningPort(config.listen, credentials, &port_);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(service::NewGrpcMetricsInterceptor(*metrics_));
+  builder_.experimental().SetInterceptorCreators(std::move(interceptors));
   // The largest request is a SendLetter at the letter limit (other methods take less).
   const int64_t max_receive = std::min<int64_t>(
       static_cast<int64_t>(ledger::LetterServiceImpl::MaxSendLetterBytes(config.ledger.limits)),
@@ -190,6 +210,7 @@ absl::Status App::Init(std::string_view targets) {
   }
   UTPOST_RETURN_IF_ERROR(InitServer());
   for (const ModuleSpec* spec : modules) context_->targets_.push_back(spec->name);
+  process_metrics_ = std::make_unique<ProcessMetrics>(*metrics_, config);
   for (const ModuleSpec* spec : modules) {
     absl::StatusOr<std::unique_ptr<service::Module>> module = spec->init(*context_);
     if (!module.ok()) {
@@ -256,16 +277,59 @@ absl::Status App::Start() {
                           absl::StrCat("module ", running.name, ": ", status.message()));
     }
   }
+  UTPOST_RETURN_IF_ERROR(StartMetrics());
   service::Log(spdlog::level::info, "serving",
                {{"address", address()},
+                {"metrics", metrics_url().empty() ? "off" : metrics_url()},
                 {"tls", config.insecure ? "off" : "mutual"},
                 {"components", absl::StrJoin(context_->targets_, ",")}});
   return absl::OkStatus();
 }
 
+absl::Status App::StartMetrics() {
+  if (absl::Status s = process_metrics_->Init(context_->targets_); !s.ok()) {
+    service::Log(spdlog::level::warn, "a certificate's expiry is not reported",
+                 {{"error", std::string(s.message())}});
+  }
+  if (config.metrics.listen.empty()) return absl::OkStatus();
+  try {
+    // Two threads: a scrape never waits behind a slow one for long.
+    exposer_ = std::make_unique<prometheus::Exposer>(config.metrics.listen, 2);
+  } catch (const std::exception& e) {
+    // civetweb reports a port it cannot bind as an exception; it stops here.
+    return absl::UnavailableError(absl::StrCat("metrics.listen: cannot serve /metrics on ",
+                                               config.metrics.listen, ": ", e.what()));
+  }
+  const std::vector<int> ports = exposer_->GetListeningPorts();
+  if (ports.empty()) {
+    exposer_.reset();
+    return absl::UnavailableError(
+        absl::StrCat("metrics.listen: cannot serve /metrics on ", config.metrics.listen));
+  }
+  metrics_port_ = ports.front();
+  scrape_ = std::make_shared<Scrape>(*this);
+  exposer_->RegisterCollectable(scrape_);
+  return absl::OkStatus();
+}
+
+void App::RefreshMetrics() {
+  std::lock_guard lock(refresh_mu_);
+  if (process_metrics_ != nullptr) process_metrics_->Refresh();
+  for (Running& running : modules_) running.module->RefreshMetrics();
+}
+
+std::string App::metrics_url() const {
+  if (metrics_port_ == 0) return "";
+  std::string host = config.metrics.listen.substr(0, config.metrics.listen.rfind(':'));
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  return absl::StrCat("http://", host, ":", metrics_port_, "/metrics");
+}
+
 void App::Stop(absl::Duration grace) {
   if (stopped_) return;
   stopped_ = true;
+  // No scrape reads a module from here on (the exposer's threads are joined).
+  exposer_.reset();
   for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) it->module->Stop();
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->Shutdown();

@@ -9,6 +9,7 @@
 #include <grpcpp/server_builder.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -17,10 +18,12 @@
 #include "services/common/identity.h"
 #include "services/common/module.h"
 #include "services/utpost/config.h"
+#include "services/utpost/process_metrics.h"
 
 namespace prometheus {
+class Exposer;
 class Registry;
-}
+}  // namespace prometheus
 
 namespace utpost::app {
 
@@ -65,6 +68,11 @@ class App {
   // The module of component `name` if it runs in this process, else null.
   service::Module* FindModule(std::string_view name) const;
   prometheus::Registry& metrics() { return *metrics_; }
+  // The port of the /metrics endpoint once started (the real one when metrics.listen used
+  // port 0); 0 when there is none.
+  int metrics_port() const { return metrics_port_; }
+  // http://host:port/metrics, or empty when there is no endpoint.
+  std::string metrics_url() const;
   // The port the server listens on, once started.
   int port() const { return port_; }
 
@@ -77,8 +85,14 @@ class App {
     std::unique_ptr<service::Module> module;
   };
 
+  class Scrape;
+
   // The server's credentials, authenticator and limits; the builder then takes services.
   [[nodiscard]] absl::Status InitServer();
+  // Serves /metrics on config.metrics.listen, if set.
+  [[nodiscard]] absl::Status StartMetrics();
+  // Before each scrape: the process's and the modules' gauges.
+  void RefreshMetrics();
 
   common::SystemClock clock_;
   std::shared_ptr<prometheus::Registry> metrics_;
@@ -90,6 +104,11 @@ class App {
   std::vector<Running> modules_;  // in start order
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  std::unique_ptr<ProcessMetrics> process_metrics_;
+  std::mutex refresh_mu_;  // one refresh at a time
+  std::shared_ptr<Scrape> scrape_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int metrics_port_ = 0;
   bool stopped_ = false;
 };
 

@@ -386,6 +386,10 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"dev_pki", Field(config.dev_pki)},
       {"log_level", Field(config.log_level)},
       {"tls", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, tls); }},
+      {"metrics",
+       [&](const YAML::Node& n, const std::string& p) {
+         return ApplyMap(n, p, {{"listen", Field(config.metrics.listen)}});
+       }},
       {"components",
        [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, components); }},
       {"ledger", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, ledger); }},
@@ -420,6 +424,9 @@ absl::Status Finalize(Config& config) {
   }
   if (config.listen.rfind(':') == std::string::npos) {
     return Invalid("listen", "must be host:port");
+  }
+  if (!config.metrics.listen.empty() && config.metrics.listen.rfind(':') == std::string::npos) {
+    return Invalid("metrics.listen", "must be host:port, or empty for no endpoint");
   }
   if (config.insecure && !IsLoopbackListen(config.listen)) {
     return Invalid("insecure",

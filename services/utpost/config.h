@@ -14,6 +14,10 @@
 //     key: pki/server.key
 //     component_ca: pki/ca.pem         # components' certificates must chain to it too
 //     accept_serial_number_org: false   # see crypto::OrgKeyFromCertificatePem
+//   metrics:                    # Prometheus endpoint of this process (README, "Metrics")
+//     listen: ""                # host:port serving GET /metrics over plain HTTP; empty: off.
+//                               # Port 0 picks a free port (App::metrics_port). Every
+//                               # process of a deployment serves its own.
 //   components:                 # how components in different processes reach each other
 //     certs_dir: pki/components # <certs_dir>/<name>/client.pem, client.key, ca.pem
 //     addresses:                # components that do not run in this process
@@ -147,6 +151,12 @@ struct ComponentsConfig {
   std::map<std::string, std::string> addresses;
 };
 
+struct MetricsConfig {
+  // host:port of the /metrics endpoint (plain HTTP: it shows counts, never a letter or a
+  // person). Empty: no endpoint. config/utpost.dev.yaml sets 127.0.0.1:9464.
+  std::string listen;
+};
+
 struct Config {
   std::filesystem::path data_dir = "data";
   // Directory of the key-encryption keys (InData resolves it). The default keeps `make run`
@@ -157,6 +167,7 @@ struct Config {
   bool dev_pki = true;
   std::string log_level = "info";
   TlsConfig tls;
+  MetricsConfig metrics;
   ComponentsConfig components;
   ledger::LedgerConfig ledger;
   registry::RegistryConfig registry;

@@ -37,9 +37,18 @@ void PrintReady(const utpost::app::App& app) {
       "  build/clients/cli/utpostctl list\n"
       "  build/clients/cli/utpostctl watch\n"
       "  build/clients/cli/utpostctl registry get 02028234530\n"
-      "The dev registry's recipients and what each one shows are in README.md.\n"
-      "Stop with Ctrl-C (in-flight letters finish first).\n\n",
+      "The dev registry's recipients and what each one shows are in README.md.\n",
       app.address().c_str(), app.config.InData("pki").string().c_str());
+  if (!app.metrics_url().empty()) {
+    std::printf(
+        "Metrics: curl -s %s\n"
+        "  alert and recording rules: helm/utpost/rules/utpost.rules.yaml (runbooks in\n"
+        "    helm/utpost/docs/runbooks.md); load them with rule_files: in prometheus.yml\n"
+        "  Grafana dashboards: helm/utpost/dashboards/*.json (Dashboards > Import)\n"
+        "  README.md, \"Metrics\", has a prometheus.yml that scrapes this process.\n",
+        app.metrics_url().c_str());
+  }
+  std::printf("Stop with Ctrl-C (in-flight letters finish first).\n\n");
   std::fflush(stdout);
 }
 
@@ -56,7 +65,7 @@ int main(int argc, char** argv) {
   bool list_targets = false;
   bool rotate_kek = false;
   bool create_kek = false;
-  std::optional<std::string> data_dir, key_dir, listen, log_level;
+  std::optional<std::string> data_dir, key_dir, listen, log_level, metrics_listen;
   std::vector<std::string> component_addresses;
   bool insecure = false;
   cli.add_option("-c,--config", config_file, "YAML configuration file")->check(CLI::ExistingFile);
@@ -71,6 +80,9 @@ int main(int argc, char** argv) {
                  "key-encryption key directory, relative to the data directory unless absolute "
                  "(default: keys); in production a separate volume, e.g. a mounted Secret");
   cli.add_option("--listen", listen, "host:port to serve on (default: 127.0.0.1:7443)");
+  cli.add_option("--metrics-listen", metrics_listen,
+                 "host:port to serve Prometheus metrics on (/metrics, plain HTTP); empty: off "
+                 "(default: metrics.listen of the config, else off)");
   cli.add_flag("--insecure", insecure,
                "plaintext without client certificates; loopback addresses only");
   cli.add_option("--log-level", log_level, "trace, debug, info, warn or error");
@@ -97,6 +109,7 @@ int main(int argc, char** argv) {
   if (data_dir) config.data_dir = *data_dir;
   if (key_dir) config.key_dir = *key_dir;
   if (listen) config.listen = *listen;
+  if (metrics_listen) config.metrics.listen = *metrics_listen;
   if (insecure) config.insecure = true;
   if (log_level) config.log_level = *log_level;
   for (const std::string& spec : component_addresses) {

@@ -314,6 +314,28 @@ TEST(ConfigTest, TheDevFileLowersTheShortestPrintIfUnreadForTheDemo) {
   EXPECT_EQ(example.ledger.max_document_reads, Config().ledger.max_document_reads);
 }
 
+TEST(ConfigTest, MetricsEndpointIsOffByDefaultOnInTheDevFileAndChecked) {
+  const Config defaults;
+  EXPECT_EQ(defaults.metrics.listen, "");
+  Config example;
+  ASSERT_TRUE(ApplyYamlFile(UTPOST_SOURCE_DIR "/config/utpost.example.yaml", example).ok());
+  EXPECT_EQ(example.metrics.listen, defaults.metrics.listen);
+  Config dev;
+  ASSERT_TRUE(ApplyYamlFile(UTPOST_SOURCE_DIR "/config/utpost.dev.yaml", dev).ok());
+  EXPECT_EQ(dev.metrics.listen, "127.0.0.1:9464");
+
+  Config config;
+  ASSERT_TRUE(ApplyYaml("metrics:\n  listen: 127.0.0.1:0\n", config).ok());
+  EXPECT_EQ(config.metrics.listen, "127.0.0.1:0");
+  absl::Status s = ApplyYaml("metrics:\n  port: 9464\n", config);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("metrics.port"));
+  ASSERT_TRUE(ApplyYaml("metrics:\n  listen: nohost\n", config).ok());
+  s = Finalize(config);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("metrics.listen"));
+}
+
 TEST(ConfigTest, RetentionTakesDaysDurationsAndPerOrganisationPeriods) {
   Config config;
   ASSERT_TRUE(ApplyYaml("ledger:\n  retention:\n    period: 30d\n    poll_interval: 5s\n"

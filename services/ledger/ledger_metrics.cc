@@ -1,0 +1,93 @@
+#include "services/ledger/ledger_metrics.h"
+
+#include "absl/strings/ascii.h"
+#include "common/proto_time.h"
+
+namespace utpost::ledger {
+namespace {
+
+std::string EnumLabel(const std::string& name, std::string_view prefix) {
+  std::string_view rest = name;
+  if (rest.starts_with(prefix)) rest.remove_prefix(prefix.size());
+  if (rest.empty()) return "none";
+  return absl::AsciiStrToLower(std::string(rest));
+}
+
+}  // namespace
+
+std::string StatusLabel(v1::LetterStatus status) {
+  if (status == v1::LETTER_STATUS_UNSPECIFIED) return "none";
+  return EnumLabel(v1::LetterStatus_Name(status), "LETTER_STATUS_");
+}
+
+std::string ChannelLabel(v1::Channel channel) {
+  if (channel == v1::CHANNEL_UNSPECIFIED) return "none";
+  return EnumLabel(v1::Channel_Name(channel), "CHANNEL_");
+}
+
+std::string ReasonLabel(v1::StatusReason reason) {
+  if (reason == v1::STATUS_REASON_UNSPECIFIED) return "none";
+  return EnumLabel(v1::StatusReason_Name(reason), "STATUS_REASON_");
+}
+
+std::string TaskKindLabel(storage::v1::TaskKind kind) {
+  return EnumLabel(storage::v1::TaskKind_Name(kind), "TASK_KIND_");
+}
+
+LedgerMetrics::LedgerMetrics(prometheus::Registry& registry)
+    : accepted_(registry, "utpost_ledger_letters_accepted_total",
+                "Letters accepted (durably stored), by sending municipality", {"municipality"}),
+      outcomes_(registry, "utpost_ledger_letter_outcomes_total",
+                "Letters reaching a status after acceptance, by municipality, channel and status",
+                {"municipality", "channel", "outcome"}),
+      paper_(registry, "utpost_ledger_paper_letters_total",
+             "Letters queued for print, by municipality and the reason they went to paper",
+             {"municipality", "reason"}),
+      latency_(registry, "utpost_ledger_accepted_to_outcome_seconds",
+               "Time from a letter's acceptance to its delivery, queueing for print or printing",
+               {"channel", "outcome"}),
+      tasks_due_(registry, "utpost_ledger_tasks_due",
+                 "Tasks due and waiting for a worker (new, retried, or with an expired lease), "
+                 "by kind; counted up to 100000",
+                 {"kind"}),
+      oldest_due_(registry, "utpost_ledger_task_oldest_due_age_seconds",
+                  "How long the longest-waiting due task of a kind has been due (0: none due)",
+                  {"kind"}) {}
+
+void LedgerMetrics::Accepted(std::string_view municipality) { accepted_.Inc({municipality}); }
+
+void LedgerMetrics::Transitioned(const storage::LetterRecord& record, v1::LetterStatus previous,
+                                 absl::Time now) {
+  const v1::LetterStatus status = record.status();
+  if (status == previous) return;
+  const std::string channel = ChannelLabel(record.channel());
+  const std::string outcome = StatusLabel(status);
+  outcomes_.Inc({record.sender(), channel, outcome});
+  if (status == v1::LETTER_STATUS_QUEUED_FOR_PRINT) {
+    paper_.Inc({record.sender(), ReasonLabel(record.reason())});
+  }
+  if (status == v1::LETTER_STATUS_DELIVERED_DIGITALLY ||
+      status == v1::LETTER_STATUS_QUEUED_FOR_PRINT || status == v1::LETTER_STATUS_PRINTED) {
+    const double seconds = absl::ToDoubleSeconds(now - common::FromProto(record.accepted_time()));
+    latency_.Observe({channel, outcome}, std::max(seconds, 0.0));
+  }
+}
+
+void LedgerMetrics::RefreshQueue(const storage::LedgerStore& store, absl::Time now, size_t cap) {
+  for (int k = storage::v1::TaskKind_MIN; k <= storage::v1::TaskKind_MAX; ++k) {
+    const auto kind = static_cast<storage::v1::TaskKind>(k);
+    if (kind == storage::v1::TASK_KIND_UNSPECIFIED || !storage::v1::TaskKind_IsValid(k)) continue;
+    absl::StatusOr<storage::LedgerStore::DueSummary> summary =
+        store.SummarizeDue(static_cast<uint8_t>(k), now, cap);
+    if (!summary.ok()) continue;
+    const std::string label = TaskKindLabel(kind);
+    tasks_due_.Set({label}, static_cast<double>(summary->due));
+    double age = 0;
+    if (summary->earliest_ms) {
+      age = std::max(0.0, absl::ToDoubleSeconds(now - absl::FromUnixMillis(*summary->earliest_ms)));
+    }
+    oldest_due_.Set({label}, age);
+  }
+}
+
+}  // namespace utpost::ledger

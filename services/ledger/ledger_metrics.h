@@ -1,0 +1,66 @@
+// The ledger's metrics: what happens to letters, counted where the ledger applies it. Every
+// count is taken after the synced write that made it durable succeeded, so a refused call, a
+// failed write or a replay (an idempotent retry of SendLetter, CompleteTask or
+// RecordTransition) counts nothing.
+//
+// Labels, all bounded: municipality is the sender's organisation key (from its certificate:
+// one per organisation that may send), channel the letter's Channel, outcome its status,
+// reason a StatusReason, kind a task kind; each an enum's name in lower case without its
+// prefix ("delivered_digitally", "digital_mailbox", "recipient_reserved", "route").
+//
+//   utpost_ledger_letters_accepted_total{municipality}
+//   utpost_ledger_letter_outcomes_total{municipality, channel, outcome}
+//       every status a letter reaches after acceptance (routed, delivered_digitally, read,
+//       queued_for_print, printed, failed, cancelled), with the channel it has then (none
+//       before it has one); outcome="read" counts the read receipts.
+//   utpost_ledger_paper_letters_total{municipality, reason}
+//       letters queued for print, by the reason of that step (recipient_reserved, no_mailbox,
+//       security_level_not_supported, digital_delivery_failed, unread_past_deadline,
+//       sender_requested_print, ...).
+//   utpost_ledger_accepted_to_outcome_seconds{channel, outcome}
+//       from acceptance to delivered_digitally, queued_for_print and printed.
+//   utpost_ledger_tasks_due{kind}, utpost_ledger_task_oldest_due_age_seconds{kind}
+//       the task queue at scrape time (RefreshQueue).
+//
+// Thread-safe.
+#pragma once
+
+#include <prometheus/registry.h>
+
+#include <string_view>
+
+#include "absl/time/time.h"
+#include "common/metrics.h"
+#include "storage/ledger_store.h"
+#include "utpost/v1/letters.pb.h"
+
+namespace utpost::ledger {
+
+// An enum value's name as a label: lower case without the enum's prefix.
+std::string StatusLabel(v1::LetterStatus status);
+std::string ChannelLabel(v1::Channel channel);
+std::string ReasonLabel(v1::StatusReason reason);
+std::string TaskKindLabel(storage::v1::TaskKind kind);
+
+class LedgerMetrics {
+ public:
+  explicit LedgerMetrics(prometheus::Registry& registry);
+
+  // A new letter of `municipality`, durably stored.
+  void Accepted(std::string_view municipality);
+  // `record` as durably written by a status change; `previous` is the status it left.
+  void Transitioned(const storage::LetterRecord& record, v1::LetterStatus previous, absl::Time now);
+  // Reads the task queue of every kind (LedgerStore::SummarizeDue, at most `cap` entries a
+  // kind) and sets the queue gauges. A kind whose read fails keeps its last values.
+  void RefreshQueue(const storage::LedgerStore& store, absl::Time now, size_t cap = 100000);
+
+ private:
+  common::CounterVec accepted_;
+  common::CounterVec outcomes_;
+  common::CounterVec paper_;
+  common::HistogramVec latency_;
+  common::GaugeVec tasks_due_;
+  common::GaugeVec oldest_due_;
+};
+
+}  // namespace utpost::ledger
