@@ -427,15 +427,10 @@ absl::Status Finalize(Config& config) {
   }
   for (const absl::Status& s :
        {router::ValidateRouterConfig(config.router), courier::ValidateCourierConfig(config.courier),
-        print::ValidatePrintConfig(config.print)}) {
+        print::ValidatePrintConfig(config.print),
+        mailbox_sim::ValidateMailboxSimConfig(config.mailbox_sim)}) {
     if (s.ok()) continue;
     // "<section>.<key>: <rule>" in the form of the other config errors.
-    const std::string message(s.message());
-    const size_t colon = message.find(": ");
-    if (colon == std::string::npos) return s;
-    return Invalid(message.substr(0, colon), message.substr(colon + 2));
-  }
-  if (absl::Status s = mailbox_sim::ValidateMailboxSimConfig(config.mailbox_sim); !s.ok()) {
     const std::string message(s.message());
     const size_t colon = message.find(": ");
     if (colon == std::string::npos) return s;
