@@ -112,10 +112,12 @@ delivery_commands=$work/delivery_commands.txt
 # record appends to this file.
 record_file=$commands
 # The background servers: server_pid (every scenario), router_pid (routing, the router's
-# own process) and courier_pid (delivery, the courier's own process).
+# own process), courier_pid (delivery, the courier's own process) and sim_pid (the drain,
+# mailbox-sim's own process).
 server_pid=""
 router_pid=""
 courier_pid=""
+sim_pid=""
 # A load generator running in the background (the catch-up run, the drain), killed on exit.
 bench_pid=""
 # The RSS sampler of the drain, killed on exit.
@@ -162,6 +164,14 @@ stop_courier() {
   stop_process "$pid"
 }
 
+# Stops the background mailbox-sim, then forgets it. Returns its exit status.
+stop_sim() {
+  [[ -n $sim_pid ]] || return 0
+  local pid=$sim_pid
+  sim_pid=""
+  stop_process "$pid"
+}
+
 cleanup() {
   if [[ -n $sampler_pid ]]; then
     kill -TERM "$sampler_pid" 2>/dev/null || true
@@ -172,6 +182,7 @@ cleanup() {
     wait "$bench_pid" 2>/dev/null || true
   fi
   stop_courier || true
+  stop_sim || true
   stop_router || true
   stop_server || true
   rm -rf "$work"
@@ -182,8 +193,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # start_process PID_VAR CLIENT_CONFIG LOG COMMAND...: starts COMMAND in the background,
-# stores its pid in the variable named PID_VAR (server_pid, router_pid or courier_pid, which
-# cleanup stops), and waits until it has written CLIENT_CONFIG (its last line, "key:", is written
+# stores its pid in the variable named PID_VAR (server_pid, router_pid, courier_pid or
+# sim_pid, which cleanup stops), and waits until it has written CLIENT_CONFIG (its last line, "key:", is written
 # last): DATA_DIR/utpostctl.yaml for a process that runs the ledger,
 # DATA_DIR/utpostctl-<targets>.yaml for one that does not (e.g. utpostctl-router.yaml).
 start_process() {
@@ -384,15 +395,28 @@ mailbox_sim:
   max_streams: 64
 YAML
 
-# start_delivery_stack DIR CONFIG: utpost --target=ledger,registry,router,mailbox-sim on
-# DIR/data (log DIR/ledger.log); sets delivery_address to where it serves.
+# start_delivery_stack DIR CONFIG [separate-sim]: utpost
+# --target=ledger,registry,router,mailbox-sim on DIR/data (log DIR/ledger.log); sets
+# delivery_address to where it serves, and sim_address to where mailbox-sim does. With
+# separate-sim, mailbox-sim runs in a process of its own (log DIR/sim.log) beside
+# --target=ledger,registry,router, so that each one's memory can be told apart.
 start_delivery_stack() {
-  local dir=$1 data=$1/data config=$2
-  local stack=("$utpost_bin" "--target=ledger,registry,router,mailbox-sim" -c "$config"
+  local dir=$1 data=$1/data config=$2 separate=${3:-}
+  local targets=ledger,registry,router,mailbox-sim
+  [[ -z $separate ]] || targets=ledger,registry,router
+  local stack=("$utpost_bin" "--target=$targets" -c "$config"
     --log-level warn --data-dir "$data" --listen 127.0.0.1:0)
   record --background "${stack[@]}"
   start_server "$data/utpostctl.yaml" "$dir/ledger.log" "${stack[@]}"
   delivery_address=$(sed -n 's/^address: //p' "$data/utpostctl.yaml")
+  sim_address=$delivery_address
+  if [[ -n $separate ]]; then
+    local sim=("$utpost_bin" --target=mailbox-sim -c "$config" --log-level warn
+      --data-dir "$data" --listen 127.0.0.1:0)
+    record --background "${sim[@]}"
+    start_process sim_pid "$data/utpostctl-mailbox-sim.yaml" "$dir/sim.log" "${sim[@]}"
+    sim_address=$(sed -n 's/^address: //p' "$data/utpostctl-mailbox-sim.yaml")
+  fi
 }
 
 # start_courier DIR CONFIG: utpost --target=courier on the same data directory, reaching
@@ -403,7 +427,7 @@ start_courier() {
   local courier=("$utpost_bin" --target=courier -c "$config" --log-level warn
     --data-dir "$data" --listen 127.0.0.1:0 --component-address "ledger=$delivery_address"
     --component-address "registry=$delivery_address"
-    --component-address "mailbox-sim=$delivery_address")
+    --component-address "mailbox-sim=$sim_address")
   record --background "${courier[@]}"
   start_process courier_pid "$data/utpostctl-courier.yaml" "$dir/courier.log" "${courier[@]}"
 }
@@ -415,6 +439,11 @@ stop_delivery() {
   if ! stop_courier; then
     echo "run.sh: the courier did not stop cleanly:" >&2
     tail -n 20 "$dir/courier.log" >&2
+    exit 1
+  fi
+  if ! stop_sim; then
+    echo "run.sh: mailbox-sim did not stop cleanly:" >&2
+    tail -n 20 "$dir/sim.log" >&2
     exit 1
   fi
   if ! stop_server; then
@@ -500,7 +529,7 @@ run_drain() {
   local dir
   dir=$(mktemp -d "$work/drain.XXXXXX")
   local data=$dir/data
-  start_delivery_stack "$dir" "$delivery_config"
+  start_delivery_stack "$dir" "$delivery_config" separate-sim
   local bench=("$routing_bin" --config "$data/utpostctl.yaml" --until handed-over
     --recipients mailbox --concurrency "$concurrency" --document-bytes "$bytes"
     --letters "$letters" --duration 3600 --warmup 0 --drain-timeout 3600
@@ -515,39 +544,45 @@ run_drain() {
     fi
     sleep 1
   done
-  local load_hwm
+  local load_hwm sim_load_hwm
   load_hwm=$(vm_hwm_mib "$server_pid")
+  sim_load_hwm=$(vm_hwm_mib "$sim_pid")
   # From here on VmHWM is the peak of the drain alone (5: reset it to the current RSS).
   echo 5 >"/proc/$server_pid/clear_refs"
+  echo 5 >"/proc/$sim_pid/clear_refs"
   start_courier "$dir" "$delivery_config"
-  sample_rss "$dir/rss.txt" "$server_pid" "$courier_pid" &
+  sample_rss "$dir/rss.txt" "$server_pid" "$courier_pid" "$sim_pid" &
   sampler_pid=$!
   local pid=$bench_pid
   bench_pid=""
   wait "$pid"
-  local ledger_hwm courier_hwm
+  local ledger_hwm courier_hwm sim_hwm
   ledger_hwm=$(vm_hwm_mib "$server_pid")
   courier_hwm=$(vm_hwm_mib "$courier_pid")
+  sim_hwm=$(vm_hwm_mib "$sim_pid")
   kill -TERM "$sampler_pid" 2>/dev/null || true
   wait "$sampler_pid" 2>/dev/null || true
   sampler_pid=""
   local disk_mib
   disk_mib=$(du -sm "$data" | cut -f1)
   python3 - "$dir/drain.json" "$dir/rss.txt" "$load_hwm" "$ledger_hwm" "$courier_hwm" \
-    "$disk_mib" >>"$delivery_results" <<'PY'
+    "$disk_mib" "$sim_load_hwm" "$sim_hwm" >>"$delivery_results" <<'PY'
 import json, sys
 run = json.load(open(sys.argv[1]))
 samples = []
 for line in open(sys.argv[2]):
     parts = line.split()
-    if len(parts) == 3 and "-" not in parts[1:]:
-        samples.append((float(parts[0]), int(parts[1]) / 1024, int(parts[2]) / 1024))
+    if len(parts) == 4 and "-" not in parts[1:]:
+        samples.append([float(parts[0])] + [int(p) / 1024 for p in parts[1:]])
 run["ledger_load_peak_rss_mib"] = json.loads(sys.argv[3])
 run["ledger_drain_peak_rss_mib"] = json.loads(sys.argv[4])
 run["courier_drain_peak_rss_mib"] = json.loads(sys.argv[5])
 run["data_dir_mib"] = int(sys.argv[6])
-# RSS over the drain: each process's samples, and the mean of the first and the last fifth.
-run["rss_samples"] = [[round(t - samples[0][0], 1), round(l), round(c)] for t, l, c in samples]
+run["sim_load_peak_rss_mib"] = json.loads(sys.argv[7])
+run["sim_drain_peak_rss_mib"] = json.loads(sys.argv[8])
+# RSS over the drain, every second: [seconds, ledger's process, courier, mailbox-sim] (MiB).
+run["rss_samples"] = [[round(t - samples[0][0], 1), round(l), round(c), round(m)]
+                      for t, l, c, m in samples]
 print(json.dumps(run))
 PY
   stop_delivery "$dir"
@@ -856,21 +891,24 @@ if drain:
     first, last = samples[:fifth], samples[-fifth:]
     ledger_first, ledger_last = mean([s[1] for s in first]), mean([s[1] for s in last])
     courier_first, courier_last = mean([s[2] for s in first]), mean([s[2] for s in last])
+    sim_first, sim_last = mean([s[3] for s in first]), mean([s[3] for s in last])
     delivery += [
         "",
         f"Drain: {drain['acknowledged']:,} letters ({size_name(drain['document_bytes'])} each) "
         "accepted and routed with no courier running, then `utpost --target=courier` started",
-        "alone. Drain letters/s: the backlog over the time from its first DELIVERED_DIGITALLY",
-        "event to its last. Peak RSS: VmHWM of each process over the drain (the ledger's process",
-        "had its VmHWM reset when the courier started; its peak while loading is given apart);",
-        "RSS first → last fifth: mean VmRSS, sampled every second, over the first and the last",
-        "fifth of the drain.",
+        "alone. Here mailbox-sim runs in a process of its own, beside `utpost",
+        "--target=ledger,registry,router` (the ledger's process). Drain letters/s: the backlog over",
+        "the time from its first DELIVERED_DIGITALLY event to its last. Peak RSS: VmHWM of each",
+        "process over the drain (reset when the courier started; the peak while loading is given",
+        "apart); RSS first → last fifth: mean VmRSS, sampled every second, over the first and the",
+        "last fifth of the drain.",
         "",
         "| backlog | load letters/s | drain letters/s | drain s | not delivered | delivered twice "
         "| courier peak RSS MiB | courier RSS first → last fifth MiB "
         "| ledger process peak RSS MiB (load / drain) | ledger process RSS first → last fifth MiB "
+        "| mailbox-sim peak RSS MiB (load / drain) | mailbox-sim RSS first → last fifth MiB "
         "| data directory MiB |",
-        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
         f"| {drain['acknowledged']:,} × {size_name(drain['document_bytes'])} "
         f"| {cell(drain['letters_per_s'])} | {cell(drain['drain_letters_per_s'])} "
         f"| {cell(drain['drain_s'], 1)} | {drain['not_routed']:,} | {drain['duplicate_events']:,} "
@@ -878,7 +916,9 @@ if drain:
         f"| {cell(courier_first, 0)} → {cell(courier_last, 0)} "
         f"| {cell(drain['ledger_load_peak_rss_mib'], 0)} / "
         f"{cell(drain['ledger_drain_peak_rss_mib'], 0)} "
-        f"| {cell(ledger_first, 0)} → {cell(ledger_last, 0)} | {drain['data_dir_mib']:,} |",
+        f"| {cell(ledger_first, 0)} → {cell(ledger_last, 0)} "
+        f"| {cell(drain['sim_load_peak_rss_mib'], 0)} / {cell(drain['sim_drain_peak_rss_mib'], 0)} "
+        f"| {cell(sim_first, 0)} → {cell(sim_last, 0)} | {drain['data_dir_mib']:,} |",
         "",
     ]
     # The RSS over the drain in tenths (mean VmRSS of each tenth of the samples), so that a
@@ -889,6 +929,7 @@ if drain:
             "- RSS over the drain, mean of each tenth, MiB: courier "
             + " ".join(f"{mean([s[2] for s in t]):.0f}" for t in tenths)
             + "; ledger process " + " ".join(f"{mean([s[1] for s in t]):.0f}" for t in tenths)
+            + "; mailbox-sim " + " ".join(f"{mean([s[3] for s in t]):.0f}" for t in tenths)
             + ".")
     # Flat: neither process grows by more than a fifth (and 32 MiB) from the first fifth of
     # the drain to the last, while the backlog it works through shrinks to nothing.
@@ -898,7 +939,9 @@ if drain:
         f"- **Drain:** {drain['acknowledged']:,} letters delivered at "
         f"{cell(drain['drain_letters_per_s'])} letters/s; courier peak RSS "
         f"{cell(drain['courier_drain_peak_rss_mib'], 0)} MiB, ledger process "
-        f"{cell(drain['ledger_drain_peak_rss_mib'], 0)} MiB (target: memory stays flat while "
+        f"{cell(drain['ledger_drain_peak_rss_mib'], 0)} MiB, mailbox-sim "
+        f"{cell(drain['sim_drain_peak_rss_mib'], 0)} MiB (target: the courier's and the "
+        f"ledger's memory stay flat while "
         f"the backlog drains: {verdict(flat)}); {drain['not_routed']:,} not delivered, "
         f"{drain['duplicate_events']:,} delivered twice.")
 if deliveries:
