@@ -593,7 +593,7 @@ if [[ -z $only ]]; then
     bytes=${scenario%%:*}
     name=${scenario##*:}
     echo "run.sh: scenario $name: $bytes-byte documents, concurrency $concurrency, $seconds s" >&2
-    run_loadgen_against utpost "utpost-$name" "$bytes" "$utpost_bin" --log-level warn
+    run_loadgen_against utpost "utpost-$name" "$bytes" "$utpost_bin" --target=ledger --log-level warn
     run_loadgen_against "transport ceiling" "echo-$name" "$bytes" "$ceilings_bin" echo-server
     run_disk "$bytes" "disk-$name"
   done

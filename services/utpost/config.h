@@ -24,7 +24,7 @@
 //     min_print_if_unread_after: 1h  # the shortest print-if-unread a letter may ask for
 //     worker_threads: 32
 //     max_queued_requests: 256
-//     task_worker_threads: 8         # the internal TaskService has a pool of its own
+//     task_worker_threads: 32        # the internal TaskService has a pool of its own
 //     max_queued_task_requests: 512
 //     max_document_reads: 16         # ReadDocuments streams at once
 //     max_inflight_bytes: 536870912
@@ -77,7 +77,7 @@
 //     providers_dir: pki/providers   # serves every <id> with a <providers_dir>/<id>/key.pem
 //     max_document_bytes: 67108864
 //     max_batch_bytes: 268435456
-//     max_streams: 4
+//     max_streams: 16
 //     worker_threads: 8
 //     max_queued_requests: 256
 //     fail_share: 0             # behaviour at start; utpostctl mailbox-sim changes it
