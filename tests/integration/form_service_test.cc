@@ -18,6 +18,7 @@
 #include "clients/cpp/form_client.h"
 #include "common/field_violations.h"
 #include "common/proto_time.h"
+#include "common/strings.h"
 #include "crypto/dev_pki.h"
 #include "services/utpost/app.h"
 #include "tests/testutil/test_stack.h"
@@ -58,7 +59,8 @@ v1::OrganisationId Org(std::string_view key) {
 
 // A PNG signature followed by `marker`: enough for the signature check.
 std::string MakePng(std::string_view marker) {
-  return absl::StrCat(std::string_view("\x89PNG\r\n\x1a\n", 8), "IHDR", marker);
+  return absl::StrCat(common::Av(std::string_view("\x89PNG\r\n\x1a\n", 8)), "IHDR",
+                      common::Av(marker));
 }
 
 class FormServiceTest : public ::testing::Test {
@@ -144,7 +146,7 @@ class FormServiceTest : public ::testing::Test {
     v1::Attachment* a = request.add_attachments();
     a->set_filename("vedlegg.pdf");
     a->set_media_type("application/pdf");
-    a->set_content(MakePdf(absl::StrCat("ATTACHMENT-", marker), 4096));
+    a->set_content(MakePdf(absl::StrCat("ATTACHMENT-", common::Av(marker)), 4096));
     return request;
   }
 
@@ -298,7 +300,9 @@ TEST_F(FormServiceTest, AnUnacknowledgedSubmissionIsOfferedAgainAfterItsLeaseAnd
   EXPECT_GT(lease_end, absl::Now() - absl::Seconds(1));
   // Within the lease: not offered. (Only asserted while the lease surely holds.)
   std::vector<v1::FetchSubmissionsResponse> during = Fetch();
-  if (absl::Now() < lease_end) EXPECT_THAT(during, IsEmpty());
+  if (absl::Now() < lease_end) {
+    EXPECT_THAT(during, IsEmpty());
+  }
   std::this_thread::sleep_for(absl::ToChronoMilliseconds(lease_end - absl::Now()) +
                               std::chrono::milliseconds(50));
   std::vector<v1::FetchSubmissionsResponse> after = Fetch();
