@@ -33,7 +33,9 @@ $(BUILD)/CMakeCache.txt:
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 
-run: build
+# make run builds only the two programs it needs (the tests are make test's).
+run: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS) --target utpost utpostctl
 	$(BUILD)/services/utpost/utpost --target=all --data-dir=data --config=config/utpost.dev.yaml
 
 test: build lint-proto fuzz-build

@@ -18,6 +18,7 @@
 #include "services/common/log.h"
 #include "services/common/private_dir.h"
 #include "services/common/server_reflection.h"
+#include "services/ledger/form_service.h"
 #include "services/ledger/letter_service.h"
 #include "services/utpost/modules.h"
 
@@ -161,10 +162,13 @@ absl::Status App::InitServer() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();  // v1alpha
   service::AddServerReflectionV1(builder_);
   builder_.AddListeningPort(config.listen, credentials, &port_);
-  // The largest request is a SendLetter at the letter limit (other methods take less).
-  const int64_t max_receive = std::min<int64_t>(
-      static_cast<int64_t>(ledger::LetterServiceImpl::MaxSendLetterBytes(config.ledger.limits)),
-      std::numeric_limits<int>::max());
+  // The largest request is a SendLetter at the letter limit or a SubmitForm at the
+  // submission limit (other methods take less).
+  const int64_t max_receive =
+      std::min<int64_t>(static_cast<int64_t>(std::max(
+                            ledger::LetterServiceImpl::MaxSendLetterBytes(config.ledger.limits),
+                            ledger::FormServiceImpl::MaxSubmitFormBytes(config.forms))),
+                        std::numeric_limits<int>::max());
   builder_.SetMaxReceiveMessageSize(static_cast<int>(max_receive));
   LimitTransportMemory(builder_, max_receive);
   // Keep idle watch streams alive through proxies and notice dead peers.
@@ -184,6 +188,7 @@ absl::Status App::Init(std::string_view targets) {
     // every certificate exists it is not opened again.
     std::vector<crypto::DevOrganisation> orgs;
     for (const auto& org : kExampleOrganisations) orgs.push_back({org.org_key, org.name});
+    for (const auto& org : kExamplePortals) orgs.push_back({org.org_key, org.name});
     std::vector<std::string> components;
     for (const ModuleSpec& m : Modules()) components.push_back(m.name);
     UTPOST_RETURN_IF_ERROR(crypto::EnsureDevPki(config.InData("pki"), orgs, components));
@@ -237,7 +242,10 @@ absl::Status App::Start() {
   // never points utpostctl away from the ledger.
   if (config.dev_pki) {
     // utpostctl's configuration: paths relative to the file's own directory.
-    for (const auto& org : kExampleOrganisations) {
+    std::vector<ExampleOrganisation> identities(std::begin(kExampleOrganisations),
+                                                std::end(kExampleOrganisations));
+    identities.insert(identities.end(), std::begin(kExamplePortals), std::end(kExamplePortals));
+    for (const auto& org : identities) {
       const std::filesystem::path client_dir = crypto::DevClientDir("pki", org.org_key);
       std::ofstream out(ClientConfigPath(org.org_key), std::ios::trunc);
       out << "# Written by utpost at start-up (dev PKI), for utpostctl (--config).\n"

@@ -36,6 +36,15 @@
 //       organisations: {NO958935420: 30d}   # periods of particular organisations
 //       poll_interval: 30s
 //       batch_size: 100
+//   forms:                      # citizen form submissions (services/ledger/forms_config.h)
+//     lease_time: 5m            # a fetched, unacknowledged submission is offered again after it
+//     max_per_fetch: 16         # submissions leased and streamed per FetchSubmissions
+//     max_fetch_streams: 16     # FetchSubmissions streams open at once
+//     max_submission_bytes: 52428800   # attachments of one submission together
+//     max_fields: 200           # fields of a form type
+//     max_attachments: 20       # attachments of a submission
+//     max_portals: 100          # allowed portals of a form type
+//     list_max_scan: 2000       # submissions scanned per ListSubmissions page or fetch
 //   registry:
 //     data_dir: registry        # its own RocksDB, relative to data_dir unless absolute
 //     administrators: [NO958935420]   # organisations that may call RegistryService (org
@@ -117,6 +126,7 @@
 
 #include "absl/status/statusor.h"
 #include "services/courier/courier_config.h"
+#include "services/ledger/forms_config.h"
 #include "services/ledger/ledger_config.h"
 #include "services/mailbox_sim/mailbox_sim_config.h"
 #include "services/print/print_config.h"
@@ -159,6 +169,7 @@ struct Config {
   TlsConfig tls;
   ComponentsConfig components;
   ledger::LedgerConfig ledger;
+  ledger::FormsConfig forms;
   registry::RegistryConfig registry;
   router::RouterConfig router;
   courier::CourierConfig courier;
