@@ -33,10 +33,12 @@ $(BUILD)/CMakeCache.txt:
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 
-# make run builds only the two programs it needs (the tests are make test's).
+# make run builds only the two programs it needs (the tests are make test's), and registers
+# the example form types (examples/forms/) once the server is up.
 run: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS) --target utpost utpostctl
-	$(BUILD)/services/utpost/utpost --target=all --data-dir=data --config=config/utpost.dev.yaml
+	tools/seed-dev-forms.sh $(BUILD)/clients/cli/utpostctl & \
+	exec $(BUILD)/services/utpost/utpost --target=all --data-dir=data --config=config/utpost.dev.yaml
 
 test: build lint-proto fuzz-build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 600

@@ -247,14 +247,29 @@ absl::Status App::Start() {
     identities.insert(identities.end(), std::begin(kExamplePortals), std::end(kExamplePortals));
     for (const auto& org : identities) {
       const std::filesystem::path client_dir = crypto::DevClientDir("pki", org.org_key);
-      std::ofstream out(ClientConfigPath(org.org_key), std::ios::trunc);
-      out << "# Written by utpost at start-up (dev PKI), for utpostctl (--config).\n"
-          << "# Identity: " << org.name << " (" << org.org_key << ")\n"
-          << "address: " << address() << "\n"
-          << "ca: " << (client_dir / "ca.pem").string() << "\n"
-          << "cert: " << (client_dir / "client.pem").string() << "\n"
-          << "key: " << (client_dir / "client.key").string() << "\n";
-      if (!out) return absl::UnavailableError("cannot write the utpostctl configuration");
+      std::string text =
+          absl::StrCat("# Written by utpost at start-up (dev PKI), for utpostctl (--config).\n",
+                       "# Identity: ", org.name, " (", org.org_key, ")\n", "address: ", address(),
+                       "\n", "ca: ", (client_dir / "ca.pem").string(), "\n",
+                       "cert: ", (client_dir / "client.pem").string(), "\n",
+                       "key: ", (client_dir / "client.key").string(), "\n");
+      // A portal submits forms to the first example municipality unless told otherwise.
+      const bool portal =
+          std::any_of(std::begin(kExamplePortals), std::end(kExamplePortals),
+                      [&](const ExampleOrganisation& p) {
+                        return std::string_view(p.org_key) == std::string_view(org.org_key);
+                      });
+      if (portal) absl::StrAppend(&text, "municipality: ", kExampleOrganisations[0].org_key, "\n");
+      std::vector<std::filesystem::path> paths = {ClientConfigPath(org.org_key)};
+      // The default identity also under its own name, for `utpostctl --as <org>`.
+      if (paths[0].filename() == "utpostctl.yaml") {
+        paths.push_back(config.InData(absl::StrCat("utpostctl-", org.org_key, ".yaml")));
+      }
+      for (const std::filesystem::path& path : paths) {
+        std::ofstream out(path, std::ios::trunc);
+        out << text;
+        if (!out) return absl::UnavailableError("cannot write the utpostctl configuration");
+      }
     }
   }
   for (Running& running : modules_) {
