@@ -54,7 +54,8 @@ lint-proto: deps
 bench: deps
 	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DUTPOST_BUILD_TESTS=OFF
 	cmake --build $(BENCH_BUILD) -j$(JOBS) --target utpost utpost_loadgen utpost_bench_ceilings \
-	  utpost_bench_lease utpost_registry_import utpost_bench_routing utpost_crypto_bench
+	  utpost_bench_lease utpost_registry_import utpost_bench_routing utpost_bench_forms \
+	  utpost_crypto_bench
 	bench/run.sh $(BENCH_BUILD)
 	$(BENCH_BUILD)/bench/utpost_crypto_bench --benchmark_min_time=0.5 | tee bench/crypto_results.txt
 

@@ -60,8 +60,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$build_arg" && pwd)
 seconds=${BENCH_SECONDS:-15}
 only=${BENCH_ONLY:-}
-if [[ -n $only && $only != routing && $only != delivery ]]; then
-  echo "run.sh: BENCH_ONLY=$only: the scenarios that run alone are 'routing' and 'delivery'" >&2
+if [[ -n $only && $only != routing && $only != delivery && $only != forms ]]; then
+  echo "run.sh: BENCH_ONLY=$only: the scenarios that run alone are 'routing', 'delivery' and" \
+    "'forms'" >&2
   exit 2
 fi
 backlog=${BENCH_BACKLOG:-100000}
@@ -77,7 +78,11 @@ lease_finished=${BENCH_LEASE_FINISHED:-1000000}
 registry_import_bin=$build/bench/utpost_registry_import
 registry_rows=${BENCH_REGISTRY_ROWS:-1000000}
 routing_bin=$build/bench/utpost_bench_routing
+forms_bin=$build/bench/utpost_bench_forms
 needed=("$utpost_bin" "$routing_bin")
+if [[ -z $only || $only == forms ]]; then
+  needed+=("$forms_bin")
+fi
 if [[ $only != routing ]]; then
   needed+=("$loadgen_bin")
 fi
@@ -102,6 +107,10 @@ routing_results=$work/routing.jsonl
 routing_commands=$work/routing_commands.txt
 delivery_results=$work/delivery.jsonl
 delivery_commands=$work/delivery_commands.txt
+forms_results=$work/forms.jsonl
+forms_commands=$work/forms_commands.txt
+: >"$forms_results"
+: >"$forms_commands"
 : >"$results"
 : >"$lease_results"
 : >"$commands"
@@ -588,6 +597,38 @@ PY
   stop_delivery "$dir"
 }
 
+# run_forms BYTES: the send path alone (utpost_loadgen against `utpost --target=ledger`), then
+# on a fresh server utpost_bench_forms: SubmitForm with one attachment of BYTES as the dev
+# portal, then FetchSubmissions + AcknowledgeSubmission of all of them as the municipality.
+run_forms() {
+  local bytes=$1 dir
+  for label in "send path" forms; do
+    dir=$(mktemp -d "$work/forms.XXXXXX")
+    local server=("$utpost_bin" --target=ledger --log-level warn --data-dir "$dir/data"
+      --listen 127.0.0.1:0)
+    record --background "${server[@]}"
+    start_server "$dir/data/utpostctl.yaml" "$dir/server.log" "${server[@]}"
+    local bench
+    if [[ $label == "send path" ]]; then
+      bench=("$loadgen_bin" --config "$dir/data/utpostctl.yaml" --concurrency "$concurrency"
+        --document-bytes "$bytes" --duration "$seconds" --warmup 2 --server-pid "$server_pid"
+        --label "send path")
+    else
+      bench=("$forms_bin" --config "$dir/data/utpostctl.yaml"
+        --portal-config "$dir/data/utpostctl-NO991825827.yaml" --concurrency "$concurrency"
+        --document-bytes "$bytes" --duration "$seconds" --warmup 2 --server-pid "$server_pid")
+    fi
+    record "${bench[@]}"
+    "${bench[@]}" >>"$forms_results"
+    if ! stop_server; then
+      echo "run.sh: the $label server did not stop cleanly:" >&2
+      tail -n 20 "$dir/server.log" >&2
+      exit 1
+    fi
+    rm -rf "$dir"
+  done
+}
+
 if [[ -z $only ]]; then
   for scenario in 65536:64k 1048576:1m; do
     bytes=${scenario%%:*}
@@ -624,7 +665,7 @@ if [[ -z $only ]]; then
   export BENCH_REGISTRY_RESULT=$registry_result
 fi
 
-if [[ $only != delivery ]]; then
+if [[ -z $only || $only == routing ]]; then
   record_file=$routing_commands
   for scenario in 4096:4k 65536:64k; do
     bytes=${scenario%%:*}
@@ -636,7 +677,7 @@ if [[ $only != delivery ]]; then
   run_routing_catch_up routing-catch-up 4096 5
 fi
 
-if [[ $only != routing ]]; then
+if [[ -z $only || $only == delivery ]]; then
   record_file=$delivery_commands
   echo "run.sh: delivery: the send path alone, 65536-byte documents, $seconds s" >&2
   run_send_path 65536
@@ -647,6 +688,11 @@ if [[ $only != routing ]]; then
   run_delivery delivery "$delivery_config" 65536
   echo "run.sh: delivery drain: $backlog letters of $backlog_bytes bytes, then the courier" >&2
   run_drain "$backlog" "$backlog_bytes"
+fi
+if [[ -z $only || $only == forms ]]; then
+  record_file=$forms_commands
+  echo "run.sh: forms: the send path, then submit and fetch+ack, 65536-byte attachments" >&2
+  run_forms 65536
 fi
 record_file=$commands
 
@@ -665,6 +711,7 @@ export BENCH_ONLY=$only
 export BENCH_CONCURRENCY=$concurrency BENCH_MEASURED=$seconds BENCH_BUILD_ARG=$build_arg
 export BENCH_BUILD_TYPE=${build_type:-unknown} BENCH_REVISION=$revision BENCH_CPU=$cpu
 export BENCH_FILESYSTEM=$filesystem BENCH_NPROC BENCH_KERNEL BENCH_DATE
+if [[ $only != forms ]]; then
 python3 - "$results" "$commands" "$root/bench/results.md" "$lease_results" \
   "$routing_results" "$routing_commands" "$delivery_results" "$delivery_commands" \
   "$delivery_defaults_config" "$delivery_config" <<'PY'
@@ -1111,3 +1158,10 @@ with open(out_path, "w") as out:
     out.write(text)
 print(text)
 PY
+fi
+
+# The Forms section, between its markers (added before "## Environment" if missing).
+if [[ -z $only || $only == forms ]]; then
+  python3 "$root/bench/forms_section.py" "$forms_results" "$forms_commands" \
+    "$root/bench/results.md"
+fi
