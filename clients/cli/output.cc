@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <iostream>
 #include <random>
-#include <random>
 #include <string>
 
 #include "common/field_violations.h"
