@@ -33,8 +33,12 @@ $(BUILD)/CMakeCache.txt:
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 
-run: build
-	$(BUILD)/services/utpost/utpost --target=all --data-dir=data --config=config/utpost.dev.yaml
+# make run builds only the two programs it needs (the tests are make test's), and registers
+# the example form types (examples/forms/) once the server is up.
+run: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS) --target utpost utpostctl
+	tools/seed-dev-forms.sh $(BUILD)/clients/cli/utpostctl & \
+	exec $(BUILD)/services/utpost/utpost --target=all --data-dir=data --config=config/utpost.dev.yaml
 
 test: build lint-proto fuzz-build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 600
@@ -50,7 +54,8 @@ lint-proto: deps
 bench: deps
 	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DUTPOST_BUILD_TESTS=OFF
 	cmake --build $(BENCH_BUILD) -j$(JOBS) --target utpost utpost_loadgen utpost_bench_ceilings \
-	  utpost_bench_lease utpost_registry_import utpost_bench_routing utpost_crypto_bench
+	  utpost_bench_lease utpost_registry_import utpost_bench_routing utpost_bench_forms \
+	  utpost_crypto_bench
 	bench/run.sh $(BENCH_BUILD)
 	$(BENCH_BUILD)/bench/utpost_crypto_bench --benchmark_min_time=0.5 | tee bench/crypto_results.txt
 

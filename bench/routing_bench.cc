@@ -33,7 +33,8 @@
 //     duplicate_events: letters with more than one routing event (must be 0);
 //     unacknowledged_routed: routing events for letters whose SendLetter failed;
 //   - outcomes: routing events by "STATUS CHANNEL REASON";
-//   - ledger and router CPU cores over the window and peak RSS, when their pids are given.
+//   - ledger, router and courier CPU cores over the window and peak RSS, when their pids are
+//     given (the "ledger" is whatever process serves LetterService).
 // Progress and the first error of each kind go to stderr.
 //
 // With --until handed-over (and a courier, print and mailbox-sim behind the ledger), the
@@ -42,14 +43,22 @@
 // --recipients mailbox every letter goes to the seeded recipient with a digital mailbox, so
 // the run measures delivery through the courier and mailbox-sim alone.
 //
+// With --letters N the load stops once N letters have been sent (or at the end of
+// --duration, whichever comes first), and the measured window ends with the load: e.g. a
+// backlog of N letters loaded with no courier running, which bench/run.sh then starts, so
+// that drain_letters_per_s is the courier's rate working the backlog off. While waiting
+// for the drain, progress is written to stderr every 10 s.
+//
 // Usage: utpost_bench_routing --config DIR/utpostctl.yaml [--concurrency 16]
 //            [--document-bytes 4096] [--duration 10] [--warmup 2] [--drain-timeout 60]
 //            [--ledger-pid PID] [--router-pid PID] [--load-ended-file FILE] [--label TEXT]
-//            [--until routed|handed-over] [--recipients all|mailbox]
+//            [--until routed|handed-over] [--recipients all|mailbox] [--letters N]
+//            [--courier-pid PID]
 #include <grpcpp/client_context.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
@@ -96,6 +105,8 @@ struct Flags : LoadFlags {
   double drain_timeout_s = 60;
   std::optional<int> ledger_pid;
   std::optional<int> router_pid;
+  std::optional<int> courier_pid;
+  std::optional<uint64_t> letters;
   std::string load_ended_file;
   std::string label = "routing";
   std::string until = "routed";
@@ -143,10 +154,12 @@ class Tracker {
     if (letter.acked && --outstanding_ == 0) cv_.notify_all();
   }
 
-  // Waits until every acknowledged letter has been routed, or until `deadline`.
-  void AwaitDrained(SteadyTime deadline) {
+  // Waits until every acknowledged letter has been routed, or until `deadline`. Returns the
+  // number of acknowledged letters not yet routed.
+  uint64_t AwaitDrained(SteadyTime deadline) {
     std::unique_lock lock(mu_);
     cv_.wait_until(lock, deadline, [this] { return outstanding_ == 0; });
+    return outstanding_;
   }
 
   // Call after the load and the stream have stopped.
@@ -163,10 +176,23 @@ class Tracker {
   uint64_t duplicates_ = 0;
 };
 
+// The letters the workers may still send (--letters), shared by all of them; unlimited when
+// constructed without a limit.
+class SendBudget {
+ public:
+  explicit SendBudget(std::optional<uint64_t> limit) : limit_(limit) {}
+  // Whether one more letter may be sent; counts it.
+  bool Take() { return !limit_ || taken_.fetch_add(1, std::memory_order_relaxed) < *limit_; }
+
+ private:
+  const std::optional<uint64_t> limit_;
+  std::atomic<uint64_t> taken_{0};
+};
+
 void Work(client::LetterClient& client, v1::SendLetterRequest request,
           const std::vector<v1::Recipient>& recipients, size_t cases, int worker,
-          const std::string& key_prefix, const Window& window, ErrorSampler& sampler,
-          Tracker& tracker, WorkerStats& stats) {
+          const std::string& key_prefix, const Window& window, SendBudget& budget,
+          ErrorSampler& sampler, Tracker& tracker, WorkerStats& stats) {
   v1::PostalAddress& address = *request.mutable_postal_address();
   address.set_postal_code("0150");
   address.set_city("Oslo");
@@ -181,7 +207,7 @@ void Work(client::LetterClient& client, v1::SendLetterRequest request,
     request.set_idempotency_key(absl::StrCat(key_prefix, sequence));
 
     const SteadyTime begin = std::chrono::steady_clock::now();
-    if (begin >= window.end) return;
+    if (begin >= window.end || !budget.Take()) return;
     absl::StatusOr<v1::SendLetterResponse> response = client.Send(request);
     const SteadyTime end = std::chrono::steady_clock::now();
     if (response.ok()) {
@@ -307,30 +333,53 @@ int Run(const Flags& flags) {
             << " s against " << options->address << "\n";
 
   ErrorSampler sampler(kProgram);
+  SendBudget budget(flags.letters);
   std::vector<WorkerStats> stats(flags.concurrency);
   std::vector<std::thread> workers;
   for (int i = 0; i < flags.concurrency; ++i) {
     workers.emplace_back(Work, std::ref(*clients[i]), std::move(requests[i]), std::cref(recipients),
                          cases, i, absl::StrCat("route-", run_id, "-", i, "-"), std::cref(window),
-                         std::ref(sampler), std::ref(tracker), std::ref(stats[i]));
+                         std::ref(budget), std::ref(sampler), std::ref(tracker),
+                         std::ref(stats[i]));
   }
 
   std::this_thread::sleep_until(window.start);
   const double own_cpu_start = OwnCpuSeconds();
   const std::optional<double> ledger_cpu_start = CpuOf(flags.ledger_pid);
   const std::optional<double> router_cpu_start = CpuOf(flags.router_pid);
-  std::this_thread::sleep_until(window.end);
+  const std::optional<double> courier_cpu_start = CpuOf(flags.courier_pid);
+  // With --letters the window ends when the last letter has been sent, if that is earlier.
+  if (flags.letters) {
+    for (std::thread& worker : workers) worker.join();
+  } else {
+    std::this_thread::sleep_until(window.end);
+  }
+  const Window measured{window.start,
+                        std::clamp(std::chrono::steady_clock::now(), window.start, window.end)};
   const double own_cpu = OwnCpuSeconds() - own_cpu_start;
   const std::optional<double> ledger_cpu_end = CpuOf(flags.ledger_pid);
   const std::optional<double> router_cpu_end = CpuOf(flags.router_pid);
-  for (std::thread& worker : workers) worker.join();
+  const std::optional<double> courier_cpu_end = CpuOf(flags.courier_pid);
+  for (std::thread& worker : workers) {
+    if (worker.joinable()) worker.join();
+  }
   const SteadyTime load_end = std::chrono::steady_clock::now();
   if (!flags.load_ended_file.empty() && !std::ofstream(flags.load_ended_file)) {
     std::cerr << kProgram << ": cannot write " << flags.load_ended_file << "\n";
   }
 
-  tracker.AwaitDrained(load_end + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                      std::chrono::duration<double>(flags.drain_timeout_s)));
+  const SteadyTime drain_deadline =
+      load_end + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                     std::chrono::duration<double>(flags.drain_timeout_s));
+  constexpr auto kProgressEvery = std::chrono::seconds(10);
+  for (SteadyTime next = load_end + kProgressEvery;; next += kProgressEvery) {
+    const uint64_t outstanding = tracker.AwaitDrained(std::min(next, drain_deadline));
+    if (outstanding == 0 || std::chrono::steady_clock::now() >= drain_deadline) break;
+    std::cerr << kProgram << ": " << flags.label << ": " << outstanding << " letters not yet "
+              << flags.until << " "
+              << std::chrono::duration_cast<std::chrono::seconds>(next - load_end).count()
+              << " s after the load\n";
+  }
   watch_context.TryCancel();
   watcher.join();
   if (!watch_status.ok()) {
@@ -353,7 +402,7 @@ int Run(const Flags& flags) {
   std::vector<int64_t> route_latencies;
   for (const auto& entry : tracker.letters()) {
     const Tracker::Letter& l = entry.second;
-    if (l.routed && window.Counts(*l.routed)) ++routed_in_window;
+    if (l.routed && measured.Counts(*l.routed)) ++routed_in_window;
     if (!l.acked) {
       ++unacknowledged_routed;
       continue;
@@ -367,13 +416,13 @@ int Run(const Flags& flags) {
       if (!first_drained || *l.routed < *first_drained) first_drained = *l.routed;
       if (!last_drained || *l.routed > *last_drained) last_drained = *l.routed;
     }
-    if (!window.Counts(*l.acked)) continue;
+    if (!measured.Counts(*l.acked)) continue;
     if (*l.routed < *l.acked) ++routed_before_ack;
     route_latencies.push_back(std::max<int64_t>(0, Nanos(*l.routed - *l.acked)));
   }
 
-  const double seconds = window.Seconds();
-  RunDescription run{flags.label, flags.concurrency, flags.document_bytes, window};
+  const double seconds = measured.Seconds();
+  RunDescription run{flags.label, flags.concurrency, flags.document_bytes, measured};
   nlohmann::ordered_json out = Summarise(run, stats);
   out["milestone"] = flags.until;
   out["server_peak_rss_mib"] = RssOf(flags.ledger_pid);
@@ -389,8 +438,8 @@ int Run(const Flags& flags) {
   out["route_p99_ms"] = route["p99_ms"];
   out["route_max_ms"] = route["max_ms"];
   out["routed_before_ack"] = routed_before_ack;
-  out["backlog_at_start"] = backlog_at(window.start);
-  out["backlog_at_end"] = backlog_at(window.end);
+  out["backlog_at_start"] = backlog_at(measured.start);
+  out["backlog_at_end"] = backlog_at(measured.end);
   out["acknowledged"] = acknowledged;
   const uint64_t unrouted_at_load_end = backlog_at(load_end);
   out["unrouted_at_load_end"] = unrouted_at_load_end;
@@ -417,6 +466,8 @@ int Run(const Flags& flags) {
   out["ledger_cpu_cores"] = CoresOver(ledger_cpu_start, ledger_cpu_end, seconds);
   out["router_cpu_cores"] = CoresOver(router_cpu_start, router_cpu_end, seconds);
   out["router_peak_rss_mib"] = RssOf(flags.router_pid);
+  out["courier_cpu_cores"] = CoresOver(courier_cpu_start, courier_cpu_end, seconds);
+  out["courier_peak_rss_mib"] = RssOf(flags.courier_pid);
   out["loadgen_cpu_cores"] = Round3(own_cpu / seconds);
   out["stream_error"] = watch_status.ok() ? nlohmann::ordered_json(nullptr)
                                           : nlohmann::ordered_json(watch_status.error_message());
@@ -438,6 +489,12 @@ int main(int argc, char** argv) {
                  "ledger process: report its peak RSS (VmHWM) and CPU use");
   cli.add_option("--router-pid", flags.router_pid,
                  "router process: report its peak RSS (VmHWM) and CPU use");
+  cli.add_option("--courier-pid", flags.courier_pid,
+                 "courier process: report its peak RSS (VmHWM) and CPU use");
+  cli.add_option("--letters", flags.letters,
+                 "stop the load after this many letters (or at the end of --duration); the "
+                 "measured window ends with the load")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100'000'000}));
   cli.add_option("--load-ended-file", flags.load_ended_file,
                  "created when the load has ended (e.g. to start a router only then)");
   cli.add_option("--label", flags.label, "names the run in the JSON output");

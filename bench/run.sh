@@ -21,14 +21,31 @@
 # to its ROUTED/FAILED event on a WatchLetterEvents stream. Then a catch-up run (4 KiB): the
 # same load for 5 s with no router, then the router alone works the backlog off; its rate is
 # the router's capacity beside the send path's rate without a router.
+# Then delivery, with 64 KiB documents (BENCH_ONLY=delivery runs it alone):
+#   send path   `utpost --target=ledger` on a fresh data directory, driven by utpost_loadgen:
+#               SendLetter acknowledgements/s with nothing behind the ledger, the reference;
+#   delivery    `utpost --target=ledger,registry,router,mailbox-sim` and `utpost
+#               --target=courier` in two processes on one fresh data directory (the courier
+#               reaches the ledger, the registry and the simulator over mTLS on loopback; the
+#               simulator answers at once and nobody reads, see delivery_config below), and
+#               utpost_bench_routing --until handed-over --recipients mailbox: every letter to
+#               the seeded recipient with a digital mailbox, letters/s reaching
+#               DELIVERED_DIGITALLY and the time from acknowledgement to that event;
+#   drain       the same two processes, but the courier starts only after BENCH_BACKLOG
+#               letters were accepted and routed; the rate at which it delivers them, and the
+#               peak RSS (VmHWM, reset when the courier starts) of the courier and of the
+#               ledger's process while it does, with their RSS sampled every second.
 #
 # Environment:
 #   BENCH_SECONDS  measured seconds per run (default 15; each run adds 2 s of warm-up)
 #   BENCH_DIR      parent of the temporary directories (default ./build-bench/tmp). All runs
 #                  write there, so utpost and the disk ceiling use the same disk.
 #   BENCH_ONLY     unset: everything, and bench/results.md is rewritten. "routing": the
-#                  routing scenario alone (about 40 s at BENCH_SECONDS=15); only the Routing
+#                  routing scenario alone (about 40 s at BENCH_SECONDS=15); "delivery": the
+#                  delivery scenario alone (a few minutes, most of it the drain). Only that
 #                  section of bench/results.md is replaced (added if missing), the rest kept.
+#   BENCH_BACKLOG        letters in the drain's backlog (default 100000)
+#   BENCH_BACKLOG_BYTES  their document size (default 65536)
 #
 # Every server started here is stopped (SIGTERM, then SIGKILL after 60 s) and every temporary
 # directory removed, also on failure or Ctrl-C.
@@ -43,10 +60,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$build_arg" && pwd)
 seconds=${BENCH_SECONDS:-15}
 only=${BENCH_ONLY:-}
-if [[ -n $only && $only != routing ]]; then
-  echo "run.sh: BENCH_ONLY=$only: the only scenario that runs alone is 'routing'" >&2
+if [[ -n $only && $only != routing && $only != delivery && $only != forms ]]; then
+  echo "run.sh: BENCH_ONLY=$only: the scenarios that run alone are 'routing', 'delivery' and" \
+    "'forms'" >&2
   exit 2
 fi
+backlog=${BENCH_BACKLOG:-100000}
+backlog_bytes=${BENCH_BACKLOG_BYTES:-65536}
 bench_dir=${BENCH_DIR:-$(pwd)/build-bench/tmp}
 concurrency=16
 
@@ -58,9 +78,16 @@ lease_finished=${BENCH_LEASE_FINISHED:-1000000}
 registry_import_bin=$build/bench/utpost_registry_import
 registry_rows=${BENCH_REGISTRY_ROWS:-1000000}
 routing_bin=$build/bench/utpost_bench_routing
+forms_bin=$build/bench/utpost_bench_forms
 needed=("$utpost_bin" "$routing_bin")
+if [[ -z $only || $only == forms ]]; then
+  needed+=("$forms_bin")
+fi
+if [[ $only != routing ]]; then
+  needed+=("$loadgen_bin")
+fi
 if [[ -z $only ]]; then
-  needed+=("$loadgen_bin" "$ceilings_bin" "$lease_bin" "$registry_import_bin")
+  needed+=("$ceilings_bin" "$lease_bin" "$registry_import_bin")
 fi
 for bin in "${needed[@]}"; do
   if [[ ! -x $bin ]]; then
@@ -78,19 +105,32 @@ lease_results=$work/lease.jsonl
 commands=$work/commands.txt
 routing_results=$work/routing.jsonl
 routing_commands=$work/routing_commands.txt
+delivery_results=$work/delivery.jsonl
+delivery_commands=$work/delivery_commands.txt
+forms_results=$work/forms.jsonl
+forms_commands=$work/forms_commands.txt
+: >"$forms_results"
+: >"$forms_commands"
 : >"$results"
 : >"$lease_results"
 : >"$commands"
 : >"$routing_results"
 : >"$routing_commands"
+: >"$delivery_results"
+: >"$delivery_commands"
 # record appends to this file.
 record_file=$commands
-# The background servers: server_pid (every scenario) and router_pid (routing, the router's
-# own process).
+# The background servers: server_pid (every scenario), router_pid (routing, the router's
+# own process), courier_pid (delivery, the courier's own process) and sim_pid (the drain,
+# mailbox-sim's own process).
 server_pid=""
 router_pid=""
-# A load generator running in the background (the catch-up run), killed on exit.
+courier_pid=""
+sim_pid=""
+# A load generator running in the background (the catch-up run, the drain), killed on exit.
 bench_pid=""
+# The RSS sampler of the drain, killed on exit.
+sampler_pid=""
 
 # stop_process PID: SIGTERM (utpost drains), SIGKILL if it is still there after 60 s.
 # Returns the process's exit status.
@@ -125,11 +165,33 @@ stop_router() {
   stop_process "$pid"
 }
 
+# Stops the background courier, then forgets it. Returns its exit status.
+stop_courier() {
+  [[ -n $courier_pid ]] || return 0
+  local pid=$courier_pid
+  courier_pid=""
+  stop_process "$pid"
+}
+
+# Stops the background mailbox-sim, then forgets it. Returns its exit status.
+stop_sim() {
+  [[ -n $sim_pid ]] || return 0
+  local pid=$sim_pid
+  sim_pid=""
+  stop_process "$pid"
+}
+
 cleanup() {
+  if [[ -n $sampler_pid ]]; then
+    kill -TERM "$sampler_pid" 2>/dev/null || true
+    wait "$sampler_pid" 2>/dev/null || true
+  fi
   if [[ -n $bench_pid ]]; then
     kill -TERM "$bench_pid" 2>/dev/null || true
     wait "$bench_pid" 2>/dev/null || true
   fi
+  stop_courier || true
+  stop_sim || true
   stop_router || true
   stop_server || true
   rm -rf "$work"
@@ -140,8 +202,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # start_process PID_VAR CLIENT_CONFIG LOG COMMAND...: starts COMMAND in the background,
-# stores its pid in the variable named PID_VAR (server_pid or router_pid, which cleanup
-# stops), and waits until it has written CLIENT_CONFIG (its last line, "key:", is written
+# stores its pid in the variable named PID_VAR (server_pid, router_pid, courier_pid or
+# sim_pid, which cleanup stops), and waits until it has written CLIENT_CONFIG (its last line, "key:", is written
 # last): DATA_DIR/utpostctl.yaml for a process that runs the ledger,
 # DATA_DIR/utpostctl-<targets>.yaml for one that does not (e.g. utpostctl-router.yaml).
 start_process() {
@@ -309,12 +371,270 @@ run_routing_catch_up() {
   stop_routing "$dir"
 }
 
+# The configurations of the delivery runs. In both, mailbox-sim on its dev providers answers
+# at once (no delay, no failures) and its recipients read nothing, so no READ receipt
+# competes with the deliveries; it takes as many Deliver streams at once as the courier
+# sends to one provider (its default of 4 is below the courier's default share of 16).
+# delivery_defaults_config leaves everything else at its default; delivery_config (the
+# delivery run and the drain) lets the courier keep 64 deliveries in flight and gives the
+# ledger's TaskService 32 threads instead of 8 and 64 ReadDocuments streams instead of 16:
+# with the defaults, the ledger's 8 task threads (every CompleteTask waits there for its
+# synced write) bound delivery at about half the rate.
+delivery_defaults_config=$work/delivery-defaults.yaml
+cat >"$delivery_defaults_config" <<'YAML'
+mailbox_sim:
+  delay: 0s
+  fail_share: 0
+  read_share: 0
+  max_streams: 16
+YAML
+delivery_config=$work/delivery.yaml
+cat >"$delivery_config" <<'YAML'
+ledger:
+  task_worker_threads: 32
+  max_document_reads: 64
+courier:
+  max_in_flight: 64
+  max_in_flight_per_provider: 64
+  batch_size: 64
+mailbox_sim:
+  delay: 0s
+  fail_share: 0
+  read_share: 0
+  max_streams: 64
+YAML
+
+# start_delivery_stack DIR CONFIG [separate-sim]: utpost
+# --target=ledger,registry,router,mailbox-sim on DIR/data (log DIR/ledger.log); sets
+# delivery_address to where it serves, and sim_address to where mailbox-sim does. With
+# separate-sim, mailbox-sim runs in a process of its own (log DIR/sim.log) beside
+# --target=ledger,registry,router, so that each one's memory can be told apart.
+start_delivery_stack() {
+  local dir=$1 data=$1/data config=$2 separate=${3:-}
+  local targets=ledger,registry,router,mailbox-sim
+  [[ -z $separate ]] || targets=ledger,registry,router
+  local stack=("$utpost_bin" "--target=$targets" -c "$config"
+    --log-level warn --data-dir "$data" --listen 127.0.0.1:0)
+  record --background "${stack[@]}"
+  start_server "$data/utpostctl.yaml" "$dir/ledger.log" "${stack[@]}"
+  delivery_address=$(sed -n 's/^address: //p' "$data/utpostctl.yaml")
+  sim_address=$delivery_address
+  if [[ -n $separate ]]; then
+    local sim=("$utpost_bin" --target=mailbox-sim -c "$config" --log-level warn
+      --data-dir "$data" --listen 127.0.0.1:0)
+    record --background "${sim[@]}"
+    start_process sim_pid "$data/utpostctl-mailbox-sim.yaml" "$dir/sim.log" "${sim[@]}"
+    sim_address=$(sed -n 's/^address: //p' "$data/utpostctl-mailbox-sim.yaml")
+  fi
+}
+
+# start_courier DIR CONFIG: utpost --target=courier on the same data directory, reaching
+# the ledger, the registry and mailbox-sim at delivery_address over mTLS (log
+# DIR/courier.log).
+start_courier() {
+  local dir=$1 data=$1/data config=$2
+  local courier=("$utpost_bin" --target=courier -c "$config" --log-level warn
+    --data-dir "$data" --listen 127.0.0.1:0 --component-address "ledger=$delivery_address"
+    --component-address "registry=$delivery_address"
+    --component-address "mailbox-sim=$sim_address")
+  record --background "${courier[@]}"
+  start_process courier_pid "$data/utpostctl-courier.yaml" "$dir/courier.log" "${courier[@]}"
+}
+
+# stop_delivery DIR: stops the courier, then the rest, each cleanly or the run fails;
+# removes DIR.
+stop_delivery() {
+  local dir=$1
+  if ! stop_courier; then
+    echo "run.sh: the courier did not stop cleanly:" >&2
+    tail -n 20 "$dir/courier.log" >&2
+    exit 1
+  fi
+  if ! stop_sim; then
+    echo "run.sh: mailbox-sim did not stop cleanly:" >&2
+    tail -n 20 "$dir/sim.log" >&2
+    exit 1
+  fi
+  if ! stop_server; then
+    echo "run.sh: the ledger's process did not stop cleanly:" >&2
+    tail -n 20 "$dir/ledger.log" >&2
+    exit 1
+  fi
+  rm -rf "$dir"
+}
+
+# run_send_path BYTES: the reference, `utpost --target=ledger` alone under utpost_loadgen.
+run_send_path() {
+  local bytes=$1
+  local dir
+  dir=$(mktemp -d "$work/send-path.XXXXXX")
+  local server=("$utpost_bin" --target=ledger --log-level warn --data-dir "$dir/data"
+    --listen 127.0.0.1:0)
+  record --background "${server[@]}"
+  start_server "$dir/data/utpostctl.yaml" "$dir/server.log" "${server[@]}"
+  local loadgen=("$loadgen_bin" --config "$dir/data/utpostctl.yaml" --concurrency "$concurrency"
+    --document-bytes "$bytes" --duration "$seconds" --warmup 2 --server-pid "$server_pid"
+    --label "send path")
+  record "${loadgen[@]}"
+  "${loadgen[@]}" >>"$delivery_results"
+  if ! stop_server; then
+    echo "run.sh: the send path's server did not stop cleanly:" >&2
+    tail -n 20 "$dir/server.log" >&2
+    exit 1
+  fi
+  rm -rf "$dir"
+}
+
+# run_delivery LABEL CONFIG BYTES: the whole stack; letters/s to DELIVERED_DIGITALLY.
+run_delivery() {
+  local label=$1 config=$2 bytes=$3
+  local dir
+  dir=$(mktemp -d "$work/delivery.XXXXXX")
+  local data=$dir/data
+  start_delivery_stack "$dir" "$config"
+  start_courier "$dir" "$config"
+  local bench=("$routing_bin" --config "$data/utpostctl.yaml" --until handed-over
+    --recipients mailbox --concurrency "$concurrency" --document-bytes "$bytes"
+    --duration "$seconds" --warmup 2 --drain-timeout 120 --ledger-pid "$server_pid"
+    --courier-pid "$courier_pid" --label "$label")
+  record "${bench[@]}"
+  "${bench[@]}" >>"$delivery_results"
+  stop_delivery "$dir"
+}
+
+# sample_rss OUT PID...: every second, appends "seconds-since-epoch VmRSS-KiB..." of each
+# PID to OUT ("-" for a process that is gone), until killed.
+sample_rss() {
+  local out=$1
+  shift
+  while true; do
+    local line pid rss
+    line=$(date +%s.%N)
+    for pid in "$@"; do
+      rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status" 2>/dev/null)
+      line+=" ${rss:--}"
+    done
+    echo "$line" >>"$out"
+    sleep 1
+  done
+}
+
+# vm_hwm_mib PID: the peak RSS (VmHWM) of PID in MiB, or null.
+vm_hwm_mib() {
+  local kib
+  kib=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null)
+  if [[ -n $kib ]]; then
+    awk -v k="$kib" 'BEGIN { printf "%.1f", k / 1024 }'
+  else
+    echo null
+  fi
+}
+
+# run_drain LETTERS BYTES: LETTERS letters accepted and routed with no courier running; then
+# the courier alone delivers them. The drain's rate and the courier's and the ledger
+# process's peak RSS while it runs.
+run_drain() {
+  local letters=$1 bytes=$2
+  local dir
+  dir=$(mktemp -d "$work/drain.XXXXXX")
+  local data=$dir/data
+  start_delivery_stack "$dir" "$delivery_config" separate-sim
+  local bench=("$routing_bin" --config "$data/utpostctl.yaml" --until handed-over
+    --recipients mailbox --concurrency "$concurrency" --document-bytes "$bytes"
+    --letters "$letters" --duration 3600 --warmup 0 --drain-timeout 3600
+    --ledger-pid "$server_pid" --load-ended-file "$dir/load-ended" --label drain)
+  record --background "${bench[@]}"
+  "${bench[@]}" >"$dir/drain.json" &
+  bench_pid=$!
+  until [[ -e $dir/load-ended ]]; do
+    if ! kill -0 "$bench_pid" 2>/dev/null; then
+      echo "run.sh: the drain's load ended without loading its backlog" >&2
+      exit 1
+    fi
+    sleep 1
+  done
+  local load_hwm sim_load_hwm
+  load_hwm=$(vm_hwm_mib "$server_pid")
+  sim_load_hwm=$(vm_hwm_mib "$sim_pid")
+  # From here on VmHWM is the peak of the drain alone (5: reset it to the current RSS).
+  echo 5 >"/proc/$server_pid/clear_refs"
+  echo 5 >"/proc/$sim_pid/clear_refs"
+  start_courier "$dir" "$delivery_config"
+  sample_rss "$dir/rss.txt" "$server_pid" "$courier_pid" "$sim_pid" &
+  sampler_pid=$!
+  local pid=$bench_pid
+  bench_pid=""
+  wait "$pid"
+  local ledger_hwm courier_hwm sim_hwm
+  ledger_hwm=$(vm_hwm_mib "$server_pid")
+  courier_hwm=$(vm_hwm_mib "$courier_pid")
+  sim_hwm=$(vm_hwm_mib "$sim_pid")
+  kill -TERM "$sampler_pid" 2>/dev/null || true
+  wait "$sampler_pid" 2>/dev/null || true
+  sampler_pid=""
+  local disk_mib
+  disk_mib=$(du -sm "$data" | cut -f1)
+  python3 - "$dir/drain.json" "$dir/rss.txt" "$load_hwm" "$ledger_hwm" "$courier_hwm" \
+    "$disk_mib" "$sim_load_hwm" "$sim_hwm" >>"$delivery_results" <<'PY'
+import json, sys
+run = json.load(open(sys.argv[1]))
+samples = []
+for line in open(sys.argv[2]):
+    parts = line.split()
+    if len(parts) == 4 and "-" not in parts[1:]:
+        samples.append([float(parts[0])] + [int(p) / 1024 for p in parts[1:]])
+run["ledger_load_peak_rss_mib"] = json.loads(sys.argv[3])
+run["ledger_drain_peak_rss_mib"] = json.loads(sys.argv[4])
+run["courier_drain_peak_rss_mib"] = json.loads(sys.argv[5])
+run["data_dir_mib"] = int(sys.argv[6])
+run["sim_load_peak_rss_mib"] = json.loads(sys.argv[7])
+run["sim_drain_peak_rss_mib"] = json.loads(sys.argv[8])
+# RSS over the drain, every second: [seconds, ledger's process, courier, mailbox-sim] (MiB).
+run["rss_samples"] = [[round(t - samples[0][0], 1), round(l), round(c), round(m)]
+                      for t, l, c, m in samples]
+print(json.dumps(run))
+PY
+  stop_delivery "$dir"
+}
+
+# run_forms BYTES: the send path alone (utpost_loadgen against `utpost --target=ledger`), then
+# on a fresh server utpost_bench_forms: SubmitForm with one attachment of BYTES as the dev
+# portal, then FetchSubmissions + AcknowledgeSubmission of all of them as the municipality.
+run_forms() {
+  local bytes=$1 dir
+  for label in "send path" forms; do
+    dir=$(mktemp -d "$work/forms.XXXXXX")
+    local server=("$utpost_bin" --target=ledger --log-level warn --data-dir "$dir/data"
+      --listen 127.0.0.1:0)
+    record --background "${server[@]}"
+    start_server "$dir/data/utpostctl.yaml" "$dir/server.log" "${server[@]}"
+    local bench
+    if [[ $label == "send path" ]]; then
+      bench=("$loadgen_bin" --config "$dir/data/utpostctl.yaml" --concurrency "$concurrency"
+        --document-bytes "$bytes" --duration "$seconds" --warmup 2 --server-pid "$server_pid"
+        --label "send path")
+    else
+      bench=("$forms_bin" --config "$dir/data/utpostctl.yaml"
+        --portal-config "$dir/data/utpostctl-NO991825827.yaml" --concurrency "$concurrency"
+        --document-bytes "$bytes" --duration "$seconds" --warmup 2 --server-pid "$server_pid")
+    fi
+    record "${bench[@]}"
+    "${bench[@]}" >>"$forms_results"
+    if ! stop_server; then
+      echo "run.sh: the $label server did not stop cleanly:" >&2
+      tail -n 20 "$dir/server.log" >&2
+      exit 1
+    fi
+    rm -rf "$dir"
+  done
+}
+
 if [[ -z $only ]]; then
   for scenario in 65536:64k 1048576:1m; do
     bytes=${scenario%%:*}
     name=${scenario##*:}
     echo "run.sh: scenario $name: $bytes-byte documents, concurrency $concurrency, $seconds s" >&2
-    run_loadgen_against utpost "utpost-$name" "$bytes" "$utpost_bin" --log-level warn
+    run_loadgen_against utpost "utpost-$name" "$bytes" "$utpost_bin" --target=ledger --log-level warn
     run_loadgen_against "transport ceiling" "echo-$name" "$bytes" "$ceilings_bin" echo-server
     run_disk "$bytes" "disk-$name"
   done
@@ -345,15 +665,35 @@ if [[ -z $only ]]; then
   export BENCH_REGISTRY_RESULT=$registry_result
 fi
 
-record_file=$routing_commands
-for scenario in 4096:4k 65536:64k; do
-  bytes=${scenario%%:*}
-  name=${scenario##*:}
-  echo "run.sh: routing, $bytes-byte documents, concurrency $concurrency, $seconds s" >&2
-  run_routing routing "routing-$name" "$bytes"
-done
-echo "run.sh: routing catch-up: 5 s of 4096-byte letters, then the router alone" >&2
-run_routing_catch_up routing-catch-up 4096 5
+if [[ -z $only || $only == routing ]]; then
+  record_file=$routing_commands
+  for scenario in 4096:4k 65536:64k; do
+    bytes=${scenario%%:*}
+    name=${scenario##*:}
+    echo "run.sh: routing, $bytes-byte documents, concurrency $concurrency, $seconds s" >&2
+    run_routing routing "routing-$name" "$bytes"
+  done
+  echo "run.sh: routing catch-up: 5 s of 4096-byte letters, then the router alone" >&2
+  run_routing_catch_up routing-catch-up 4096 5
+fi
+
+if [[ -z $only || $only == delivery ]]; then
+  record_file=$delivery_commands
+  echo "run.sh: delivery: the send path alone, 65536-byte documents, $seconds s" >&2
+  run_send_path 65536
+  echo "run.sh: delivery through courier and mailbox-sim, 65536-byte documents, $seconds s," \
+    "default settings" >&2
+  run_delivery "delivery, defaults" "$delivery_defaults_config" 65536
+  echo "run.sh: delivery through courier and mailbox-sim, 65536-byte documents, $seconds s" >&2
+  run_delivery delivery "$delivery_config" 65536
+  echo "run.sh: delivery drain: $backlog letters of $backlog_bytes bytes, then the courier" >&2
+  run_drain "$backlog" "$backlog_bytes"
+fi
+if [[ -z $only || $only == forms ]]; then
+  record_file=$forms_commands
+  echo "run.sh: forms: the send path, then submit and fetch+ack, 65536-byte attachments" >&2
+  run_forms 65536
+fi
 record_file=$commands
 
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null || true)
@@ -371,12 +711,15 @@ export BENCH_ONLY=$only
 export BENCH_CONCURRENCY=$concurrency BENCH_MEASURED=$seconds BENCH_BUILD_ARG=$build_arg
 export BENCH_BUILD_TYPE=${build_type:-unknown} BENCH_REVISION=$revision BENCH_CPU=$cpu
 export BENCH_FILESYSTEM=$filesystem BENCH_NPROC BENCH_KERNEL BENCH_DATE
+if [[ $only != forms ]]; then
 python3 - "$results" "$commands" "$root/bench/results.md" "$lease_results" \
-  "$routing_results" "$routing_commands" <<'PY'
+  "$routing_results" "$routing_commands" "$delivery_results" "$delivery_commands" \
+  "$delivery_defaults_config" "$delivery_config" <<'PY'
 import json, os, re, sys
 
-(results_path, commands_path, out_path, lease_path, routing_path,
- routing_commands_path) = sys.argv[1:7]
+(results_path, commands_path, out_path, lease_path, routing_path, routing_commands_path,
+ delivery_path, delivery_commands_path, delivery_defaults_config_path,
+ delivery_config_path) = sys.argv[1:11]
 env = os.environ
 only = env["BENCH_ONLY"]
 runs = [json.loads(line) for line in open(results_path) if line.strip()]
@@ -500,10 +843,192 @@ routing += [
     "```",
 ] + routing_commands + ["```", ROUTING_END]
 
+# The Delivery section, between markers so that BENCH_ONLY=delivery can replace it alone.
+DELIVERY_START, DELIVERY_END = "<!-- delivery:start -->", "<!-- delivery:end -->"
+deliveries = [json.loads(line) for line in open(delivery_path) if line.strip()]
+delivery_commands = [line.rstrip("\n") for line in open(delivery_commands_path)]
+send_path = next((r for r in deliveries if r["label"] == "send path"), None)
+delivered = next((r for r in deliveries if r["label"] == "delivery"), None)
+delivered_defaults = next((r for r in deliveries if r["label"] == "delivery, defaults"), None)
+drain = next((r for r in deliveries if r["label"] == "drain"), None)
+
+
+def errors_of(run):
+    return ", ".join(f"{k} {v}" for k, v in run["errors"].items()) or "0"
+
+
+def mean(values):
+    return sum(values) / len(values) if values else None
+
+
+delivery = [
+    DELIVERY_START,
+    "## Delivery",
+    "",
+    "- send path: `utpost --target=ledger` alone on a fresh data directory, driven by",
+    f"  `utpost_loadgen` ({concurrency} clients, one mTLS connection each, one 64 KiB PDF per",
+    "  letter): SendLetter acknowledgements/s with nothing behind the ledger, the reference.",
+    "- delivery: `utpost --target=ledger,registry,router,mailbox-sim` and `utpost",
+    "  --target=courier` in two processes on one fresh data directory (the courier reaches the",
+    "  ledger's TaskService, the registry and mailbox-sim over mTLS on loopback); the",
+    "  simulator, on its dev providers, answers at once and its recipients read nothing",
+    "  (configuration below). `utpost_bench_routing --until handed-over --recipients mailbox`",
+    "  runs the same closed SendLetter loop with every letter to the seeded recipient with a",
+    "  digital mailbox, and reads a WatchLetterEvents stream: delivered/s counts",
+    f"  DELIVERED_DIGITALLY events arriving in the {seconds} s window after 2 s of warm-up;",
+    "  deliver latency is from a letter's SendLetter acknowledgement to that event (it",
+    "  includes routing). CPU cores over the window (2 cores shared by everything, the load",
+    "  generator included); the ledger's process runs ledger, registry, router and mailbox-sim.",
+    "  \"delivery, defaults\" runs with the default settings (`$tmp/delivery-defaults.yaml`),",
+    "  \"delivery\" with the courier's and the ledger's TaskService's pools raised",
+    "  (`$tmp/delivery.yaml`, below).",
+    "",
+    "| run | SendLetter letters/s | SendLetter p99 ms | delivered letters/s | delivered / send path "
+    "| delivered / sent | deliver p50 ms | deliver p99 ms | backlog start → end "
+    "| not delivered | ledger process CPU | courier CPU | load generator CPU "
+    "| ledger process RSS MiB | courier RSS MiB | errors |",
+    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+]
+if send_path:
+    delivery.append(
+        f"| send path | {cell(send_path['letters_per_s'])} | {cell(send_path['p99_ms'], 2)} "
+        f"| | | | | | | | {cell(send_path.get('server_cpu_cores'), 2)} | "
+        f"| {cell(send_path.get('loadgen_cpu_cores'), 2)} "
+        f"| {cell(send_path['server_peak_rss_mib'], 0)} | | {errors_of(send_path)} |")
+shares = {}
+for run in (delivered_defaults, delivered):
+    if not run:
+        continue
+    share = None
+    if send_path and send_path["letters_per_s"]:
+        share = 100.0 * run["routed_per_s"] / send_path["letters_per_s"]
+    shares[run["label"]] = share
+    kept = "n/a" if run["routed_share"] is None else f"{100 * run['routed_share']:.1f} %"
+    delivery.append(
+        f"| {run['label']} | {cell(run['letters_per_s'])} | {cell(run['p99_ms'], 2)} "
+        f"| {cell(run['routed_per_s'])} | {cell(share)} % | {kept} "
+        f"| {cell(run['route_p50_ms'], 2)} | {cell(run['route_p99_ms'], 2)} "
+        f"| {run['backlog_at_start']:,} → {run['backlog_at_end']:,} "
+        f"| {run['not_routed']:,} | {cell(run['ledger_cpu_cores'], 2)} "
+        f"| {cell(run['courier_cpu_cores'], 2)} | {cell(run['loadgen_cpu_cores'], 2)} "
+        f"| {cell(run['server_peak_rss_mib'], 0)} "
+        f"| {cell(run['courier_peak_rss_mib'], 0)} | {errors_of(run)} |")
+share = shares.get("delivery")
+if not send_path and not delivered:
+    delivery.append("| missing | | | | | | | | | | | | | | | |")
+delivery.append("")
+if delivered and share is not None:
+    delivery.append(
+        f"- **64 KiB:** {cell(delivered['routed_per_s'])} letters/s delivered while SendLetter "
+        f"accepted {cell(delivered['letters_per_s'])} letters/s beside it; the send path alone "
+        f"accepted {cell(send_path['letters_per_s'])} letters/s: delivery reaches {share:.0f} % "
+        f"of the send path's throughput (target ≥ 80 %: {verdict(share >= 80)}). "
+        f"{delivered['acknowledged']:,} letters acknowledged in the run, "
+        f"{delivered['not_routed']:,} not delivered at the end, "
+        f"{delivered['duplicate_events']:,} delivered twice.")
+    if shares.get("delivery, defaults") is not None:
+        delivery.append(
+            f"- With the default settings: {cell(delivered_defaults['routed_per_s'])} letters/s "
+            f"delivered, {shares['delivery, defaults']:.0f} % of the send path's throughput.")
+elif delivered or send_path:
+    delivery.append("- **64 KiB:** not computed: a run is missing.")
+if drain:
+    samples = drain["rss_samples"]
+    fifth = max(1, len(samples) // 5)
+    first, last = samples[:fifth], samples[-fifth:]
+    ledger_first, ledger_last = mean([s[1] for s in first]), mean([s[1] for s in last])
+    courier_first, courier_last = mean([s[2] for s in first]), mean([s[2] for s in last])
+    sim_first, sim_last = mean([s[3] for s in first]), mean([s[3] for s in last])
+    delivery += [
+        "",
+        f"Drain: {drain['acknowledged']:,} letters ({size_name(drain['document_bytes'])} each) "
+        "accepted and routed with no courier running, then `utpost --target=courier` started",
+        "alone. Here mailbox-sim runs in a process of its own, beside `utpost",
+        "--target=ledger,registry,router` (the ledger's process). Drain letters/s: the backlog over",
+        "the time from its first DELIVERED_DIGITALLY event to its last. Peak RSS: VmHWM of each",
+        "process over the drain (reset when the courier started; the peak while loading is given",
+        "apart); RSS first → last fifth: mean VmRSS, sampled every second, over the first and the",
+        "last fifth of the drain.",
+        "",
+        "| backlog | load letters/s | drain letters/s | drain s | not delivered | delivered twice "
+        "| courier peak RSS MiB | courier RSS first → last fifth MiB "
+        "| ledger process peak RSS MiB (load / drain) | ledger process RSS first → last fifth MiB "
+        "| mailbox-sim peak RSS MiB (load / drain) | mailbox-sim RSS first → last fifth MiB "
+        "| data directory MiB |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        f"| {drain['acknowledged']:,} × {size_name(drain['document_bytes'])} "
+        f"| {cell(drain['letters_per_s'])} | {cell(drain['drain_letters_per_s'])} "
+        f"| {cell(drain['drain_s'], 1)} | {drain['not_routed']:,} | {drain['duplicate_events']:,} "
+        f"| {cell(drain['courier_drain_peak_rss_mib'], 0)} "
+        f"| {cell(courier_first, 0)} → {cell(courier_last, 0)} "
+        f"| {cell(drain['ledger_load_peak_rss_mib'], 0)} / "
+        f"{cell(drain['ledger_drain_peak_rss_mib'], 0)} "
+        f"| {cell(ledger_first, 0)} → {cell(ledger_last, 0)} "
+        f"| {cell(drain['sim_load_peak_rss_mib'], 0)} / {cell(drain['sim_drain_peak_rss_mib'], 0)} "
+        f"| {cell(sim_first, 0)} → {cell(sim_last, 0)} | {drain['data_dir_mib']:,} |",
+        "",
+    ]
+    # The RSS over the drain in tenths (mean VmRSS of each tenth of the samples), so that a
+    # plateau can be told from growth.
+    if len(samples) >= 10:
+        tenths = [samples[len(samples) * i // 10:len(samples) * (i + 1) // 10] for i in range(10)]
+        delivery.append(
+            "- RSS over the drain, mean of each tenth, MiB: courier "
+            + " ".join(f"{mean([s[2] for s in t]):.0f}" for t in tenths)
+            + "; ledger process " + " ".join(f"{mean([s[1] for s in t]):.0f}" for t in tenths)
+            + "; mailbox-sim " + " ".join(f"{mean([s[3] for s in t]):.0f}" for t in tenths)
+            + ".")
+    # Flat: neither process grows by more than a fifth (and 32 MiB) from the first fifth of
+    # the drain to the last, while the backlog it works through shrinks to nothing.
+    flat = all(a is not None and b is not None and b <= max(1.2 * a, a + 32)
+               for a, b in ((courier_first, courier_last), (ledger_first, ledger_last)))
+    delivery.append(
+        f"- **Drain:** {drain['acknowledged']:,} letters delivered at "
+        f"{cell(drain['drain_letters_per_s'])} letters/s; courier peak RSS "
+        f"{cell(drain['courier_drain_peak_rss_mib'], 0)} MiB, ledger process "
+        f"{cell(drain['ledger_drain_peak_rss_mib'], 0)} MiB, mailbox-sim "
+        f"{cell(drain['sim_drain_peak_rss_mib'], 0)} MiB (target: the courier's and the "
+        f"ledger's memory stay flat while "
+        f"the backlog drains: {verdict(flat)}); {drain['not_routed']:,} not delivered, "
+        f"{drain['duplicate_events']:,} delivered twice.")
+if deliveries:
+    outcomes = {}
+    for run in deliveries:
+        for outcome, count in run.get("outcomes", {}).items():
+            outcomes[outcome] = outcomes.get(outcome, 0) + count
+    if outcomes:
+        delivery.append("- Outcomes over the delivery runs: " + "; ".join(
+            f"{outcome} {count:,}" for outcome, count in sorted(outcomes.items())) + ".")
+delivery += [
+    "",
+    f"Measured {env['BENCH_DATE']}, revision {env['BENCH_REVISION']}, "
+    f"{env['BENCH_BUILD_TYPE']} build, nproc {env['BENCH_NPROC']}, data on "
+    f"{env['BENCH_FILESYSTEM']}, with `"
+    + (f"BENCH_ONLY=delivery " if only else "")
+    + f"BENCH_SECONDS={seconds} bench/run.sh {build_arg}`. `$tmp/delivery-defaults.yaml`:",
+    "",
+    "```yaml",
+] + [line.rstrip("\n") for line in open(delivery_defaults_config_path)] + [
+    "```",
+    "",
+    "`$tmp/delivery.yaml`:",
+    "",
+    "```yaml",
+] + [line.rstrip("\n") for line in open(delivery_config_path)] + [
+    "```",
+    "",
+    "Commands:",
+    "",
+    "```",
+] + delivery_commands + ["```", DELIVERY_END]
+
 if only:
     old = open(out_path).read() if os.path.exists(out_path) else ""
-    block = "\n".join(routing)
-    pattern = re.compile(re.escape(ROUTING_START) + ".*?" + re.escape(ROUTING_END), re.S)
+    start, end, block = {
+        "routing": (ROUTING_START, ROUTING_END, "\n".join(routing)),
+        "delivery": (DELIVERY_START, DELIVERY_END, "\n".join(delivery)),
+    }[only]
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if pattern.search(old):
         text = pattern.sub(lambda _: block, old)
     elif "\n## Environment\n" in old:
@@ -610,7 +1135,7 @@ if empty and full and empty["median_ms"]:
         f"{ratio:.2f}× what it takes on an empty queue (target: about the same, ≤ 1.5×: "
         f"{verdict(ratio <= 1.5)}).")
 
-lines += [""] + routing + [
+lines += [""] + routing + [""] + delivery + [
     "",
     "## Environment",
     "",
@@ -633,3 +1158,10 @@ with open(out_path, "w") as out:
     out.write(text)
 print(text)
 PY
+fi
+
+# The Forms section, between its markers (added before "## Environment" if missing).
+if [[ -z $only || $only == forms ]]; then
+  python3 "$root/bench/forms_section.py" "$forms_results" "$forms_commands" \
+    "$root/bench/results.md"
+fi

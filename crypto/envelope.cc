@@ -224,6 +224,12 @@ std::string KeyCheckValue(const SecretBytes& key) {
   return check;
 }
 
+std::string SubmissionPersonalAad(std::string_view submission_id) {
+  std::string aad("utpost.v1.submission-personal", sizeof("utpost.v1.submission-personal"));
+  aad.append(submission_id);
+  return aad;
+}
+
 std::string LetterContentAad(std::string_view letter_id) {
   std::string aad("utpost.v1.letter-content", sizeof("utpost.v1.letter-content"));  // with NUL
   aad.append(letter_id);

@@ -58,6 +58,10 @@ std::string EventDetailAad(std::string_view letter_id, uint32_t index);
 // (recipient, address, title), so it cannot be moved to another letter or taken for a document.
 std::string LetterContentAad(std::string_view letter_id);
 
+// The additional authenticated data for the sealed personal data of form submission
+// `submission_id` (the citizen), so it cannot be moved to another submission or a letter.
+std::string SubmissionPersonalAad(std::string_view submission_id);
+
 class Envelope {
  public:
   // `keys` must outlive the Envelope. Thread-safe.

@@ -15,13 +15,16 @@
 
 #include "absl/status/statusor.h"
 #include "common/letter_id.h"
+#include "crypto/dev_provider_cert.h"
 #include "crypto/envelope.h"
 #include "fuzz/fuzz_keys.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
+#include "services/ledger/form_validation.h"
 #include "services/ledger/page_token.h"
 #include "services/ledger/send_letter_validation.h"
 #include "utpost/storage/v1/records.pb.h"
+#include "utpost/v1/forms.pb.h"
 #include "utpost/v1/letters.pb.h"
 
 namespace utpost::fuzz {
@@ -352,7 +355,104 @@ bool SealedRecordSeeds(SeedWriter& w) {
   return true;
 }
 
+// form_fuzzer: a form type like examples/forms/barnehage.yaml (the harness puts in the
+// certificate), alone and with submissions to it, valid and not.
+void FormSeeds(SeedWriter& w) {
+  constexpr char kHarness[] = "form_fuzzer";
+  v1::FormType type;
+  type.set_form_type_id("barnehageplass");
+  type.set_title("S\xc3\xb8knad om barnehageplass");
+  type.set_version(1);
+  type.set_receipt_letter(true);
+  type.add_allowed_portals()->set_norwegian_org_number("991825827");
+  auto add = [&](const char* name, v1::FieldKind kind, bool required) {
+    v1::FormField* f = type.add_fields();
+    f->set_name(name);
+    f->set_label(name);
+    f->set_kind(kind);
+    f->set_required(required);
+    return f;
+  };
+  add("child_name", v1::FIELD_KIND_TEXT, true)->mutable_text()->set_max_length(100);
+  auto* born = add("child_birth_date", v1::FIELD_KIND_DATE, true)->mutable_date();
+  born->set_earliest("2019-01-01");
+  born->set_latest("2026-12-31");
+  add("parent_national_id", v1::FIELD_KIND_NATIONAL_ID, true);
+  auto* hours = add("hours_per_week", v1::FIELD_KIND_NUMBER, true)->mutable_number();
+  hours->set_min(10);
+  hours->set_max(45);
+  hours->set_integer_only(true);
+  auto* choice = add("first_choice", v1::FIELD_KIND_CHOICE, true)->mutable_choice();
+  choice->add_choices("Sagene barnehage");
+  choice->add_choices("T\xc3\xb8yen barnehage");
+  add("org", v1::FIELD_KIND_ORG_NUMBER, false);
+  add("email", v1::FIELD_KIND_EMAIL, false);
+  add("phone", v1::FIELD_KIND_PHONE, false);
+  type.mutable_attachments()->set_max_count(2);
+  type.mutable_attachments()->set_max_bytes_each(1 << 20);
+  type.mutable_attachments()->add_media_types("application/pdf");
+  const std::string type_bytes = type.SerializeAsString();
+  w.Write(kHarness, "form-type-raw", std::string(1, '\0') + type_bytes);
+  w.Write(kHarness, "form-type", std::string(1, '\1') + type_bytes);
+  v1::FormType bad = type;
+  bad.set_form_type_id("Not An Id");
+  bad.mutable_fields(1)->mutable_date()->set_earliest("2019-02-30");
+  w.Write(kHarness, "form-type-bad", std::string(1, '\1') + bad.SerializeAsString());
+
+  v1::SubmitFormRequest request;
+  request.mutable_municipality()->set_norwegian_org_number("958935420");
+  request.set_form_type_id("barnehageplass");
+  request.set_form_type_version(1);
+  request.mutable_citizen()->set_norwegian_national_id("15076500565");
+  auto value = [&](const char* name) {
+    v1::FieldValue* v = request.add_values();
+    v->set_name(name);
+    return v;
+  };
+  value("child_name")->set_text("Kari Nordmann");
+  value("child_birth_date")->set_date("2021-05-01");
+  value("parent_national_id")->set_national_id("02028234530");
+  value("hours_per_week")->set_number(41);
+  value("first_choice")->set_choice("Sagene barnehage");
+  value("email")->set_email("kari@example.no");
+  value("phone")->set_phone("+4791234567");
+  v1::Attachment* a = request.add_attachments();
+  a->set_filename("vedlegg.pdf");
+  a->set_media_type("application/pdf");
+  a->set_content("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n");
+  request.set_idempotency_key("seed-1");
+  const std::string prefix =
+      std::string(1, '\2') + std::string(1, static_cast<char>(type_bytes.size() >> 8)) +
+      std::string(1, static_cast<char>(type_bytes.size() & 0xff)) + type_bytes;
+  w.Write(kHarness, "submission", prefix + request.SerializeAsString());
+  {
+    // The valid seeds must be valid, or the harness never reaches past the refusals.
+    char dir[] = "/tmp/utpost-seeds-XXXXXX";
+    absl::StatusOr<std::string> cert =
+        ::mkdtemp(dir) != nullptr ? crypto::EnsureDevProviderCertificate(dir, "seed", "seed")
+                                  : absl::UnavailableError("mkdtemp");
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    w.Expect(cert.ok(), "form certificate", cert.status().ToString());
+    v1::FormType with_cert = type;
+    if (cert.ok()) with_cert.set_encryption_certificate_pem(*cert);
+    const ledger::FormsConfig config;
+    absl::Status valid = ledger::ValidateFormType(with_cert, config);
+    w.Expect(valid.ok(), "form-type", valid.ToString());
+    valid = ledger::ValidateSubmitRequest(request, config);
+    if (valid.ok()) valid = ledger::ValidateSubmission(request, with_cert, config);
+    w.Expect(valid.ok(), "submission", valid.ToString());
+  }
+  v1::SubmitFormRequest wrong = request;
+  wrong.mutable_values(1)->set_date("2021-02-30");
+  wrong.mutable_values(2)->set_national_id("02028234531");
+  wrong.mutable_values(3)->set_number(41.5);
+  wrong.mutable_attachments(0)->set_media_type("image/png");
+  w.Write(kHarness, "submission-bad", prefix + wrong.SerializeAsString());
+}
+
 }  // namespace
+
 }  // namespace utpost::fuzz
 
 int main(int argc, char** argv) {
@@ -365,6 +465,7 @@ int main(int argc, char** argv) {
   utpost::fuzz::RequestSeeds(w);
   utpost::fuzz::PageTokenSeeds(w);
   utpost::fuzz::WatchCursorSeeds(w);
+  utpost::fuzz::FormSeeds(w);
   const bool sealed = utpost::fuzz::SealedRecordSeeds(w);
   if (!sealed || !w.ok()) return 1;
   std::printf("wrote %d seeds under %s\n", w.count(), argv[1]);

@@ -13,6 +13,7 @@
 //                      check, so the validator's own text checks see invalid UTF-8 too.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -90,6 +91,7 @@ bool IsSendLetterField(std::string_view field) {
       "options.channel_policy",
       "options.print_if_unread_after",
       "options.security_level",
+      "options.deliver_after",
       "reply_to",
       "reply_to.norwegian_org_number",
       "reply_to.danish_cvr",
@@ -110,6 +112,9 @@ void CheckRefusal(const absl::Status& status, KnownField&& known_field) {
   UTPOST_FUZZ_CHECK(details.has_value());
   UTPOST_FUZZ_CHECK(details->field_violations_size() > 0);
   for (const auto& violation : details->field_violations()) {
+    if (!known_field(violation.field())) {
+      std::fprintf(stderr, "undocumented field path: %s\n", violation.field().c_str());
+    }
     UTPOST_FUZZ_CHECK(known_field(violation.field()));
     UTPOST_FUZZ_CHECK(!violation.description().empty());
     UTPOST_FUZZ_CHECK(IsUtf8(violation.description()));

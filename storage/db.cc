@@ -15,8 +15,20 @@ namespace utpost::storage {
 namespace {
 
 constexpr std::array<std::string_view, static_cast<int>(Cf::kCount)> kCfNames = {
-    "letters",     "documents",    "events",        "feed", "tasks",
-    "idempotency", "sender_index", "document_keys", "meta", "task_due"};
+    "letters",
+    "documents",
+    "events",
+    "feed",
+    "tasks",
+    "idempotency",
+    "sender_index",
+    "document_keys",
+    "meta",
+    "task_due",
+    "form_types",
+    "submissions",
+    "submission_envelopes",
+    "form_index"};
 
 // True if files in `dir` (created if missing) can be opened with O_DIRECT.
 bool SupportsDirectIo(const std::filesystem::path& dir) {
@@ -95,9 +107,10 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const DbOptions& options) {
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
     rocksdb::ColumnFamilyOptions cf_options = base;
-    if (static_cast<Cf>(i) == Cf::kDocuments) {
+    if (static_cast<Cf>(i) == Cf::kDocuments || static_cast<Cf>(i) == Cf::kSubmissionEnvelopes) {
       // Ciphertext does not compress. Blob files keep large values out of compaction; blob
-      // garbage collection reclaims destroyed documents.
+      // garbage collection reclaims destroyed documents. Submission envelopes are ciphertext
+      // written once too.
       cf_options.compression = rocksdb::kNoCompression;
       cf_options.bottommost_compression = rocksdb::kNoCompression;
       cf_options.enable_blob_files = true;

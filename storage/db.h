@@ -33,6 +33,11 @@ enum class Cf : int {
   kDocumentKeys,  // letter id + position -> DocumentKeyRecord (wrapped data keys)
   kMeta,          // "kek/" + id -> KeyCheckRecord; "shred/" + letter id -> ""
   kTaskDue,       // kind + due time + task id -> "" (the queue; keys put once, SingleDelete)
+  // Citizen form submissions (storage/forms_store.h).
+  kFormTypes,            // municipality + "/" + form type id -> FormTypeRecord
+  kSubmissions,          // submission id -> SubmissionRecord
+  kSubmissionEnvelopes,  // submission id -> CMS envelope (in blob files)
+  kFormIndex,            // pending queues, listing index, portals' idempotency keys
   kCount,
 };
 

@@ -120,7 +120,20 @@ absl::Status LedgerStore::WriteWithTasks(rocksdb::WriteBatch& batch,
 }
 
 absl::Status LedgerStore::CommitNewLetter(const NewLetter& letter) {
+  return CommitNewLetter(letter, [](rocksdb::WriteBatch&) { return absl::OkStatus(); });
+}
+
+absl::Status LedgerStore::CommitNewLetter(
+    const NewLetter& letter, absl::FunctionRef<absl::Status(rocksdb::WriteBatch&)> extra) {
   rocksdb::WriteBatch batch;
+  std::vector<std::pair<uint8_t, int64_t>> inserted;
+  UTPOST_RETURN_IF_ERROR(AddNewLetter(batch, letter, inserted));
+  UTPOST_RETURN_IF_ERROR(extra(batch));
+  return WriteWithTasks(batch, std::move(inserted));
+}
+
+absl::Status LedgerStore::AddNewLetter(rocksdb::WriteBatch& batch, const NewLetter& letter,
+                                       std::vector<std::pair<uint8_t, int64_t>>& inserted) {
   const std::string& sender = letter.record.sender();
   auto put = [&](Cf cf, const std::string& key, std::string_view value) {
     return FromRocksDb(batch.Put(db_.cf(cf), key, rocksdb::Slice(value.data(), value.size())),
@@ -143,13 +156,12 @@ absl::Status LedgerStore::CommitNewLetter(const NewLetter& letter) {
   std::vector<TaskChange> tasks;
   tasks.reserve(letter.tasks.size());
   for (const TaskRecord& task : letter.tasks) tasks.push_back({std::nullopt, task});
-  std::vector<std::pair<uint8_t, int64_t>> inserted;
   UTPOST_RETURN_IF_ERROR(AddTaskChanges(batch, tasks, inserted));
   if (!letter.idempotency_key.empty()) {
     UTPOST_RETURN_IF_ERROR(put(Cf::kIdempotency, keys::Idempotency(sender, letter.idempotency_key),
                                SerializeRecord(letter.idempotency)));
   }
-  return WriteWithTasks(batch, std::move(inserted));
+  return absl::OkStatus();
 }
 
 absl::Status LedgerStore::CommitLetterUpdate(const LetterUpdate& update) {

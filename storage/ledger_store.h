@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/letter_id.h"
@@ -118,6 +119,10 @@ class LedgerStore {
   // wrapped data key (column family "document_keys"), so that the small key part can be
   // destroyed, and that destruction made physical, without rewriting the ciphertext.
   [[nodiscard]] absl::Status CommitNewLetter(const NewLetter& letter);
+  // As CommitNewLetter, with `extra` adding another store's changes of the same state change
+  // (e.g. the submission a receipt letter is for) to the same synced batch.
+  [[nodiscard]] absl::Status CommitNewLetter(
+      const NewLetter& letter, absl::FunctionRef<absl::Status(rocksdb::WriteBatch&)> extra);
   // With purge_documents, also deletes the documents' ciphertext and wrapped keys and records
   // in the same batch that a shred is pending (PendingShreds); the caller then calls
   // ShredDocuments.
@@ -212,6 +217,9 @@ class LedgerStore {
   Db& db() { return db_; }
 
  private:
+  // Adds the writes of `letter` to `batch`; appends the queue entries it adds to `inserted`.
+  absl::Status AddNewLetter(rocksdb::WriteBatch& batch, const NewLetter& letter,
+                            std::vector<std::pair<uint8_t, int64_t>>& inserted);
   // Adds `changes` to `batch`; appends the queue entries it adds to `inserted`.
   absl::Status AddTaskChanges(rocksdb::WriteBatch& batch, const std::vector<TaskChange>& changes,
                               std::vector<std::pair<uint8_t, int64_t>>& inserted);

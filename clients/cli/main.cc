@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "clients/cli/forms_cmd.h"
 #include "clients/cli/mailbox_sim_cmd.h"
 #include "clients/cli/output.h"
 #include "clients/cli/registry_cmd.h"
@@ -30,6 +31,7 @@ using utpost::v1::LetterStatus;
 namespace v1 = utpost::v1;
 
 enum class Output { kText, kJson };
+using utpost::cli::NewIdempotencyKey;
 using utpost::cli::PrintJson;
 using utpost::cli::Report;
 
@@ -72,14 +74,6 @@ std::string EventLine(const v1::LetterEvent& e) {
   return line;
 }
 
-std::string RandomKey() {
-  std::random_device rd;
-  std::uniform_int_distribution<int> hex(0, 15);
-  std::string key = "utpostctl-";
-  for (int i = 0; i < 32; ++i) key.push_back("0123456789abcdef"[hex(rd)]);
-  return key;
-}
-
 // Worth another try (utpost::client::IsRetryable); retries of a send reuse its idempotency
 // key, so they are safe.
 bool Retryable(const absl::Status& s) { return utpost::client::IsRetryable(s); }
@@ -103,6 +97,10 @@ int main(int argc, char** argv) {
                  "insecure mode: organisation number to act as (env UTPOST_ORGANISATION)");
   cli.add_option("-o,--output", output, "text or json")->check(CLI::IsMember({"text", "json"}));
   cli.add_option("--timeout", timeout_seconds, "seconds per call")->check(CLI::PositiveNumber);
+  std::string as;
+  cli.add_option("--as", as,
+                 "act as another dev identity: its org number, or `portal` (the dev citizen "
+                 "portal); reads data/utpostctl-<org>.yaml, which a dev utpost writes");
 
   // send
   auto* send = cli.add_subcommand("send", "send a letter; prints its id");
@@ -165,11 +163,31 @@ int main(int argc, char** argv) {
 
   auto registry = utpost::cli::AddRegistryCommand(cli);
   auto mailbox_sim = utpost::cli::AddMailboxSimCommand(cli);
+  auto forms = utpost::cli::AddFormsCommand(cli);
 
   CLI11_PARSE(cli, argc, argv);
+  if (!as.empty()) {
+    if (conn.config) {
+      return Report(utpost::common::FieldError(absl::StatusCode::kInvalidArgument, "--as",
+                                               "cannot be combined with --config"));
+    }
+    // The dev portal's org number (services/utpost/app.h, kExamplePortals).
+    const std::string org = as == "portal" ? "NO991825827" : absl::AsciiStrToUpper(as);
+    conn.config = absl::StrCat("data/utpostctl-", org, ".yaml");
+    if (!std::filesystem::exists(*conn.config)) {
+      return Report(utpost::common::FieldError(
+          absl::StatusCode::kInvalidArgument, "--as",
+          absl::StrCat("no ", *conn.config,
+                       ": start utpost with `make run` first (it writes one "
+                       "per dev identity)")));
+    }
+  }
   const Output out = output == "json" ? Output::kJson : Output::kText;
   if (registry->registry->parsed()) {
     return utpost::cli::RunRegistryCommand(*registry, conn, out == Output::kJson, timeout_seconds);
+  }
+  if (forms->forms->parsed()) {
+    return utpost::cli::RunFormsCommand(*forms, conn, out == Output::kJson, timeout_seconds);
   }
   if (mailbox_sim->command->parsed()) {
     return utpost::cli::RunMailboxSimCommand(*mailbox_sim, conn, out == Output::kJson,
@@ -256,7 +274,7 @@ int main(int argc, char** argv) {
       *request.mutable_reply_to() = r->organisation();
     }
     request.set_external_reference(external_reference);
-    request.set_idempotency_key(idempotency_key.empty() ? RandomKey() : idempotency_key);
+    request.set_idempotency_key(idempotency_key.empty() ? NewIdempotencyKey() : idempotency_key);
     // Retries reuse the idempotency key, so a retry after a lost reply cannot duplicate.
     absl::StatusOr<v1::SendLetterResponse> response;
     for (int attempt = 0; attempt < 4; ++attempt) {

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <random>
 #include <string>
 
 #include "common/field_violations.h"
@@ -33,6 +34,14 @@ int Report(const absl::Status& status) {
                  std::string(status.message()).c_str());
   }
   return bad ? 3 : 1;
+}
+
+std::string NewIdempotencyKey() {
+  std::random_device rd;
+  std::uniform_int_distribution<int> hex(0, 15);
+  std::string key = "utpostctl-";
+  for (int i = 0; i < 32; ++i) key.push_back("0123456789abcdef"[hex(rd)]);
+  return key;
 }
 
 void PrintJson(const google::protobuf::Message& message) {

@@ -63,12 +63,13 @@ absl::StatusOr<ConnectionOptions> ResolveConnection(const ConnectionOverrides& o
     for (const auto& entry : root) {
       const std::string key = entry.first.as<std::string>();
       if (key != "address" && key != "ca" && key != "cert" && key != "key" && key != "insecure" &&
-          key != "organisation") {
+          key != "organisation" && key != "municipality") {
         return absl::FailedPreconditionError(
             absl::StrCat(*config_path, ": unknown key '", key, "'"));
       }
     }
     if (root["address"]) options.address = root["address"].as<std::string>();
+    if (root["municipality"]) options.municipality = root["municipality"].as<std::string>();
     options.ca = path_of("ca");
     options.cert = path_of("cert");
     options.key = path_of("key");

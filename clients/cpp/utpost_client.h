@@ -25,6 +25,7 @@ struct ConnectionOptions {
   std::filesystem::path key;   // its private key
   bool insecure = false;       // plaintext (server started with --insecure)
   std::string organisation;    // insecure mode only: the organisation to act as
+  std::string municipality;    // a portal's default municipality for `forms submit` (config only)
   // Wait (within the call's deadline) for a connection that is being set up or re-established
   // instead of failing at once with UNAVAILABLE. Off for interactive use, where "server not
   // running" should be said at once; on for batch senders and tests.

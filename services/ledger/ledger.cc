@@ -214,6 +214,55 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
   }
 
   const absl::Time now = clock_.Now();
+  UTPOST_ASSIGN_OR_RETURN(storage::NewLetter letter,
+                          BuildLetter(sender, request, printability, now));
+  const std::string& letter_id = letter.record.letter_id();
+  const google::protobuf::Timestamp now_proto = ToProto(now);
+  if (!key.empty()) {
+    letter.idempotency_key = key;
+    letter.idempotency.set_request_sha256(fingerprint);
+    letter.idempotency.set_fingerprint_version(kFingerprintVersion);
+    letter.idempotency.set_letter_id(letter_id);
+    *letter.idempotency.mutable_accepted_time() = now_proto;
+  }
+
+  const uint64_t sequence = feed_.Allocate(sender);
+  letter.event.mutable_event()->set_sequence(sequence);
+  absl::Status committed = store_.CommitNewLetter(letter);
+  feed_.Complete(sender, sequence, committed.ok());
+  UTPOST_RETURN_IF_ERROR(committed);
+  if (metrics_ != nullptr) metrics_->Accepted(sender);
+
+  v1::SendLetterResponse response;
+  response.set_letter_id(letter_id);
+  *response.mutable_accepted_time() = now_proto;
+  return response;
+}
+
+absl::StatusOr<v1::SendLetterResponse> Ledger::CreateLetterWith(
+    std::string_view sender, const v1::SendLetterRequest& request,
+    absl::FunctionRef<absl::Status(const storage::NewLetter&)> commit) {
+  UTPOST_RETURN_IF_ERROR(ValidateSendLetter(request, config_.limits, clock_.Now()));
+  UTPOST_ASSIGN_OR_RETURN(std::vector<internal::v1::Printability> printability,
+                          CheckLetterPrintability(request, config_.limits));
+  const absl::Time now = clock_.Now();
+  UTPOST_ASSIGN_OR_RETURN(storage::NewLetter letter,
+                          BuildLetter(sender, request, printability, now));
+  const uint64_t sequence = feed_.Allocate(sender);
+  letter.event.mutable_event()->set_sequence(sequence);
+  absl::Status committed = commit(letter);
+  feed_.Complete(sender, sequence, committed.ok());
+  UTPOST_RETURN_IF_ERROR(committed);
+  if (metrics_ != nullptr) metrics_->Accepted(sender);
+  v1::SendLetterResponse response;
+  response.set_letter_id(letter.record.letter_id());
+  *response.mutable_accepted_time() = ToProto(now);
+  return response;
+}
+
+absl::StatusOr<storage::NewLetter> Ledger::BuildLetter(
+    std::string_view sender, const v1::SendLetterRequest& request,
+    const std::vector<internal::v1::Printability>& printability, absl::Time now) {
   const std::string letter_id = ids_.Next(now);
   UTPOST_ASSIGN_OR_RETURN(common::LetterIdBytes id, common::DecodeLetterId(letter_id));
   const google::protobuf::Timestamp now_proto = ToProto(now);
@@ -290,26 +339,7 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
                                   : now;
   letter.tasks.push_back(NewTask(storage::v1::TASK_KIND_ROUTE, record, now, route_at));
   record.add_pending_task_ids(letter.tasks.back().task_id());
-
-  if (!key.empty()) {
-    letter.idempotency_key = key;
-    letter.idempotency.set_request_sha256(fingerprint);
-    letter.idempotency.set_fingerprint_version(kFingerprintVersion);
-    letter.idempotency.set_letter_id(letter_id);
-    *letter.idempotency.mutable_accepted_time() = now_proto;
-  }
-
-  const uint64_t sequence = feed_.Allocate(sender);
-  letter.event.mutable_event()->set_sequence(sequence);
-  absl::Status committed = store_.CommitNewLetter(letter);
-  feed_.Complete(sender, sequence, committed.ok());
-  UTPOST_RETURN_IF_ERROR(committed);
-  if (metrics_ != nullptr) metrics_->Accepted(sender);
-
-  v1::SendLetterResponse response;
-  response.set_letter_id(letter_id);
-  *response.mutable_accepted_time() = now_proto;
-  return response;
+  return letter;
 }
 
 absl::StatusOr<std::pair<common::LetterIdBytes, storage::LetterRecord>> Ledger::LoadOwnLetter(

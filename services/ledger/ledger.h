@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "common/keyed_mutex.h"
@@ -58,6 +59,16 @@ class Ledger {
   // another request), UNAVAILABLE (storage).
   [[nodiscard]] absl::StatusOr<v1::SendLetterResponse> SendLetter(
       std::string_view sender, const v1::SendLetterRequest& request);
+
+  // For the ledger's other logic that creates a letter as part of a state change of its own
+  // (a form submission's receipt letter): validates and builds the letter as SendLetter does,
+  // without an idempotency key (the caller's own record makes its change happen once), and
+  // hands it to `commit`, which must write it with LedgerStore::CommitNewLetter, the
+  // caller's changes added to the same synced batch. Returns what SendLetter would.
+  // Errors: INVALID_ARGUMENT (field violations), those of `commit`.
+  [[nodiscard]] absl::StatusOr<v1::SendLetterResponse> CreateLetterWith(
+      std::string_view sender, const v1::SendLetterRequest& request,
+      absl::FunctionRef<absl::Status(const storage::NewLetter&)> commit);
 
   // Errors: INVALID_ARGUMENT (letter_id), NOT_FOUND.
   [[nodiscard]] absl::StatusOr<v1::GetLetterResponse> GetLetter(
@@ -186,6 +197,12 @@ class Ledger {
          const common::Clock& clock, LedgerMetrics* metrics,
          const absl::flat_hash_map<std::string, uint64_t>& last_sequences);
 
+  // A validated request as the letter to store: id, sealed content and documents, first
+  // event (no sequence yet), ROUTE task. `printability`: CheckLetterPrintability's verdicts,
+  // kept in the sealed document metadata.
+  absl::StatusOr<storage::NewLetter> BuildLetter(
+      std::string_view sender, const v1::SendLetterRequest& request,
+      const std::vector<internal::v1::Printability>& printability, absl::Time now);
   // The sender's letter, or NOT_FOUND (also when it belongs to someone else).
   absl::StatusOr<std::pair<common::LetterIdBytes, storage::LetterRecord>> LoadOwnLetter(
       std::string_view sender, std::string_view letter_id) const;

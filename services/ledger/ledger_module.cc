@@ -19,9 +19,12 @@ LedgerModule::~LedgerModule() {
   if (task_executor) task_executor->Shutdown();
   task_service.reset();
   task_executor.reset();
+  form_service.reset();
   letter_service.reset();
   executor.reset();
+  forms.reset();
   ledger.reset();
+  forms_store.reset();
   store.reset();
   db.reset();
   keys.reset();
@@ -30,6 +33,7 @@ LedgerModule::~LedgerModule() {
 void LedgerModule::Stop() {
   StopRetention();
   if (letter_service) letter_service->Shutdown();
+  if (form_service) form_service->Shutdown();
   if (task_service) task_service->Shutdown();
 }
 
@@ -121,6 +125,13 @@ absl::StatusOr<std::unique_ptr<service::Module>> NewLedgerModule(service::Module
   module->letter_service = std::make_unique<LetterServiceImpl>(
       *module->ledger, context.authenticator(), *module->executor);
   context.AddService(module->letter_service.get(), v1::LetterService::service_full_name());
+  module->forms_store = std::make_unique<storage::FormsStore>(*module->db, *module->store);
+  module->forms = std::make_unique<Forms>(app_config.forms, *module->ledger, *module->forms_store,
+                                          *module->keys, context.clock());
+  module->form_service = std::make_unique<FormServiceImpl>(
+      *module->forms, context.authenticator(), *module->executor,
+      service::AdmissionLimits{config.max_inflight_per_organisation, config.max_inflight_bytes});
+  context.AddService(module->form_service.get(), v1::FormService::service_full_name());
   // The components' work has a pool of its own: routing and delivery never take the places
   // that case systems' calls are admitted to, nor are they shed by a case system's burst.
   module->task_executor = std::make_unique<service::BoundedExecutor>(

@@ -1,5 +1,6 @@
 // The ledger as a module of a utpost process (services/common/module.h): its RocksDB, key
-// store, logic, LetterService (public) and TaskService (internal: components only).
+// store, logic, LetterService and FormService (public) and TaskService (internal: components
+// only).
 #pragma once
 
 #include <condition_variable>
@@ -11,10 +12,13 @@
 #include "crypto/file_key_store.h"
 #include "services/common/executor.h"
 #include "services/common/module.h"
+#include "services/ledger/form_service.h"
+#include "services/ledger/forms.h"
 #include "services/ledger/ledger.h"
 #include "services/ledger/letter_service.h"
 #include "services/ledger/task_service.h"
 #include "storage/db.h"
+#include "storage/forms_store.h"
 #include "storage/ledger_store.h"
 
 namespace utpost::ledger {
@@ -42,6 +46,9 @@ class LedgerModule final : public service::Module {
   std::unique_ptr<Ledger> ledger;
   std::unique_ptr<service::BoundedExecutor> executor;
   std::unique_ptr<LetterServiceImpl> letter_service;
+  std::unique_ptr<storage::FormsStore> forms_store;
+  std::unique_ptr<Forms> forms;
+  std::unique_ptr<FormServiceImpl> form_service;            // on `executor`, beside letter_service
   std::unique_ptr<service::BoundedExecutor> task_executor;  // TaskService's own pool
   std::unique_ptr<TaskServiceImpl> task_service;
 

@@ -34,7 +34,7 @@ constexpr std::string_view kFilenameForbiddenChars = "/\\:*?\"<>|";
 // The key under which file names must be unique, for valid UTF-8 `name`: case folded for
 // ASCII and the Latin-1 capitals (Æ, Ø, Å, Ä, Ö, Ü, ...), which covers Nordic names without
 // pulling in a Unicode library.
-std::u32string FoldedName(std::string_view name) {
+std::u32string FoldedNameImpl(std::string_view name) {
   std::u32string out;
   out.reserve(name.size());
   ForEachCodePoint(name, [&out](char32_t cp) {
@@ -55,7 +55,7 @@ bool IsMediaTypePart(std::string_view part) {
   return true;
 }
 
-bool IsMediaType(std::string_view s) {
+bool IsMediaTypeImpl(std::string_view s) {
   const size_t slash = s.find('/');
   if (slash == std::string_view::npos) return false;
   return IsMediaTypePart(s.substr(0, slash)) && IsMediaTypePart(s.substr(slash + 1));
@@ -101,32 +101,10 @@ void CheckDocuments(FieldViolations& v, const v1::SendLetterRequest& request,
     const std::string filename_field = prefix + ".filename";
 
     const std::string& filename = doc.filename();
-    // Byte length first: a long name is neither inspected nor folded.
     const bool short_enough = filename.size() <= kMaxFilenameBytes;
-    const TextInfo info = short_enough ? InspectText(filename) : TextInfo{};
-    if (filename.empty()) {
-      v.Add(filename_field, "must not be empty");
-    } else if (!short_enough) {
-      v.Add(filename_field, absl::StrCat("must be at most ", kMaxFilenameBytes, " bytes (is ",
-                                         filename.size(), ")"));
-    } else if (!info.valid_utf8) {
-      v.Add(filename_field, "must be valid UTF-8");
-    } else if (filename.find_first_of(kFilenameForbiddenChars) != std::string::npos) {
-      v.Add(filename_field, "must not contain any of / \\ : * ? \" < > |");
-    } else if (info.has_control) {
-      v.Add(filename_field, "must not contain control characters");
-    } else if (info.has_invisible) {
-      v.Add(filename_field,
-            "must not contain invisible formatting characters (bidirectional controls, "
-            "zero-width characters, line or paragraph separators)");
-    } else if (info.has_slash_lookalike) {
-      v.Add(filename_field,
-            "must not contain characters that look like a slash (U+2215, U+FF0F, ...)");
-    } else if (filename == "." || filename == "..") {
-      v.Add(filename_field, "must not be \".\" or \"..\"");
-    }
-    if (short_enough && info.valid_utf8 && !filename.empty()) {
-      const auto [it, inserted] = first_with_name.try_emplace(FoldedName(filename), i);
+    CheckFilename(v, filename_field, filename);
+    if (short_enough && InspectText(filename).valid_utf8 && !filename.empty()) {
+      const auto [it, inserted] = first_with_name.try_emplace(FoldedFilename(filename), i);
       if (!inserted) {
         v.Add(filename_field, absl::StrCat("must be unique in the letter (same as documents[",
                                            it->second, "].filename, ignoring case)"));
@@ -137,7 +115,7 @@ void CheckDocuments(FieldViolations& v, const v1::SendLetterRequest& request,
     const std::string& media_type = doc.media_type();
     if (media_type.empty()) {
       v.Add(media_field, "must not be empty");
-    } else if (!IsMediaType(media_type)) {
+    } else if (!IsMediaTypeImpl(media_type)) {
       v.Add(media_field,
             "must be type/subtype in lower case letters, digits and . + - (e.g. application/pdf)");
     }
@@ -224,6 +202,38 @@ void CheckIdempotencyKey(FieldViolations& v, std::string_view key) {
 }
 
 }  // namespace
+
+std::u32string FoldedFilename(std::string_view name) { return FoldedNameImpl(name); }
+
+bool IsMediaType(std::string_view s) { return IsMediaTypeImpl(s); }
+
+void CheckFilename(FieldViolations& v, const std::string& filename_field,
+                   std::string_view filename) {
+  // Byte length first: a long name is neither inspected nor folded.
+  const bool short_enough = filename.size() <= kMaxFilenameBytes;
+  const TextInfo info = short_enough ? InspectText(filename) : TextInfo{};
+  if (filename.empty()) {
+    v.Add(filename_field, "must not be empty");
+  } else if (!short_enough) {
+    v.Add(filename_field,
+          absl::StrCat("must be at most ", kMaxFilenameBytes, " bytes (is ", filename.size(), ")"));
+  } else if (!info.valid_utf8) {
+    v.Add(filename_field, "must be valid UTF-8");
+  } else if (filename.find_first_of(kFilenameForbiddenChars) != std::string::npos) {
+    v.Add(filename_field, "must not contain any of / \\ : * ? \" < > |");
+  } else if (info.has_control) {
+    v.Add(filename_field, "must not contain control characters");
+  } else if (info.has_invisible) {
+    v.Add(filename_field,
+          "must not contain invisible formatting characters (bidirectional controls, "
+          "zero-width characters, line or paragraph separators)");
+  } else if (info.has_slash_lookalike) {
+    v.Add(filename_field,
+          "must not contain characters that look like a slash (U+2215, U+FF0F, ...)");
+  } else if (filename == "." || filename == "..") {
+    v.Add(filename_field, "must not be \".\" or \"..\"");
+  }
+}
 
 absl::Status ValidateSendLetter(const v1::SendLetterRequest& request, const LetterLimits& limits,
                                 absl::Time now) {

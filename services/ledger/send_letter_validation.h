@@ -58,4 +58,16 @@ inline constexpr absl::Duration kMaxDeliverAfterAhead = absl::Hours(366 * 24);
 [[nodiscard]] absl::StatusOr<std::vector<internal::v1::Printability>> CheckLetterPrintability(
     const v1::SendLetterRequest& request, const LetterLimits& limits);
 
+// A document's or attachment's file name: 1..255 bytes of UTF-8, no path separators, control
+// or invisible formatting characters, none of \ / : * ? " < > |, not "." or "..". Adds at most
+// one violation for `field`.
+void CheckFilename(common::FieldViolations& v, const std::string& field, std::string_view filename);
+
+// The key under which file names must be unique, for valid UTF-8 `name` (ASCII and Latin-1
+// capitals folded).
+std::u32string FoldedFilename(std::string_view name);
+
+// A media type "type/subtype" in lower case (RFC 6838 restricted names).
+bool IsMediaType(std::string_view s);
+
 }  // namespace utpost::ledger

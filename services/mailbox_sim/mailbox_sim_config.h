@@ -57,8 +57,9 @@ struct MailboxSimConfig {
   // content) while it is checked. 1 KiB..2 GiB.
   uint64_t max_batch_bytes = 256ull << 20;
   // Deliver and SubmitBatch streams open at once (`max_streams`); more are refused with
-  // RESOURCE_EXHAUSTED. 1..256.
-  int max_streams = 4;
+  // RESOURCE_EXHAUSTED. 1..256. As many as the courier sends one provider by default
+  // (courier.max_in_flight_per_provider), so that the simulator is not what a demo waits on.
+  int max_streams = 16;
   // Threads that do the work (decryption, synced writes, the delay) (`worker_threads`),
   // and work items waiting for them (`max_queued_requests`).
   int worker_threads = 8;

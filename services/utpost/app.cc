@@ -22,6 +22,7 @@
 #include "services/common/log.h"
 #include "services/common/private_dir.h"
 #include "services/common/server_reflection.h"
+#include "services/ledger/form_service.h"
 #include "services/ledger/letter_service.h"
 #include "services/utpost/modules.h"
 
@@ -181,10 +182,13 @@ absl::Status App::InitServer() {
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(service::NewGrpcMetricsInterceptor(*metrics_));
   builder_.experimental().SetInterceptorCreators(std::move(interceptors));
-  // The largest request is a SendLetter at the letter limit (other methods take less).
-  const int64_t max_receive = std::min<int64_t>(
-      static_cast<int64_t>(ledger::LetterServiceImpl::MaxSendLetterBytes(config.ledger.limits)),
-      std::numeric_limits<int>::max());
+  // The largest request is a SendLetter at the letter limit or a SubmitForm at the
+  // submission limit (other methods take less).
+  const int64_t max_receive =
+      std::min<int64_t>(static_cast<int64_t>(std::max(
+                            ledger::LetterServiceImpl::MaxSendLetterBytes(config.ledger.limits),
+                            ledger::FormServiceImpl::MaxSubmitFormBytes(config.forms))),
+                        std::numeric_limits<int>::max());
   builder_.SetMaxReceiveMessageSize(static_cast<int>(max_receive));
   LimitTransportMemory(builder_, max_receive);
   // Keep idle watch streams alive through proxies and notice dead peers.
@@ -204,6 +208,7 @@ absl::Status App::Init(std::string_view targets) {
     // every certificate exists it is not opened again.
     std::vector<crypto::DevOrganisation> orgs;
     for (const auto& org : kExampleOrganisations) orgs.push_back({org.org_key, org.name});
+    for (const auto& org : kExamplePortals) orgs.push_back({org.org_key, org.name});
     std::vector<std::string> components;
     for (const ModuleSpec& m : Modules()) components.push_back(m.name);
     UTPOST_RETURN_IF_ERROR(crypto::EnsureDevPki(config.InData("pki"), orgs, components));
@@ -258,16 +263,34 @@ absl::Status App::Start() {
   // never points utpostctl away from the ledger.
   if (config.dev_pki) {
     // utpostctl's configuration: paths relative to the file's own directory.
-    for (const auto& org : kExampleOrganisations) {
+    std::vector<ExampleOrganisation> identities(std::begin(kExampleOrganisations),
+                                                std::end(kExampleOrganisations));
+    identities.insert(identities.end(), std::begin(kExamplePortals), std::end(kExamplePortals));
+    for (const auto& org : identities) {
       const std::filesystem::path client_dir = crypto::DevClientDir("pki", org.org_key);
-      std::ofstream out(ClientConfigPath(org.org_key), std::ios::trunc);
-      out << "# Written by utpost at start-up (dev PKI), for utpostctl (--config).\n"
-          << "# Identity: " << org.name << " (" << org.org_key << ")\n"
-          << "address: " << address() << "\n"
-          << "ca: " << (client_dir / "ca.pem").string() << "\n"
-          << "cert: " << (client_dir / "client.pem").string() << "\n"
-          << "key: " << (client_dir / "client.key").string() << "\n";
-      if (!out) return absl::UnavailableError("cannot write the utpostctl configuration");
+      std::string text =
+          absl::StrCat("# Written by utpost at start-up (dev PKI), for utpostctl (--config).\n",
+                       "# Identity: ", org.name, " (", org.org_key, ")\n", "address: ", address(),
+                       "\n", "ca: ", (client_dir / "ca.pem").string(), "\n",
+                       "cert: ", (client_dir / "client.pem").string(), "\n",
+                       "key: ", (client_dir / "client.key").string(), "\n");
+      // A portal submits forms to the first example municipality unless told otherwise.
+      const bool portal =
+          std::any_of(std::begin(kExamplePortals), std::end(kExamplePortals),
+                      [&](const ExampleOrganisation& p) {
+                        return std::string_view(p.org_key) == std::string_view(org.org_key);
+                      });
+      if (portal) absl::StrAppend(&text, "municipality: ", kExampleOrganisations[0].org_key, "\n");
+      std::vector<std::filesystem::path> paths = {ClientConfigPath(org.org_key)};
+      // The default identity also under its own name, for `utpostctl --as <org>`.
+      if (paths[0].filename() == "utpostctl.yaml") {
+        paths.push_back(config.InData(absl::StrCat("utpostctl-", org.org_key, ".yaml")));
+      }
+      for (const std::filesystem::path& path : paths) {
+        std::ofstream out(path, std::ios::trunc);
+        out << text;
+        if (!out) return absl::UnavailableError("cannot write the utpostctl configuration");
+      }
     }
   }
   for (Running& running : modules_) {

@@ -37,6 +37,12 @@ inline constexpr ExampleOrganisation kExampleOrganisations[] = {
     {"NO958935420", "Oslo kommune"},
     {"NO964338531", "Bergen kommune"},
 };
+// The example citizen portal (an organisation that form types allow to submit; see
+// utpost/v1/forms.proto): a dev client certificate in pki/clients/NO991825827/ and
+// utpostctl's configuration data/utpostctl-NO991825827.yaml.
+inline constexpr ExampleOrganisation kExamplePortals[] = {
+    {"NO991825827", "Dev innbyggerportal"},
+};
 
 class App {
  public:

@@ -248,6 +248,17 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
   ledger.emplace("retention", [&](const YAML::Node& n, const std::string& p) {
     return ApplyMap(n, p, retention);
   });
+  ledger::FormsConfig& f = config.forms;
+  const std::map<std::string, Setter> forms = {
+      {"lease_time", DurationField(f.lease_time)},
+      {"max_per_fetch", PositiveField(f.max_per_fetch)},
+      {"max_fetch_streams", PositiveField(f.max_fetch_streams)},
+      {"max_submission_bytes", PositiveField(f.max_submission_bytes)},
+      {"max_fields", PositiveField(f.max_fields)},
+      {"max_attachments", PositiveField(f.max_attachments)},
+      {"max_portals", PositiveField(f.max_portals)},
+      {"list_max_scan", PositiveField(f.list_max_scan)},
+  };
   registry::RegistryConfig& r = config.registry;
   Setter administrators = [&r](const YAML::Node& node, const std::string& path) -> absl::Status {
     std::vector<std::string> keys;
@@ -393,6 +404,7 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"components",
        [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, components); }},
       {"ledger", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, ledger); }},
+      {"forms", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, forms); }},
       {"registry",
        [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, registry); }},
       {"router", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, router); }},
@@ -434,15 +446,11 @@ absl::Status Finalize(Config& config) {
   }
   for (const absl::Status& s :
        {router::ValidateRouterConfig(config.router), courier::ValidateCourierConfig(config.courier),
-        print::ValidatePrintConfig(config.print)}) {
+        print::ValidatePrintConfig(config.print),
+        mailbox_sim::ValidateMailboxSimConfig(config.mailbox_sim),
+        ledger::ValidateFormsConfig(config.forms)}) {
     if (s.ok()) continue;
     // "<section>.<key>: <rule>" in the form of the other config errors.
-    const std::string message(s.message());
-    const size_t colon = message.find(": ");
-    if (colon == std::string::npos) return s;
-    return Invalid(message.substr(0, colon), message.substr(colon + 2));
-  }
-  if (absl::Status s = mailbox_sim::ValidateMailboxSimConfig(config.mailbox_sim); !s.ok()) {
     const std::string message(s.message());
     const size_t colon = message.find(": ");
     if (colon == std::string::npos) return s;

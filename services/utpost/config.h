@@ -28,7 +28,7 @@
 //     min_print_if_unread_after: 1h  # the shortest print-if-unread a letter may ask for
 //     worker_threads: 32
 //     max_queued_requests: 256
-//     task_worker_threads: 8         # the internal TaskService has a pool of its own
+//     task_worker_threads: 32        # the internal TaskService has a pool of its own
 //     max_queued_task_requests: 512
 //     max_document_reads: 16         # ReadDocuments streams at once
 //     max_inflight_bytes: 536870912
@@ -40,6 +40,15 @@
 //       organisations: {NO958935420: 30d}   # periods of particular organisations
 //       poll_interval: 30s
 //       batch_size: 100
+//   forms:                      # citizen form submissions (services/ledger/forms_config.h)
+//     lease_time: 5m            # a fetched, unacknowledged submission is offered again after it
+//     max_per_fetch: 16         # submissions leased and streamed per FetchSubmissions
+//     max_fetch_streams: 16     # FetchSubmissions streams open at once
+//     max_submission_bytes: 52428800   # attachments of one submission together
+//     max_fields: 200           # fields of a form type
+//     max_attachments: 20       # attachments of a submission
+//     max_portals: 100          # allowed portals of a form type
+//     list_max_scan: 2000       # submissions scanned per ListSubmissions page or fetch
 //   registry:
 //     data_dir: registry        # its own RocksDB, relative to data_dir unless absolute
 //     administrators: [NO958935420]   # organisations that may call RegistryService (org
@@ -81,7 +90,7 @@
 //     providers_dir: pki/providers   # serves every <id> with a <providers_dir>/<id>/key.pem
 //     max_document_bytes: 67108864
 //     max_batch_bytes: 268435456
-//     max_streams: 4
+//     max_streams: 16
 //     worker_threads: 8
 //     max_queued_requests: 256
 //     fail_share: 0             # behaviour at start; utpostctl mailbox-sim changes it
@@ -121,6 +130,7 @@
 
 #include "absl/status/statusor.h"
 #include "services/courier/courier_config.h"
+#include "services/ledger/forms_config.h"
 #include "services/ledger/ledger_config.h"
 #include "services/mailbox_sim/mailbox_sim_config.h"
 #include "services/print/print_config.h"
@@ -170,6 +180,7 @@ struct Config {
   MetricsConfig metrics;
   ComponentsConfig components;
   ledger::LedgerConfig ledger;
+  ledger::FormsConfig forms;
   registry::RegistryConfig registry;
   router::RouterConfig router;
   courier::CourierConfig courier;

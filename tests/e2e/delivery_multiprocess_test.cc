@@ -166,21 +166,8 @@ TEST(DeliveryMultiProcessTest, EveryLetterEndsOnceThroughCourierAndLedgerKillNin
   client::LetterClient letters(*channel, options, absl::Seconds(30));
   std::set<std::string> pending;
   for (const auto& entry : sent) pending.insert(entry.first);
-  const absl::Time deadline = absl::Now() + absl::Seconds(120);
-  std::map<std::string, v1::GetLetterResponse> done;
-  while (!pending.empty() && absl::Now() < deadline) {
-    for (auto it = pending.begin(); it != pending.end();) {
-      auto got = letters.Get(*it);
-      ASSERT_TRUE(got.ok()) << got.status();
-      if (IsFinal(*got)) {
-        done[*it] = *std::move(got);
-        it = pending.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    if (!pending.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
+  std::map<std::string, v1::GetLetterResponse> done =
+      AwaitLetters(letters, pending, IsFinal, absl::Seconds(120), absl::Milliseconds(250));
   std::map<std::string, int> stuck;  // status of the letters without a final outcome
   for (const std::string& id : pending) {
     auto got = letters.Get(id);

@@ -125,21 +125,12 @@ TEST(MultiProcessTest, ThreeProcessesRouteEveryLetterExactlyOnceThroughARouterKi
   client::LetterClient letters(*channel, options, absl::Seconds(30));
   std::set<std::string> pending;
   for (const auto& entry : sent) pending.insert(entry.first);
-  const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  std::map<std::string, v1::GetLetterResponse> done;
-  while (!pending.empty() && absl::Now() < deadline) {
-    for (auto it = pending.begin(); it != pending.end();) {
-      auto got = letters.Get(*it);
-      ASSERT_TRUE(got.ok()) << got.status();
-      if (got->letter().status() != v1::LETTER_STATUS_ACCEPTED) {
-        done[*it] = *got;
-        it = pending.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    if (!pending.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  std::map<std::string, v1::GetLetterResponse> done = AwaitLetters(
+      letters, pending,
+      [](const v1::GetLetterResponse& got) {
+        return got.letter().status() != v1::LETTER_STATUS_ACCEPTED;
+      },
+      absl::Seconds(60));
   ASSERT_TRUE(pending.empty()) << pending.size() << " letters still ACCEPTED after 60 s\n"
                                << Log(root.path() / "router.log");
   // Give a duplicate completion time to show, then check each history: exactly one routing

@@ -15,6 +15,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -111,6 +114,32 @@ inline bool WaitServing(const e2e_fs::path& data_dir, int port) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return false;
+}
+
+// Polls `letters` until every letter in `ids` satisfies `done`, or `limit` passes. Returns the
+// letters that did, as last read; those that did not stay in `ids`. A failed Get is a test
+// failure (and ends the wait).
+inline std::map<std::string, v1::GetLetterResponse> AwaitLetters(
+    client::LetterClient& letters, std::set<std::string>& ids,
+    const std::function<bool(const v1::GetLetterResponse&)>& done, absl::Duration limit,
+    absl::Duration poll = absl::Milliseconds(200)) {
+  std::map<std::string, v1::GetLetterResponse> finished;
+  const absl::Time deadline = absl::Now() + limit;
+  while (!ids.empty() && absl::Now() < deadline) {
+    for (auto it = ids.begin(); it != ids.end();) {
+      auto got = letters.Get(*it);
+      EXPECT_TRUE(got.ok()) << got.status();
+      if (!got.ok()) return finished;
+      if (done(*got)) {
+        finished[*it] = *std::move(got);
+        it = ids.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (!ids.empty()) std::this_thread::sleep_for(absl::ToChronoNanoseconds(poll));
+  }
+  return finished;
 }
 
 }  // namespace utpost::testutil

@@ -24,7 +24,8 @@ namespace {
 
 constexpr int64_t kMiB = 1 << 20;
 constexpr int64_t kLetterLimit = 1 * kMiB;
-// What app::InitServer derives from the letter limit: letter + 1 MiB of envelope.
+// What app::InitServer derives from the largest request (a letter, or a form submission, set
+// to the same limit here): limit + 1 MiB of envelope.
 constexpr int64_t kReceiveLimit = kLetterLimit + kMiB;
 // Beyond two messages at the limit: the transport's own margin in its quota (16 MiB), what
 // arrives while its reclaimer cancels streams (measured up to about 30 MiB on loopback for
@@ -63,6 +64,7 @@ class HostileTransportTest : public ::testing::Test {
     stack_ = TestStack::Start({}, [](app::Config& c) {
       c.insecure = true;
       c.ledger.limits.max_total_bytes = kLetterLimit;
+      c.forms.max_submission_bytes = kLetterLimit;
     });
     ASSERT_NE(stack_, nullptr);
     // One ordinary call first, so that what the server allocates once (threads, arenas,
