@@ -2,10 +2,10 @@
 // each metric once, as a member built from the registry it is given (never a global), and
 // counts with one call:
 //
-//   common::CounterVec submissions_{registry, "utpost_ledger_form_submissions_total",
-//                                   "Form submissions by municipality and outcome",
-//                                   {"municipality", "outcome"}};
-//   submissions_.Inc({org_key, "accepted"});
+//   common::CounterVec deliveries_{registry, "utpost_courier_deliveries_total",
+//                                  "Delivery attempts by provider and outcome",
+//                                  {"provider", "outcome"}};
+//   deliveries_.Inc({provider, "delivered"});
 //
 // Names follow Prometheus conventions: utpost_<component>_<thing>_<unit>, counters end in
 // _total, durations in _seconds, sizes in _bytes. Label values must come from bounded sets

@@ -237,6 +237,41 @@ absl::Status FormsStore::CommitChanges(const std::vector<SubmissionChange>& chan
   return Write([&](rocksdb::WriteBatch& batch) { return AddChanges(batch, changes); }, letter);
 }
 
+absl::StatusOr<FormsStore::PendingSummaries> FormsStore::SummarizePending(int64_t now_ms,
+                                                                          size_t cap) const {
+  PendingSummaries summaries;
+  const std::string lower(1, kPendingTag);
+  const std::string upper(1, static_cast<char>(kPendingTag + 1));
+  rocksdb::ReadOptions options;
+  rocksdb::Slice upper_slice(upper);
+  options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_.raw().NewIterator(options, db_.cf(Cf::kFormIndex)));
+  size_t read = 0;
+  for (it->Seek(lower); it->Valid(); it->Next()) {
+    if (read++ == cap) {
+      summaries.capped = true;
+      break;
+    }
+    const std::string_view key = it->key().ToStringView();
+    const size_t slash = key.find('/');
+    if (slash == std::string_view::npos || key.size() != slash + 1 + 8 + kIdBytes) {
+      return absl::DataLossError("malformed pending submission key");
+    }
+    const std::string_view municipality = key.substr(1, slash - 1);
+    auto found = summaries.by_municipality.find(municipality);
+    if (found == summaries.by_municipality.end()) {
+      found = summaries.by_municipality.emplace(std::string(municipality), PendingSummary{}).first;
+    }
+    PendingSummary& summary = found->second;
+    ++summary.pending;
+    const auto due_ms = static_cast<int64_t>(keys::ReadU64(key.substr(slash + 1)));
+    // Oldest first within a municipality: the first due entry is the earliest.
+    if (due_ms <= now_ms && !summary.earliest_due_ms) summary.earliest_due_ms = due_ms;
+  }
+  UTPOST_RETURN_IF_ERROR(FromRocksDb(it->status(), "summarise pending submissions"));
+  return summaries;
+}
+
 absl::StatusOr<std::vector<PendingEntry>> FormsStore::ScanPending(std::string_view municipality,
                                                                   int64_t now_ms,
                                                                   size_t limit) const {

@@ -97,6 +97,18 @@ class FormsStore {
   [[nodiscard]] absl::StatusOr<std::vector<PendingEntry>> ScanPending(std::string_view municipality,
                                                                       int64_t now_ms,
                                                                       size_t limit) const;
+  // The pending queue of every municipality at `now_ms`: how many submissions wait for their
+  // case system (fetched or not), and when the longest-waiting of those due (not under a
+  // lease) became due. Reads at most `cap` entries in all; `capped` says it stopped there.
+  struct PendingSummary {
+    size_t pending = 0;
+    std::optional<int64_t> earliest_due_ms;
+  };
+  struct PendingSummaries {
+    std::map<std::string, PendingSummary, std::less<>> by_municipality;
+    bool capped = false;
+  };
+  [[nodiscard]] absl::StatusOr<PendingSummaries> SummarizePending(int64_t now_ms, size_t cap) const;
   // Up to `limit` of the municipality's submission ids, newest first, strictly older than
   // `before` (none: from the newest).
   [[nodiscard]] absl::StatusOr<std::vector<common::LetterIdBytes>> ListSubmissionIds(

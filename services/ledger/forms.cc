@@ -116,8 +116,13 @@ int64_t UnixMs(absl::Time t) { return absl::ToUnixMillis(t); }
 }  // namespace
 
 Forms::Forms(const FormsConfig& config, Ledger& ledger, storage::FormsStore& store,
-             const crypto::KeyStore& keys, const common::Clock& clock)
-    : config_(config), ledger_(ledger), store_(store), envelope_(keys), clock_(clock) {}
+             const crypto::KeyStore& keys, const common::Clock& clock, LedgerMetrics* metrics)
+    : config_(config),
+      ledger_(ledger),
+      store_(store),
+      envelope_(keys),
+      clock_(clock),
+      metrics_(metrics) {}
 
 absl::StatusOr<v1::RegisterFormTypeResponse> Forms::RegisterFormType(
     std::string_view caller, const v1::RegisterFormTypeRequest& request) {
@@ -347,6 +352,7 @@ absl::StatusOr<v1::SubmitFormResponse> Forms::SubmitForm(std::string_view portal
   *response.mutable_receipt_time() = now_proto;
   if (!form_type.receipt_letter()) {
     UTPOST_RETURN_IF_ERROR(store_.CommitNewSubmission(submission, nullptr));
+    Count(municipality, "accepted");
     return response;
   }
   FormLetterFacts facts{municipality, request.citizen(), form_type.title(), submission_id, now};
@@ -359,6 +365,7 @@ absl::StatusOr<v1::SubmitFormResponse> Forms::SubmitForm(std::string_view portal
         if (!key.empty()) submission.idempotency.set_receipt_letter_id(letter_id);
         return store_.CommitNewSubmission(submission, &new_letter);
       }));
+  Count(municipality, "accepted");
   response.set_receipt_letter_id(letter.letter_id());
   return response;
 }
@@ -417,6 +424,7 @@ absl::StatusOr<std::vector<v1::SubmissionInfo>> Forms::LeaseSubmissions(
     change.record = std::move(*record);
   }
   if (!changes.empty()) UTPOST_RETURN_IF_ERROR(store_.CommitChanges(changes, nullptr));
+  Count(caller, "fetched", changes.size());
   std::vector<v1::SubmissionInfo> leased;
   leased.reserve(changes.size());
   for (storage::SubmissionChange& change : changes) {
@@ -460,6 +468,7 @@ absl::StatusOr<v1::AcknowledgeSubmissionResponse> Forms::AcknowledgeSubmission(
   info.clear_lease_expire_time();
   change.record = std::move(record);
   UTPOST_RETURN_IF_ERROR(store_.CommitChanges({change}, nullptr));
+  Count(caller, "acknowledged");
   *response.mutable_submission() = std::move(*change.record.mutable_info());
   return response;
 }
@@ -526,6 +535,7 @@ absl::StatusOr<v1::RejectSubmissionResponse> Forms::RejectSubmission(
                                                  return store_.CommitChanges({change}, &letter);
                                                })
                              .status());
+  Count(caller, "rejected");
   *response.mutable_submission() = std::move(*change.record.mutable_info());
   return response;
 }

@@ -30,9 +30,9 @@ namespace utpost::ledger {
 class Forms {
  public:
   // Every reference must outlive the object. `ledger` creates the receipt and notice letters;
-  // `store` is on the ledger's database.
+  // `store` is on the ledger's database. Without `metrics` nothing is counted.
   Forms(const FormsConfig& config, Ledger& ledger, storage::FormsStore& store,
-        const crypto::KeyStore& keys, const common::Clock& clock);
+        const crypto::KeyStore& keys, const common::Clock& clock, LedgerMetrics* metrics = nullptr);
 
   // Errors: see FormService.RegisterFormType.
   [[nodiscard]] absl::StatusOr<v1::RegisterFormTypeResponse> RegisterFormType(
@@ -90,7 +90,12 @@ class Forms {
   storage::FormsStore& store_;
   crypto::Envelope envelope_;
   const common::Clock& clock_;
+  LedgerMetrics* const metrics_;  // may be null
   common::LetterIdGenerator ids_;
+  void Count(std::string_view municipality, std::string_view outcome, size_t n = 1) {
+    if (metrics_ != nullptr) metrics_->FormSubmissions(municipality, outcome, n);
+  }
+
   // Check-then-write of one form type, one submission and one idempotency key are
   // serialised; so are the leases of one municipality. Order: a municipality's fetch lock
   // before its submissions' locks.

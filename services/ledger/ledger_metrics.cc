@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "common/proto_time.h"
+#include "common/strings.h"
 
 namespace utpost::ledger {
 namespace {
@@ -46,6 +47,19 @@ LedgerMetrics::LedgerMetrics(prometheus::Registry& registry)
       latency_(registry, "utpost_ledger_accepted_to_outcome_seconds",
                "Time from a letter's acceptance to its delivery, queueing for print or printing",
                {"channel", "outcome"}),
+      submissions_(registry, "utpost_ledger_form_submissions_total",
+                   "Citizen form submissions by receiving municipality and outcome (accepted, "
+                   "fetched, acknowledged, rejected)",
+                   {"municipality", "outcome"}),
+      submissions_pending_(registry, "utpost_ledger_form_submissions_pending",
+                           "Form submissions waiting for the receiving municipality's case system "
+                           "(fetched or not), by municipality; counted up to 100000 in all",
+                           {"municipality"}),
+      submission_oldest_due_(
+          registry, "utpost_ledger_form_submission_oldest_due_age_seconds",
+          "How long the longest-waiting form submission of a municipality, not under a fetch "
+          "lease, has been due (0: none due)",
+          {"municipality"}),
       tasks_due_(registry, "utpost_ledger_tasks_due",
                  "Tasks due and waiting for a worker (new, retried, or with an expired lease), "
                  "by kind; counted up to 100000",
@@ -55,6 +69,18 @@ LedgerMetrics::LedgerMetrics(prometheus::Registry& registry)
                   {"kind"}) {}
 
 void LedgerMetrics::Accepted(std::string_view municipality) { accepted_.Inc({municipality}); }
+
+void LedgerMetrics::FormSubmissions(std::string_view municipality, std::string_view outcome,
+                                    double count) {
+  if (count <= 0) return;
+  submissions_.Inc({municipality, outcome}, count);
+  // Its queue gauges show from now on, also when its case system empties the queue before
+  // the next scrape.
+  absl::MutexLock lock(&forms_mu_);
+  if (!form_municipalities_.contains(common::Av(municipality))) {
+    form_municipalities_.insert(std::string(municipality));
+  }
+}
 
 void LedgerMetrics::Transitioned(const storage::LetterRecord& record, v1::LetterStatus previous,
                                  absl::Time now) {
@@ -87,6 +113,30 @@ void LedgerMetrics::RefreshQueue(const storage::LedgerStore& store, absl::Time n
       age = std::max(0.0, absl::ToDoubleSeconds(now - absl::FromUnixMillis(*summary->earliest_ms)));
     }
     oldest_due_.Set({label}, age);
+  }
+}
+
+void LedgerMetrics::RefreshForms(const storage::FormsStore& store, absl::Time now, size_t cap) {
+  absl::StatusOr<storage::FormsStore::PendingSummaries> summaries =
+      store.SummarizePending(absl::ToUnixMillis(now), cap);
+  if (!summaries.ok()) return;
+  absl::MutexLock lock(&forms_mu_);
+  for (const auto& [municipality, summary] : summaries->by_municipality) {
+    form_municipalities_.insert(municipality);
+  }
+  for (const std::string& municipality : form_municipalities_) {
+    auto found = summaries->by_municipality.find(municipality);
+    double pending = 0;
+    double age = 0;
+    if (found != summaries->by_municipality.end()) {
+      pending = static_cast<double>(found->second.pending);
+      if (found->second.earliest_due_ms) {
+        age = std::max(
+            0.0, absl::ToDoubleSeconds(now - absl::FromUnixMillis(*found->second.earliest_due_ms)));
+      }
+    }
+    submissions_pending_.Set({municipality}, pending);
+    submission_oldest_due_.Set({municipality}, age);
   }
 }
 

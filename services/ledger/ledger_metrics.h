@@ -19,6 +19,14 @@
 //       sender_requested_print, ...).
 //   utpost_ledger_accepted_to_outcome_seconds{channel, outcome}
 //       from acceptance to delivered_digitally, queued_for_print and printed.
+//   utpost_ledger_form_submissions_total{municipality, outcome}
+//       citizen form submissions to the municipality: accepted (durably stored, encrypted),
+//       fetched (leased to its case system; a submission offered again after its lease
+//       expired counts again), acknowledged, rejected. Replays count nothing.
+//   utpost_ledger_form_submissions_pending{municipality},
+//   utpost_ledger_form_submission_oldest_due_age_seconds{municipality}
+//       submissions waiting for the municipality's case system at scrape time
+//       (RefreshForms), and how long the longest-waiting one not under a lease has waited.
 //   utpost_ledger_tasks_due{kind}, utpost_ledger_task_oldest_due_age_seconds{kind}
 //       the task queue at scrape time (RefreshQueue).
 //
@@ -29,8 +37,11 @@
 
 #include <string_view>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/metrics.h"
+#include "storage/forms_store.h"
 #include "storage/ledger_store.h"
 #include "utpost/v1/letters.pb.h"
 
@@ -50,15 +61,27 @@ class LedgerMetrics {
   void Accepted(std::string_view municipality);
   // `record` as durably written by a status change; `previous` is the status it left.
   void Transitioned(const storage::LetterRecord& record, v1::LetterStatus previous, absl::Time now);
+  // A form submission of `municipality` durably reached `outcome` (accepted, fetched,
+  // acknowledged, rejected); `count` submissions at once.
+  void FormSubmissions(std::string_view municipality, std::string_view outcome, double count = 1);
   // Reads the task queue of every kind (LedgerStore::SummarizeDue, at most `cap` entries a
   // kind) and sets the queue gauges. A kind whose read fails keeps its last values.
   void RefreshQueue(const storage::LedgerStore& store, absl::Time now, size_t cap = 100000);
+  // Reads the pending submissions (FormsStore::SummarizePending) and sets their gauges; a
+  // municipality seen before (pending at an earlier scrape, or with a submission accepted
+  // since the start) with none pending now shows 0.
+  void RefreshForms(const storage::FormsStore& store, absl::Time now, size_t cap = 100000);
 
  private:
   common::CounterVec accepted_;
   common::CounterVec outcomes_;
   common::CounterVec paper_;
   common::HistogramVec latency_;
+  common::CounterVec submissions_;
+  common::GaugeVec submissions_pending_;
+  common::GaugeVec submission_oldest_due_;
+  absl::Mutex forms_mu_;
+  absl::flat_hash_set<std::string> form_municipalities_ ABSL_GUARDED_BY(forms_mu_);
   common::GaugeVec tasks_due_;
   common::GaugeVec oldest_due_;
 };

@@ -39,6 +39,7 @@ void LedgerModule::Stop() {
 
 void LedgerModule::RefreshMetrics() {
   if (metrics && store) metrics->RefreshQueue(*store, clock_->Now());
+  if (metrics && forms_store) metrics->RefreshForms(*forms_store, clock_->Now());
 }
 
 void LedgerModule::StartRetention() {
@@ -127,7 +128,7 @@ absl::StatusOr<std::unique_ptr<service::Module>> NewLedgerModule(service::Module
   context.AddService(module->letter_service.get(), v1::LetterService::service_full_name());
   module->forms_store = std::make_unique<storage::FormsStore>(*module->db, *module->store);
   module->forms = std::make_unique<Forms>(app_config.forms, *module->ledger, *module->forms_store,
-                                          *module->keys, context.clock());
+                                          *module->keys, context.clock(), module->metrics.get());
   module->form_service = std::make_unique<FormServiceImpl>(
       *module->forms, context.authenticator(), *module->executor,
       service::AdmissionLimits{config.max_inflight_per_organisation, config.max_inflight_bytes});

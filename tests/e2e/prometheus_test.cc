@@ -21,6 +21,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "clients/cpp/form_client.h"
+#include "crypto/dev_pki.h"
 #include "tests/e2e/processes.h"
 #include "tests/testutil/http_get.h"
 #include "tests/testutil/test_stack.h"
@@ -190,6 +192,69 @@ void SendRound(TestStack& stack, int oslo_digital, int bergen_digital, int* coun
   }
 }
 
+client::FormClient Forms(TestStack& stack, std::string_view org_key) {
+  client::ConnectionOptions options = stack.Connection(org_key);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = client::Connect(options);
+  EXPECT_TRUE(channel.ok()) << channel.status();
+  return client::FormClient(*channel, options, absl::Seconds(30));
+}
+
+// Form submissions to Oslo, so that the forms dashboard's series exist: two submitted by the
+// dev portal, both fetched, one acknowledged and one rejected. The rejection's notice letter
+// is waited for until it is read, so that the letter counts are settled before Prometheus
+// starts.
+void SubmitForms(TestStack& stack) {
+  constexpr char kPortal[] = "NO991825827";
+  v1::FormType type;
+  type.set_form_type_id("melding");
+  type.set_title("Melding til kommunen");
+  type.set_version(1);
+  v1::FormField* field = type.add_fields();
+  field->set_name("text");
+  field->set_label("Melding");
+  field->set_kind(v1::FIELD_KIND_TEXT);
+  field->set_required(true);
+  field->mutable_text()->set_max_length(200);
+  type.add_allowed_portals()->set_norwegian_org_number(std::string(kPortal).substr(2));
+  type.set_encryption_certificate_pem(
+      ReadAll(crypto::DevClientDir(stack.data_dir() / "pki", kOslo) / "client.pem"));
+  ASSERT_TRUE(Forms(stack, kOslo).RegisterFormType(type).ok());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2; ++i) {
+    v1::SubmitFormRequest request;
+    request.mutable_municipality()->set_norwegian_org_number(std::string(kOslo).substr(2));
+    request.set_form_type_id("melding");
+    request.mutable_citizen()->set_norwegian_national_id(kCitizen);
+    v1::FieldValue* value = request.add_values();
+    value->set_name("text");
+    value->set_text(absl::StrCat("Melding ", i));
+    auto submitted = Forms(stack, kPortal).Submit(request);
+    ASSERT_TRUE(submitted.ok()) << submitted.status();
+    ids.push_back(submitted->submission_id());
+  }
+  int fetched = 0;
+  ASSERT_TRUE(Forms(stack, kOslo)
+                  .Fetch(v1::FetchSubmissionsRequest(),
+                         [&](const v1::FetchSubmissionsResponse&) { return ++fetched > 0; })
+                  .ok());
+  EXPECT_EQ(fetched, 2);
+  ASSERT_TRUE(Forms(stack, kOslo).Acknowledge(ids[0]).ok());
+  auto rejected = Forms(stack, kOslo).Reject(ids[1], "Ufullstendig");
+  ASSERT_TRUE(rejected.ok()) << rejected.status();
+  const std::string notice = rejected->submission().notice_letter_id();
+  ASSERT_FALSE(notice.empty());
+  client::LetterClient oslo = stack.Client(kOslo);
+  const absl::Time give_up = absl::Now() + absl::Seconds(60);
+  v1::LetterStatus status = v1::LETTER_STATUS_UNSPECIFIED;
+  while (absl::Now() < give_up && !IsFinal(status)) {
+    auto got = oslo.Get(notice);
+    ASSERT_TRUE(got.ok()) << got.status();
+    status = got->letter().status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(IsFinal(status)) << "the notice letter stayed " << v1::LetterStatus_Name(status);
+}
+
 TEST(PrometheusTest, DigitalShareRuleAndEveryDashboardQueryAgainstARealPrometheus) {
   if (std::system("command -v prometheus >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "the prometheus binary is not installed (Debian package prometheus; "
@@ -208,6 +273,7 @@ TEST(PrometheusTest, DigitalShareRuleAndEveryDashboardQueryAgainstARealPrometheu
     c.mailbox_sim.behaviour.print_delay = absl::ZeroDuration();
   });
   ASSERT_NE(stack, nullptr);
+  ASSERT_NO_FATAL_FAILURE(SubmitForms(*stack));
   int counter = 0;
   // Round one: every series comes to exist. Oslo 1 digital mailbox + 1 inbox : 3 paper;
   // Bergen 1 : 1.

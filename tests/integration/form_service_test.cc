@@ -21,6 +21,7 @@
 #include "common/strings.h"
 #include "crypto/dev_pki.h"
 #include "services/utpost/app.h"
+#include "tests/testutil/http_get.h"
 #include "tests/testutil/test_stack.h"
 
 namespace utpost::testutil {
@@ -69,7 +70,11 @@ class FormServiceTest : public ::testing::Test {
 
   void Start() {
     stack_ = TestStack::Start(
-        dir_.path(), [](app::Config& config) { config.forms.lease_time = absl::Seconds(2); },
+        dir_.path(),
+        [](app::Config& config) {
+          config.forms.lease_time = absl::Seconds(2);
+          config.metrics.listen = "127.0.0.1:0";
+        },
         kLedgerOnly);
     ASSERT_NE(stack_, nullptr);
   }
@@ -386,6 +391,64 @@ TEST_F(FormServiceTest, ReceiptAndNoticeLettersGoThroughTheLetterPath) {
   auto acked = Forms(kOslo).Acknowledge(submitted->submission_id());
   EXPECT_EQ(acked.status().code(), absl::StatusCode::kFailedPrecondition) << acked.status();
   EXPECT_THAT(Fetch(), IsEmpty());
+}
+
+// utpost_ledger_form_submissions_total counts what became durable, by the receiving
+// municipality: a replay, a refusal or a repeated acknowledgement counts nothing.
+TEST_F(FormServiceTest, SubmissionOutcomesAreCountedByMunicipality) {
+  Register(FormType());
+  v1::SubmitFormRequest request = Submission();
+  request.set_idempotency_key("metrics-1");
+  auto first = Forms(kPortal).Submit(request);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(Forms(kPortal).Submit(request).ok());  // replay
+  auto second = Forms(kPortal).Submit(Submission("Per Hansen"));
+  ASSERT_TRUE(second.ok()) << second.status();
+  v1::SubmitFormRequest bad = Submission();
+  bad.mutable_values(1)->set_date("2021-02-30");
+  EXPECT_FALSE(Forms(kPortal).Submit(bad).ok());
+  auto scrape = [&] {
+    absl::StatusOr<std::string> body = HttpGet(stack_->app().metrics_port(), "/metrics");
+    EXPECT_TRUE(body.ok()) << body.status();
+    return ParseMetrics(body.ok() ? *body : "");
+  };
+  const std::map<std::string, std::string> oslo = {{"municipality", kOslo}};
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::vector<Sample> before = scrape();
+  EXPECT_EQ(Find(before, "utpost_ledger_form_submissions_pending", oslo), 2);
+  EXPECT_GT(Find(before, "utpost_ledger_form_submission_oldest_due_age_seconds", oslo).value_or(0),
+            0);
+  EXPECT_EQ(Fetch().size(), 2u);
+  // Fetched: still pending, but under a lease, so none is waiting to be fetched.
+  std::vector<Sample> leased = scrape();
+  EXPECT_EQ(Find(leased, "utpost_ledger_form_submissions_pending", oslo), 2);
+  EXPECT_EQ(Find(leased, "utpost_ledger_form_submission_oldest_due_age_seconds", oslo), 0);
+  ASSERT_TRUE(Forms(kOslo).Acknowledge(first->submission_id()).ok());
+  ASSERT_TRUE(Forms(kOslo).Acknowledge(first->submission_id()).ok());  // replay
+  ASSERT_TRUE(Forms(kOslo).Reject(second->submission_id(), "Mangler vedlegg").ok());
+
+  absl::StatusOr<std::string> body = HttpGet(stack_->app().metrics_port(), "/metrics");
+  ASSERT_TRUE(body.ok()) << body.status();
+  const std::vector<Sample> m = ParseMetrics(*body);
+  auto count = [&](const char* outcome) {
+    return Find(m, "utpost_ledger_form_submissions_total",
+                {{"municipality", kOslo}, {"outcome", outcome}});
+  };
+  EXPECT_EQ(count("accepted"), 2);
+  EXPECT_EQ(count("fetched"), 2);
+  EXPECT_EQ(count("acknowledged"), 1);
+  EXPECT_EQ(count("rejected"), 1);
+  EXPECT_EQ(Find(m, "utpost_ledger_form_submissions_total", {{"municipality", kBergen}}),
+            std::nullopt);
+  EXPECT_EQ(Find(m, "utpost_ledger_form_submissions_pending", oslo), 0);
+  EXPECT_EQ(Find(m, "utpost_grpc_server_handled_total",
+                 {{"service", "utpost.v1.FormService"},
+                  {"method", "SubmitForm"},
+                  {"code", "INVALID_ARGUMENT"}}),
+            1);
+  // Neither a submission id nor the citizen in any label.
+  EXPECT_EQ(body->find(first->submission_id()), std::string::npos);
+  EXPECT_EQ(body->find(kCitizen), std::string::npos);
 }
 
 TEST_F(FormServiceTest, WithoutReceiptLetterNoLetterIsSent) {
