@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "storage/stats_store.h"
 #include "rocksdb/options.h"
 #include "rocksdb/table.h"
 
@@ -28,7 +29,8 @@ constexpr std::array<std::string_view, static_cast<int>(Cf::kCount)> kCfNames = 
     "form_types",
     "submissions",
     "submission_envelopes",
-    "form_index"};
+    "form_index",
+    "stats"};
 
 // True if files in `dir` (created if missing) can be opened with O_DIRECT.
 bool SupportsDirectIo(const std::filesystem::path& dir) {
@@ -124,6 +126,10 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const DbOptions& options) {
       // destroyed key's bytes is conclusive.
       cf_options.compression = rocksdb::kNoCompression;
       cf_options.bottommost_compression = rocksdb::kNoCompression;
+    }
+    if (static_cast<Cf>(i) == Cf::kStats) {
+      // Counters: merges that add, folded by compaction.
+      cf_options.merge_operator = NewAdd64MergeOperator();
     }
     // Column family "task_due" (the queue) keeps the base options on purpose. Its keys are
     // put once and removed with SingleDelete, which vanishes together with its put when a

@@ -38,6 +38,7 @@ enum class Cf : int {
   kSubmissions,          // submission id -> SubmissionRecord
   kSubmissionEnvelopes,  // submission id -> CMS envelope (in blob files)
   kFormIndex,            // pending queues, listing index, portals' idempotency keys
+  kStats,                // sender + day + counter -> uint64 (storage/stats_store.h)
   kCount,
 };
 

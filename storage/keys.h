@@ -14,6 +14,7 @@
 //   meta          "kek/" kek id             a KeyCheckRecord
 //                 "shred/" id(16)           a cancelled letter whose document keys are deleted
 //                                           but perhaps not yet physically gone
+//   stats         sender "/" day(4) counter     a uint64 counter (storage/stats_store.h)
 //
 // `sender` is an org key ("NO" + 9 digits or "DK" + 8 digits); its length is fixed per
 // country, so no sender's prefix is a prefix of another's.

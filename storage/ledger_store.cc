@@ -11,6 +11,7 @@
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "rocksdb/iterator.h"
 #include "storage/keys.h"
+#include "storage/stats_store.h"
 
 namespace utpost::storage {
 namespace {
@@ -150,6 +151,7 @@ absl::Status LedgerStore::AddNewLetter(rocksdb::WriteBatch& batch, const NewLett
   }
   const std::string event = SerializeRecord(letter.event);
   UTPOST_RETURN_IF_ERROR(put(Cf::kEvents, keys::Event(letter.id, 0), event));
+  UTPOST_RETURN_IF_ERROR(AddEventCounters(db_, batch, sender, letter.event.event()));
   UTPOST_RETURN_IF_ERROR(
       put(Cf::kFeed, keys::Feed(sender, letter.event.event().sequence()), event));
   UTPOST_RETURN_IF_ERROR(put(Cf::kSenderIndex, keys::SenderIndex(sender, letter.id), ""));
@@ -182,6 +184,8 @@ absl::Status LedgerStore::CommitLetterUpdate(const LetterUpdate& update) {
         batch.Put(db_.cf(Cf::kFeed),
                   keys::Feed(update.record.sender(), update.event->event().sequence()), event),
         "batch put"));
+    UTPOST_RETURN_IF_ERROR(
+        AddEventCounters(db_, batch, update.record.sender(), update.event->event()));
   }
   if (update.purge_documents) {
     for (uint32_t i = 0; i < update.document_count; ++i) {

@@ -19,6 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "clients/cli/forms_cmd.h"
+#include "clients/cli/stats_cmd.h"
 #include "clients/cli/mailbox_sim_cmd.h"
 #include "clients/cli/output.h"
 #include "clients/cli/registry_cmd.h"
@@ -164,6 +165,7 @@ int main(int argc, char** argv) {
   auto registry = utpost::cli::AddRegistryCommand(cli);
   auto mailbox_sim = utpost::cli::AddMailboxSimCommand(cli);
   auto forms = utpost::cli::AddFormsCommand(cli);
+  auto stats = utpost::cli::AddStatsCommand(cli);
 
   CLI11_PARSE(cli, argc, argv);
   if (!as.empty()) {
@@ -188,6 +190,9 @@ int main(int argc, char** argv) {
   }
   if (forms->forms->parsed()) {
     return utpost::cli::RunFormsCommand(*forms, conn, out == Output::kJson, timeout_seconds);
+  }
+  if (stats->stats->parsed()) {
+    return utpost::cli::RunStatsCommand(*stats, conn, out == Output::kJson, timeout_seconds);
   }
   if (mailbox_sim->command->parsed()) {
     return utpost::cli::RunMailboxSimCommand(*mailbox_sim, conn, out == Output::kJson,

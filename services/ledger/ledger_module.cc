@@ -19,11 +19,14 @@ LedgerModule::~LedgerModule() {
   if (task_executor) task_executor->Shutdown();
   task_service.reset();
   task_executor.reset();
+  stats_service.reset();
   form_service.reset();
   letter_service.reset();
   executor.reset();
+  stats.reset();
   forms.reset();
   ledger.reset();
+  stats_store.reset();
   forms_store.reset();
   store.reset();
   db.reset();
@@ -133,6 +136,13 @@ absl::StatusOr<std::unique_ptr<service::Module>> NewLedgerModule(service::Module
       *module->forms, context.authenticator(), *module->executor,
       service::AdmissionLimits{config.max_inflight_per_organisation, config.max_inflight_bytes});
   context.AddService(module->form_service.get(), v1::FormService::service_full_name());
+  module->stats_store = std::make_unique<storage::StatsStore>(*module->db);
+  module->stats = std::make_unique<Stats>(app_config.stats, *module->ledger, *module->stats_store,
+                                          context.clock());
+  module->stats_service = std::make_unique<StatsServiceImpl>(
+      *module->stats, context.authenticator(), *module->executor,
+      service::AdmissionLimits{config.max_inflight_per_organisation, config.max_inflight_bytes});
+  context.AddService(module->stats_service.get(), v1::StatsService::service_full_name());
   // The components' work has a pool of its own: routing and delivery never take the places
   // that case systems' calls are admitted to, nor are they shed by a case system's burst.
   module->task_executor = std::make_unique<service::BoundedExecutor>(

@@ -1,5 +1,5 @@
 // The ledger as a module of a utpost process (services/common/module.h): its RocksDB, key
-// store, logic, LetterService and FormService (public) and TaskService (internal: components
+// store, logic, LetterService, FormService and StatsService (public) and TaskService (internal: components
 // only).
 #pragma once
 
@@ -16,10 +16,13 @@
 #include "services/ledger/forms.h"
 #include "services/ledger/ledger.h"
 #include "services/ledger/letter_service.h"
+#include "services/ledger/stats.h"
+#include "services/ledger/stats_service.h"
 #include "services/ledger/task_service.h"
 #include "storage/db.h"
 #include "storage/forms_store.h"
 #include "storage/ledger_store.h"
+#include "storage/stats_store.h"
 
 namespace utpost::ledger {
 
@@ -49,6 +52,9 @@ class LedgerModule final : public service::Module {
   std::unique_ptr<storage::FormsStore> forms_store;
   std::unique_ptr<Forms> forms;
   std::unique_ptr<FormServiceImpl> form_service;            // on `executor`, beside letter_service
+  std::unique_ptr<storage::StatsStore> stats_store;
+  std::unique_ptr<Stats> stats;
+  std::unique_ptr<StatsServiceImpl> stats_service;          // on `executor` too
   std::unique_ptr<service::BoundedExecutor> task_executor;  // TaskService's own pool
   std::unique_ptr<TaskServiceImpl> task_service;
 

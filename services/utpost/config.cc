@@ -107,6 +107,37 @@ Setter DurationField(absl::Duration& out) {
   };
 }
 
+// An amount of money written as a decimal with at most two decimals ("11", "11.5",
+// "11.00"), read exactly into minor units (øre, cents).
+Setter MoneyField(int64_t& minor) {
+  return [&minor](const YAML::Node& node, const std::string& path) {
+    std::string text;
+    UTPOST_RETURN_IF_ERROR(Read(node, path, text));
+    const std::string_view t = text;
+    const size_t dot = t.find('.');
+    const std::string_view whole = t.substr(0, dot);
+    const std::string_view fraction = dot == std::string_view::npos ? "" : t.substr(dot + 1);
+    auto digits = [](std::string_view s) {
+      return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    int64_t units = 0;
+    if (whole.empty() || whole.size() > 9 || !digits(whole) || fraction.size() > 2 ||
+        !digits(fraction) || (dot != std::string_view::npos && fraction.empty()) ||
+        !absl::SimpleAtoi(whole, &units)) {
+      return Invalid(path, absl::StrCat("must be an amount such as 11.00 (at most two decimals, "
+                                        "not negative), not \"",
+                                        text, "\""));
+    }
+    int64_t cents = 0;
+    if (!fraction.empty()) {
+      (void)absl::SimpleAtoi(fraction, &cents);
+      if (fraction.size() == 1) cents *= 10;
+    }
+    minor = units * 100 + cents;
+    return absl::OkStatus();
+  };
+}
+
 // A retention period: "365d" (days), or a duration as DurationField reads it; "0" is forever.
 Setter RetentionPeriodField(absl::Duration& out) {
   return [&out](const YAML::Node& node, const std::string& path) {
@@ -259,6 +290,12 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"max_portals", PositiveField(f.max_portals)},
       {"list_max_scan", PositiveField(f.list_max_scan)},
   };
+  ledger::StatsPrices& prices = config.stats.prices;
+  const std::map<std::string, Setter> price_table = {
+      {"currency", Field(prices.currency)},     {"print", MoneyField(prices.print_minor)},
+      {"postage", MoneyField(prices.postage_minor)}, {"digital", MoneyField(prices.digital_minor)},
+      {"source", Field(prices.source)},
+  };
   registry::RegistryConfig& r = config.registry;
   Setter administrators = [&r](const YAML::Node& node, const std::string& path) -> absl::Status {
     std::vector<std::string> keys;
@@ -405,6 +442,12 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
        [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, components); }},
       {"ledger", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, ledger); }},
       {"forms", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, forms); }},
+      {"stats",
+       [&](const YAML::Node& n, const std::string& p) {
+         return ApplyMap(n, p, {{"prices", [&](const YAML::Node& pn, const std::string& pp) {
+                                   return ApplyMap(pn, pp, price_table);
+                                 }}});
+       }},
       {"registry",
        [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, registry); }},
       {"router", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, router); }},
@@ -448,7 +491,7 @@ absl::Status Finalize(Config& config) {
        {router::ValidateRouterConfig(config.router), courier::ValidateCourierConfig(config.courier),
         print::ValidatePrintConfig(config.print),
         mailbox_sim::ValidateMailboxSimConfig(config.mailbox_sim),
-        ledger::ValidateFormsConfig(config.forms)}) {
+        ledger::ValidateFormsConfig(config.forms), ledger::ValidateStatsConfig(config.stats)}) {
     if (s.ok()) continue;
     // "<section>.<key>: <rule>" in the form of the other config errors.
     const std::string message(s.message());

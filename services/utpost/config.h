@@ -49,6 +49,13 @@
 //     max_attachments: 20       # attachments of a submission
 //     max_portals: 100          # allowed portals of a form type
 //     list_max_scan: 2000       # submissions scanned per ListSubmissions page or fetch
+//   stats:                      # StatsService (services/ledger/stats_config.h)
+//     prices:                   # per letter, in the currency's units, for `stats benefits`
+//       currency: NOK
+//       print: "11.00"          # printing, enveloping, handling
+//       postage: "30.00"
+//       digital: "0.90"         # the mailbox provider's price per delivery
+//       source: "..."           # where the prices come from, shown in reports
 //   registry:
 //     data_dir: registry        # its own RocksDB, relative to data_dir unless absolute
 //     administrators: [NO958935420]   # organisations that may call RegistryService (org
@@ -131,6 +138,7 @@
 #include "absl/status/statusor.h"
 #include "services/courier/courier_config.h"
 #include "services/ledger/forms_config.h"
+#include "services/ledger/stats_config.h"
 #include "services/ledger/ledger_config.h"
 #include "services/mailbox_sim/mailbox_sim_config.h"
 #include "services/print/print_config.h"
@@ -181,6 +189,7 @@ struct Config {
   ComponentsConfig components;
   ledger::LedgerConfig ledger;
   ledger::FormsConfig forms;
+  ledger::StatsConfig stats;
   registry::RegistryConfig registry;
   router::RouterConfig router;
   courier::CourierConfig courier;

@@ -1,0 +1,151 @@
+// `utpostctl stats` as a municipality runs it: the real binary against a real server with
+// every component, after letters to a citizen with a mailbox, one reserved against digital
+// mail and one with no mailbox. The table, CSV and JSON say the same; benefits are priced;
+// paper-recipients names who gets paper and why.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "tests/testutil/test_stack.h"
+
+namespace utpost::testutil {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct Result {
+  int exit_code = -1;
+  std::string out;
+};
+
+Result Shell(const std::string& command) {
+  Result result;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  std::array<char, 4096> buffer;
+  size_t n;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.out.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::string ThisMonth() {
+  const absl::CivilMonth m(absl::ToCivilDay(absl::Now(), absl::UTCTimeZone()));
+  return absl::StrFormat("%04d-%02d", m.year(), m.month());
+}
+
+class UtpostctlStatsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    stack_ = TestStack::Start(dir_.path(), [](app::Config& c) {
+      c.router.poll_interval = absl::Milliseconds(20);
+      c.courier.poll_interval = absl::Milliseconds(20);
+      c.courier.receipt_poll_interval = absl::Milliseconds(50);
+      c.print.poll_interval = absl::Milliseconds(20);
+      c.print.batch_window = absl::Seconds(1);
+      c.print.status_poll_interval = absl::Milliseconds(100);
+      c.mailbox_sim.behaviour.read_delay = absl::ZeroDuration();
+      c.mailbox_sim.behaviour.print_delay = absl::ZeroDuration();
+    });
+    ASSERT_NE(stack_, nullptr);
+    std::vector<std::string> ids;
+    for (const char* to : {kCitizen, kCitizen, kCitizen, "02028234530", "17059121030"}) {
+      v1::SendLetterRequest request = ValidLetter("stats");
+      auto recipient = client::RecipientFromIdentifier(to);
+      ASSERT_TRUE(recipient.ok());
+      *request.mutable_recipient() = *recipient;
+      auto* address = request.mutable_postal_address();
+      address->set_name("Kari Nordmann");
+      address->add_address_lines("Storgata 1");
+      address->set_postal_code("0155");
+      address->set_city("Oslo");
+      address->set_country_code("NO");
+      auto sent = stack_->Client(kOslo).Send(request);
+      ASSERT_TRUE(sent.ok()) << sent.status();
+      ids.push_back(sent->letter_id());
+    }
+    const absl::Time give_up = absl::Now() + absl::Seconds(60);
+    for (const std::string& id : ids) {
+      v1::LetterStatus status = v1::LETTER_STATUS_UNSPECIFIED;
+      while (absl::Now() < give_up && status != v1::LETTER_STATUS_READ &&
+             status != v1::LETTER_STATUS_PRINTED) {
+        auto got = stack_->Client(kOslo).Get(id);
+        ASSERT_TRUE(got.ok()) << got.status();
+        status = got->letter().status();
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      }
+      ASSERT_TRUE(status == v1::LETTER_STATUS_READ || status == v1::LETTER_STATUS_PRINTED) << id;
+    }
+  }
+
+  Result Run(const std::string& args, std::string_view org = kOslo) {
+    return Shell(absl::StrCat(UTPOSTCTL_BINARY, " --config ",
+                              stack_->app().ClientConfigPath(org).string(), " ", args));
+  }
+
+  TempDir dir_;
+  std::unique_ptr<TestStack> stack_;
+};
+
+TEST_F(UtpostctlStatsTest, ShareAsTableCsvAndJson) {
+  Result table = Run(absl::StrCat("stats share --from ", ThisMonth()));
+  ASSERT_EQ(table.exit_code, 0) << table.out;
+  EXPECT_THAT(table.out, HasSubstr("DIGITAL SHARE"));
+  EXPECT_THAT(table.out, HasSubstr("60.0 %"));
+  EXPECT_THAT(table.out, HasSubstr("recipient_reserved 1"));
+
+  Result csv = Run(absl::StrCat("stats share --from ", ThisMonth(), " --format csv"));
+  ASSERT_EQ(csv.exit_code, 0) << csv.out;
+  std::vector<std::string> lines = absl::StrSplit(csv.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << csv.out;  // header, this month, total
+  EXPECT_EQ(lines[2], "total,5,3,0,2,2,3,0,0,3,0.6000");
+
+  Result json = Run(absl::StrCat("stats share --from ", ThisMonth(), " --format json"));
+  ASSERT_EQ(json.exit_code, 0) << json.out;
+  const nlohmann::json parsed = nlohmann::json::parse(json.out);
+  EXPECT_EQ(parsed["total"]["accepted"], "5");  // uint64 as a JSON string (proto3 JSON)
+  EXPECT_DOUBLE_EQ(parsed["total"]["digital_share"].get<double>(), 0.6);
+
+  // Bergen's own numbers: nothing.
+  Result bergen = Run(absl::StrCat("stats share --from ", ThisMonth(), " --format csv"), kBergen);
+  ASSERT_EQ(bergen.exit_code, 0) << bergen.out;
+  EXPECT_THAT(bergen.out, HasSubstr("total,0,0,0,0,0,0,0,0,0,0.0000"));
+}
+
+TEST_F(UtpostctlStatsTest, BenefitsAndPaperRecipients) {
+  Result benefits = Run(absl::StrCat("stats benefits --from ", ThisMonth(), " --format csv"));
+  ASSERT_EQ(benefits.exit_code, 0) << benefits.out;
+  // Three digital letters save 3 × 40.10; two paper letters cost 2 × 41.00, three digital
+  // 3 × 0.90.
+  EXPECT_THAT(benefits.out, HasSubstr("total,3,2,0.6000,84.70,120.30,NOK"));
+  Result text = Run(absl::StrCat("stats benefits --from ", ThisMonth()));
+  EXPECT_THAT(text.out, HasSubstr("prices per letter"));
+
+  Result paper = Run(absl::StrCat("stats paper-recipients --from ", ThisMonth()));
+  ASSERT_EQ(paper.exit_code, 0) << paper.out;
+  EXPECT_THAT(paper.out, HasSubstr("02028234530"));
+  EXPECT_THAT(paper.out, HasSubstr("recipient_reserved 1"));
+  EXPECT_THAT(paper.out, HasSubstr("17059121030"));
+  EXPECT_THAT(paper.out, HasSubstr("no_mailbox 1"));
+  EXPECT_THAT(paper.out, HasSubstr("2 recipients, 2 paper letters"));
+  EXPECT_THAT(paper.out, ::testing::Not(HasSubstr(kCitizen)));
+}
+
+TEST_F(UtpostctlStatsTest, AWrongMonthNamesTheFlag) {
+  Result r = Run("stats share --from 2026-13");
+  EXPECT_EQ(r.exit_code, 3) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("from"));
+  EXPECT_THAT(r.out, HasSubstr("YYYY-MM"));
+}
+
+}  // namespace
+}  // namespace utpost::testutil
