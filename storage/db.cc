@@ -8,9 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
-#include "storage/stats_store.h"
 #include "rocksdb/options.h"
 #include "rocksdb/table.h"
+#include "storage/stats_store.h"
 
 namespace utpost::storage {
 namespace {

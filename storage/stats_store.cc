@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "common/strings.h"
 #include "storage/keys.h"
 
 namespace utpost::storage {
@@ -46,7 +47,8 @@ std::string DayPrefix(std::string_view sender, int32_t day) {
 // Enum numbers of the public contract fit a byte; a larger one would be a new contract.
 absl::StatusOr<char> EnumByte(int value, std::string_view what) {
   if (value < 0 || value > 255) {
-    return absl::InternalError(absl::StrCat(what, " ", value, " does not fit a stats key"));
+    return absl::InternalError(
+        absl::StrCat(common::Av(what), " ", value, " does not fit a stats key"));
   }
   return static_cast<char>(value);
 }
@@ -58,12 +60,13 @@ std::shared_ptr<rocksdb::MergeOperator> NewAdd64MergeOperator() {
 }
 
 int32_t DayOf(absl::Time t) {
-  return static_cast<int32_t>(absl::ToUnixSeconds(t) >= 0 ? absl::ToUnixSeconds(t) / 86400
-                                                          : (absl::ToUnixSeconds(t) - 86399) / 86400);
+  return static_cast<int32_t>(absl::ToUnixSeconds(t) >= 0
+                                  ? absl::ToUnixSeconds(t) / 86400
+                                  : (absl::ToUnixSeconds(t) - 86399) / 86400);
 }
 
 absl::Status AddEventCounters(Db& db, rocksdb::WriteBatch& batch, std::string_view sender,
-                              const v1::LetterEvent& event) {
+                              const ::utpost::v1::LetterEvent& event) {
   const absl::Time time =
       absl::FromUnixSeconds(event.time().seconds()) + absl::Nanoseconds(event.time().nanos());
   const std::string prefix = DayPrefix(sender, DayOf(time));
@@ -75,7 +78,7 @@ absl::Status AddEventCounters(Db& db, rocksdb::WriteBatch& batch, std::string_vi
   key.push_back(status);
   key.push_back(channel);
   UTPOST_RETURN_IF_ERROR(FromRocksDb(batch.Merge(db.cf(Cf::kStats), key, one), "batch merge"));
-  if (event.status() == v1::LETTER_STATUS_QUEUED_FOR_PRINT) {
+  if (event.status() == ::utpost::v1::LETTER_STATUS_QUEUED_FOR_PRINT) {
     UTPOST_ASSIGN_OR_RETURN(const char reason, EnumByte(event.reason(), "reason"));
     key = prefix;
     key.push_back(kPaperCounter);
@@ -105,11 +108,12 @@ absl::StatusOr<std::vector<DayCount>> StatsStore::Read(std::string_view sender, 
     count.count = DecodeCount(it->value());
     const std::string_view counter = key.substr(head);
     if (counter[0] == kStatusCounter && counter.size() == 3) {
-      count.status = static_cast<v1::LetterStatus>(static_cast<uint8_t>(counter[1]));
-      count.channel = static_cast<v1::Channel>(static_cast<uint8_t>(counter[2]));
+      count.status = static_cast<::utpost::v1::LetterStatus>(static_cast<uint8_t>(counter[1]));
+      count.channel = static_cast<::utpost::v1::Channel>(static_cast<uint8_t>(counter[2]));
     } else if (counter[0] == kPaperCounter && counter.size() == 2) {
       count.paper = true;
-      count.paper_reason = static_cast<v1::StatusReason>(static_cast<uint8_t>(counter[1]));
+      count.paper_reason =
+          static_cast<::utpost::v1::StatusReason>(static_cast<uint8_t>(counter[1]));
     } else {
       return absl::DataLossError("malformed stats key");
     }

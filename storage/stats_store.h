@@ -32,16 +32,18 @@ int32_t DayOf(absl::Time t);
 // One counter of one day.
 struct DayCount {
   int32_t day = 0;
-  v1::LetterStatus status = v1::LETTER_STATUS_UNSPECIFIED;  // with channel; or
-  v1::Channel channel = v1::CHANNEL_UNSPECIFIED;
-  v1::StatusReason paper_reason = v1::STATUS_REASON_UNSPECIFIED;  // a paper counter
+  ::utpost::v1::LetterStatus status = ::utpost::v1::LETTER_STATUS_UNSPECIFIED;  // with channel; or
+  ::utpost::v1::Channel channel = ::utpost::v1::CHANNEL_UNSPECIFIED;
+  ::utpost::v1::StatusReason paper_reason =
+      ::utpost::v1::STATUS_REASON_UNSPECIFIED;  // a paper counter
   bool paper = false;
   uint64_t count = 0;
 };
 
 // Adds the counters of `event` (a letter of `sender`) to `batch`, on column family "stats".
 [[nodiscard]] absl::Status AddEventCounters(Db& db, rocksdb::WriteBatch& batch,
-                                            std::string_view sender, const v1::LetterEvent& event);
+                                            std::string_view sender,
+                                            const ::utpost::v1::LetterEvent& event);
 
 class StatsStore {
  public:

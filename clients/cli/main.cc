@@ -19,10 +19,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "clients/cli/forms_cmd.h"
-#include "clients/cli/stats_cmd.h"
 #include "clients/cli/mailbox_sim_cmd.h"
 #include "clients/cli/output.h"
 #include "clients/cli/registry_cmd.h"
+#include "clients/cli/stats_cmd.h"
 #include "clients/cpp/utpost_client.h"
 #include "common/field_violations.h"
 

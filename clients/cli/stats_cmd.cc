@@ -49,7 +49,8 @@ std::string RecipientText(const v1::Recipient& r) {
 
 std::string Reasons(const google::protobuf::RepeatedPtrField<v1::PaperReasonCount>& reasons) {
   std::vector<std::string> parts;
-  for (const auto& r : reasons) parts.push_back(absl::StrCat(ReasonName(r.reason()), " ", r.letters()));
+  for (const auto& r : reasons)
+    parts.push_back(absl::StrCat(ReasonName(r.reason()), " ", r.letters()));
   return absl::StrJoin(parts, ", ");
 }
 
@@ -79,8 +80,8 @@ int Share(StatsCommand& c, client::StatsClient& stats, Format format) {
     for (const v1::ChannelCounts* r : rows) {
       std::cout << absl::StrFormat("%s,%d,%d,%d,%d,%d,%d,%d,%d,%d,%.4f\n", r->period(),
                                    r->accepted(), r->digital_mailbox(), r->organisation_inbox(),
-                                   r->paper(), r->printed(), r->read(), r->failed(),
-                                   r->cancelled(), r->digital(), r->digital_share());
+                                   r->paper(), r->printed(), r->read(), r->failed(), r->cancelled(),
+                                   r->digital(), r->digital_share());
     }
     return 0;
   }
@@ -121,20 +122,19 @@ int Benefits(StatsCommand& c, client::StatsClient& stats, Format format) {
     }
     return 0;
   }
-  std::cout << absl::StrFormat("%-8s %9s %9s %8s %14s %14s\n", "MONTH", "DIGITAL", "PAPER",
-                               "SHARE", absl::StrCat("COST ", currency),
-                               absl::StrCat("AVOIDED ", currency));
+  std::cout << absl::StrFormat("%-8s %9s %9s %8s %14s %14s\n", "MONTH", "DIGITAL", "PAPER", "SHARE",
+                               absl::StrCat("COST ", currency), absl::StrCat("AVOIDED ", currency));
   for (const v1::BenefitsPeriod* r : rows) {
     if (r == &benefits->total()) std::cout << std::string(68, '-') << "\n";
     std::cout << absl::StrFormat("%-8s %9d %9d %8s %14s %14s\n", r->period(), r->digital_letters(),
-                                 r->paper_letters(), Percent(r->digital_share()),
-                                 Amount(r->cost()), Amount(r->cost_avoided()));
+                                 r->paper_letters(), Percent(r->digital_share()), Amount(r->cost()),
+                                 Amount(r->cost_avoided()));
   }
   const v1::PriceTable& p = benefits->prices();
   std::cout << absl::StrFormat(
       "\nprices per letter: print %s + postage %s on paper, %s digitally (%s)\n",
-      Amount(p.print_per_letter()), Amount(p.postage_per_letter()),
-      Amount(p.digital_per_letter()), p.source());
+      Amount(p.print_per_letter()), Amount(p.postage_per_letter()), Amount(p.digital_per_letter()),
+      p.source());
   return 0;
 }
 
@@ -173,8 +173,9 @@ int PaperRecipients(StatsCommand& c, client::StatsClient& stats, Format format) 
 
   std::vector<std::pair<std::string, const Row*>> sorted;
   for (const auto& [recipient, row] : rows) sorted.emplace_back(recipient, &row);
-  std::stable_sort(sorted.begin(), sorted.end(),
-                   [](const auto& a, const auto& b) { return a.second->letters > b.second->letters; });
+  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+    return a.second->letters > b.second->letters;
+  });
   auto reasons = [](const Row& row) {
     std::vector<std::string> parts;
     for (const auto& [reason, n] : row.reasons) parts.push_back(absl::StrCat(reason, " ", n));
@@ -197,8 +198,8 @@ int PaperRecipients(StatsCommand& c, client::StatsClient& stats, Format format) 
       std::cout << "}, \"last_accepted\": \"" << day(row->last) << "\"}";
       first = false;
     }
-    std::cout << "\n], \"letters\": " << letters << ", \"truncated\": "
-              << (truncated ? "true" : "false") << "}\n";
+    std::cout << "\n], \"letters\": " << letters
+              << ", \"truncated\": " << (truncated ? "true" : "false") << "}\n";
     return 0;
   }
   if (format == Format::kCsv) {
@@ -210,8 +211,8 @@ int PaperRecipients(StatsCommand& c, client::StatsClient& stats, Format format) 
   } else {
     std::cout << absl::StrFormat("%-14s %8s  %-12s %s\n", "RECIPIENT", "LETTERS", "LAST", "WHY");
     for (const auto& [recipient, row] : sorted) {
-      std::cout << absl::StrFormat("%-14s %8d  %-12s %s\n", recipient, row->letters,
-                                   day(row->last), reasons(*row));
+      std::cout << absl::StrFormat("%-14s %8d  %-12s %s\n", recipient, row->letters, day(row->last),
+                                   reasons(*row));
     }
     std::cout << "\n" << sorted.size() << " recipients, " << letters << " paper letters\n";
   }
@@ -225,7 +226,8 @@ int PaperRecipients(StatsCommand& c, client::StatsClient& stats, Format format) 
 
 std::unique_ptr<StatsCommand> AddStatsCommand(CLI::App& cli) {
   auto c = std::make_unique<StatsCommand>();
-  c->stats = cli.add_subcommand("stats", "your letters by channel, the cost avoided, who gets paper");
+  c->stats =
+      cli.add_subcommand("stats", "your letters by channel, the cost avoided, who gets paper");
   c->stats->require_subcommand(1);
   c->stats->fallthrough();
   auto window = [&](CLI::App* app, const char* what) {
@@ -244,8 +246,7 @@ std::unique_ptr<StatsCommand> AddStatsCommand(CLI::App& cli) {
   c->paper_recipients = c->stats->add_subcommand(
       "paper-recipients", "who still gets paper, and why (letters accepted in the period)");
   window(c->paper_recipients, "day of acceptance");
-  c->paper_recipients->add_option("--max-letters", c->max_letters,
-                                  "stop after this many letters");
+  c->paper_recipients->add_option("--max-letters", c->max_letters, "stop after this many letters");
   return c;
 }
 

@@ -27,7 +27,7 @@ std::unique_ptr<StatsCommand> AddStatsCommand(CLI::App& cli);
 
 // Runs it once parsed; returns the exit code (0 done, 1 error of the server or connection,
 // 3 a wrong field). `json` (the global `-o json`) is the same as --format json.
-int RunStatsCommand(StatsCommand& command, const client::ConnectionOverrides& connection,
-                    bool json, int timeout_seconds);
+int RunStatsCommand(StatsCommand& command, const client::ConnectionOverrides& connection, bool json,
+                    int timeout_seconds);
 
 }  // namespace utpost::cli

@@ -12,8 +12,7 @@ StatsClient::StatsClient(std::shared_ptr<grpc::Channel> channel, ConnectionOptio
 
 template <typename Request, typename Response>
 absl::StatusOr<Response> StatsClient::Call(
-    grpc::Status (v1::StatsService::Stub::*method)(grpc::ClientContext*, const Request&,
-                                                   Response*),
+    grpc::Status (v1::StatsService::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
     const Request& request) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));

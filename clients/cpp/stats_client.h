@@ -29,8 +29,9 @@ class StatsClient {
 
  private:
   template <typename Request, typename Response>
-  absl::StatusOr<Response> Call(grpc::Status (v1::StatsService::Stub::*method)(
-                                    grpc::ClientContext*, const Request&, Response*),
+  absl::StatusOr<Response> Call(grpc::Status (v1::StatsService::Stub::*method)(grpc::ClientContext*,
+                                                                               const Request&,
+                                                                               Response*),
                                 const Request& request);
 
   std::unique_ptr<v1::StatsService::Stub> stub_;

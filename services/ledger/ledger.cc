@@ -424,8 +424,11 @@ absl::StatusOr<v1::ListLettersResponse> Ledger::ListLetters(
     const size_t want = !filtered ? page_size - response.letters_size()
                                   : std::min<size_t>(256, config_.list_max_scan - scanned);
     UTPOST_ASSIGN_OR_RETURN(auto ids, store_.ListLetterIds(sender, before, not_before, want));
-    if (ids.size() < want) exhausted = true;
+    // The scan reached the end of the sender's letters only if it read the whole short batch:
+    // a page that fills before its batch is used up continues after its last letter.
+    size_t read = 0;
     for (const auto& id : ids) {
+      ++read;
       ++scanned;
       last = id;
       UTPOST_ASSIGN_OR_RETURN(auto record, store_.GetLetter(id));
@@ -441,6 +444,7 @@ absl::StatusOr<v1::ListLettersResponse> Ledger::ListLetters(
       }
       if (static_cast<size_t>(response.letters_size()) == page_size) break;
     }
+    if (ids.size() < want && read == ids.size()) exhausted = true;
     if (exhausted || ids.empty()) break;
     before = last;
   }

@@ -1,6 +1,6 @@
 // The ledger as a module of a utpost process (services/common/module.h): its RocksDB, key
-// store, logic, LetterService, FormService and StatsService (public) and TaskService (internal: components
-// only).
+// store, logic, LetterService, FormService and StatsService (public) and TaskService (internal:
+// components only).
 #pragma once
 
 #include <condition_variable>
@@ -51,7 +51,7 @@ class LedgerModule final : public service::Module {
   std::unique_ptr<LetterServiceImpl> letter_service;
   std::unique_ptr<storage::FormsStore> forms_store;
   std::unique_ptr<Forms> forms;
-  std::unique_ptr<FormServiceImpl> form_service;            // on `executor`, beside letter_service
+  std::unique_ptr<FormServiceImpl> form_service;  // on `executor`, beside letter_service
   std::unique_ptr<storage::StatsStore> stats_store;
   std::unique_ptr<Stats> stats;
   std::unique_ptr<StatsServiceImpl> stats_service;          // on `executor` too

@@ -22,7 +22,9 @@ absl::Status Invalid(std::string_view field, std::string_view message) {
                             std::string(message));
 }
 
-std::string MonthLabel(absl::CivilMonth m) { return absl::StrFormat("%04d-%02d", m.year(), m.month()); }
+std::string MonthLabel(absl::CivilMonth m) {
+  return absl::StrFormat("%04d-%02d", m.year(), m.month());
+}
 std::string DayLabel(absl::CivilDay d) {
   return absl::StrFormat("%04d-%02d-%02d", d.year(), d.month(), d.day());
 }
@@ -172,9 +174,8 @@ absl::StatusOr<v1::GetChannelStatsResponse> Stats::Table(std::string_view caller
       response.add_periods()->set_period(MonthLabel(m));
     }
   }
-  UTPOST_ASSIGN_OR_RETURN(
-      std::vector<storage::DayCount> counts,
-      store_.Read(caller, DayNumber(window.first), DayNumber(window.last)));
+  UTPOST_ASSIGN_OR_RETURN(std::vector<storage::DayCount> counts,
+                          store_.Read(caller, DayNumber(window.first), DayNumber(window.last)));
   for (const storage::DayCount& count : counts) {
     const absl::CivilDay day = kEpoch + count.day;
     const int64_t index = by_day ? day - window.first : absl::CivilMonth(day) - first_month;
@@ -240,8 +241,8 @@ absl::StatusOr<v1::ListPaperLettersResponse> Stats::ListPaperLetters(
   v1::ListLettersRequest list;
   list.set_page_size(request.page_size() == 0 ? 100 : request.page_size());
   list.set_page_token(request.page_token());
-  for (v1::LetterStatus s : {v1::LETTER_STATUS_QUEUED_FOR_PRINT, v1::LETTER_STATUS_PRINTED,
-                             v1::LETTER_STATUS_FAILED}) {
+  for (v1::LetterStatus s :
+       {v1::LETTER_STATUS_QUEUED_FOR_PRINT, v1::LETTER_STATUS_PRINTED, v1::LETTER_STATUS_FAILED}) {
     list.add_statuses(s);
   }
   *list.mutable_accepted_after() =

@@ -40,9 +40,9 @@ struct StatsConfig {
     return absl::InvalidArgumentError(
         "stats.prices.currency: must be an ISO 4217 code of three capital letters, such as NOK");
   }
-  for (const auto& [name, value] : {std::pair{"print", p.print_minor},
-                                    std::pair{"postage", p.postage_minor},
-                                    std::pair{"digital", p.digital_minor}}) {
+  for (const auto& [name, value] :
+       {std::pair{"print", p.print_minor}, std::pair{"postage", p.postage_minor},
+        std::pair{"digital", p.digital_minor}}) {
     if (value < 0 || value > 100'000'00) {
       return absl::InvalidArgumentError(
           absl::StrCat("stats.prices.", name, ": must be from 0 to 100000.00"));

@@ -123,14 +123,14 @@ Setter MoneyField(int64_t& minor) {
     int64_t units = 0;
     if (whole.empty() || whole.size() > 9 || !digits(whole) || fraction.size() > 2 ||
         !digits(fraction) || (dot != std::string_view::npos && fraction.empty()) ||
-        !absl::SimpleAtoi(whole, &units)) {
+        !absl::SimpleAtoi(common::Av(whole), &units)) {
       return Invalid(path, absl::StrCat("must be an amount such as 11.00 (at most two decimals, "
                                         "not negative), not \"",
                                         text, "\""));
     }
     int64_t cents = 0;
     if (!fraction.empty()) {
-      (void)absl::SimpleAtoi(fraction, &cents);
+      (void)absl::SimpleAtoi(common::Av(fraction), &cents);
       if (fraction.size() == 1) cents *= 10;
     }
     minor = units * 100 + cents;
@@ -292,8 +292,10 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
   };
   ledger::StatsPrices& prices = config.stats.prices;
   const std::map<std::string, Setter> price_table = {
-      {"currency", Field(prices.currency)},     {"print", MoneyField(prices.print_minor)},
-      {"postage", MoneyField(prices.postage_minor)}, {"digital", MoneyField(prices.digital_minor)},
+      {"currency", Field(prices.currency)},
+      {"print", MoneyField(prices.print_minor)},
+      {"postage", MoneyField(prices.postage_minor)},
+      {"digital", MoneyField(prices.digital_minor)},
       {"source", Field(prices.source)},
   };
   registry::RegistryConfig& r = config.registry;

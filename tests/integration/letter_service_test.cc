@@ -306,6 +306,20 @@ TEST_F(LetterServiceTest, ListLettersPagesNewestFirstAndFilters) {
   ASSERT_EQ(page->letters_size(), 2);
   EXPECT_EQ(page->letters(0).letter_id(), ids[5]);
   EXPECT_EQ(page->letters(1).letter_id(), ids[2]);
+  // A filtered page that fills before the end of the letters has a next page.
+  cancelled.set_page_size(1);
+  page = client.List(cancelled);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->letters_size(), 1);
+  EXPECT_EQ(page->letters(0).letter_id(), ids[5]);
+  ASSERT_FALSE(page->next_page_token().empty());
+  cancelled.set_page_token(page->next_page_token());
+  page = client.List(cancelled);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->letters_size(), 1);
+  EXPECT_EQ(page->letters(0).letter_id(), ids[2]);
+  cancelled.clear_page_token();
+  cancelled.set_page_size(0);
 
   // A time window that ends before the first letter is empty.
   v1::ListLettersRequest old;

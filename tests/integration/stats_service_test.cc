@@ -10,10 +10,12 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/civil_time.h"
 #include "clients/cpp/stats_client.h"
 #include "common/field_violations.h"
 #include "common/proto_time.h"
+#include "common/strings.h"
 #include "services/ledger/stats.h"
 #include "tests/testutil/test_stack.h"
 
@@ -90,7 +92,8 @@ class StatsServiceTest : public ::testing::Test {
   std::vector<std::string> SendRound(std::string_view tag) {
     std::vector<std::string> ids;
     for (const char* to : {kCitizen, kCitizen, kReserved, kNoMailbox, kOrgInbox}) {
-      auto sent = stack_->Client(kOslo).Send(LetterTo(to, absl::StrCat(tag, "-", ids.size())));
+      auto sent =
+          stack_->Client(kOslo).Send(LetterTo(to, absl::StrCat(common::Av(tag), "-", ids.size())));
       EXPECT_TRUE(sent.ok()) << sent.status();
       if (sent.ok()) ids.push_back(sent->letter_id());
     }
@@ -126,8 +129,7 @@ TEST_F(StatsServiceTest, DailyCountersAgreeWithTheEventsAfterFailuresAndARestart
   for (std::string& id : SendRound("two")) ids.push_back(std::move(id));
   // One scheduled letter, cancelled before it is routed.
   v1::SendLetterRequest later = LetterTo(kCitizen, "cancelled");
-  *later.mutable_options()->mutable_deliver_after() =
-      common::ToProto(absl::Now() + absl::Hours(1));
+  *later.mutable_options()->mutable_deliver_after() = common::ToProto(absl::Now() + absl::Hours(1));
   auto scheduled = stack_->Client(kOslo).Send(later);
   ASSERT_TRUE(scheduled.ok()) << scheduled.status();
   ASSERT_TRUE(stack_->Client(kOslo).Cancel(scheduled->letter_id()).ok());
@@ -216,7 +218,8 @@ TEST_F(StatsServiceTest, BenefitsArePricedWithThePriceTable) {
   EXPECT_EQ(total.digital_letters() + total.paper_letters(), 5u);
   // Defaults: 11.00 + 30.00 on paper, 0.90 digitally.
   EXPECT_EQ(benefits->prices().print_per_letter().minor_units(), 1100);
-  EXPECT_EQ(total.cost_avoided().minor_units(), 4010 * static_cast<int64_t>(total.digital_letters()));
+  EXPECT_EQ(total.cost_avoided().minor_units(),
+            4010 * static_cast<int64_t>(total.digital_letters()));
   EXPECT_EQ(total.cost().minor_units(), 4100 * static_cast<int64_t>(total.paper_letters()) +
                                             90 * static_cast<int64_t>(total.digital_letters()));
   EXPECT_EQ(total.cost_avoided().currency_code(), "NOK");
@@ -245,7 +248,8 @@ TEST_F(StatsServiceTest, PaperLettersNameTheirRecipientAndWhy) {
   }
   EXPECT_EQ(seen[kReserved], v1::STATUS_REASON_RECIPIENT_RESERVED);
   EXPECT_EQ(seen[kNoMailbox], v1::STATUS_REASON_NO_MAILBOX);
-  EXPECT_FALSE(seen.contains(kCitizen) && seen[kCitizen] != v1::STATUS_REASON_DIGITAL_DELIVERY_FAILED);
+  EXPECT_FALSE(seen.contains(kCitizen) &&
+               seen[kCitizen] != v1::STATUS_REASON_DIGITAL_DELIVERY_FAILED);
   // Bergen sees none of Oslo's.
   v1::ListPaperLettersRequest bergen_request;
   bergen_request.set_from(Today());
