@@ -261,16 +261,8 @@ TEST(PrometheusTest, DigitalShareRuleAndEveryDashboardQueryAgainstARealPrometheu
                     "tools/install-deps.sh installs it): this end-to-end test needs it";
   }
   auto stack = TestStack::Start({}, [](app::Config& c) {
+    QuickDelivery(c);
     c.metrics.listen = "127.0.0.1:0";
-    c.router.poll_interval = absl::Milliseconds(20);
-    c.courier.poll_interval = absl::Milliseconds(20);
-    c.courier.receipt_poll_interval = absl::Milliseconds(50);
-    c.print.poll_interval = absl::Milliseconds(20);
-    c.print.batch_window = absl::Seconds(1);
-    c.print.status_poll_interval = absl::Milliseconds(100);
-    c.mailbox_sim.behaviour.read_share = 1;
-    c.mailbox_sim.behaviour.read_delay = absl::ZeroDuration();
-    c.mailbox_sim.behaviour.print_delay = absl::ZeroDuration();
   });
   ASSERT_NE(stack, nullptr);
   ASSERT_NO_FATAL_FAILURE(SubmitForms(*stack));

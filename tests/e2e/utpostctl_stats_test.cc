@@ -49,30 +49,11 @@ std::string ThisMonth() {
 class UtpostctlStatsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    stack_ = TestStack::Start(dir_.path(), [](app::Config& c) {
-      c.router.poll_interval = absl::Milliseconds(20);
-      c.courier.poll_interval = absl::Milliseconds(20);
-      c.courier.receipt_poll_interval = absl::Milliseconds(50);
-      c.print.poll_interval = absl::Milliseconds(20);
-      c.print.batch_window = absl::Seconds(1);
-      c.print.status_poll_interval = absl::Milliseconds(100);
-      c.mailbox_sim.behaviour.read_delay = absl::ZeroDuration();
-      c.mailbox_sim.behaviour.print_delay = absl::ZeroDuration();
-    });
+    stack_ = TestStack::Start(dir_.path(), QuickDelivery);
     ASSERT_NE(stack_, nullptr);
     std::vector<std::string> ids;
     for (const char* to : {kCitizen, kCitizen, kCitizen, "02028234530", "17059121030"}) {
-      v1::SendLetterRequest request = ValidLetter("stats");
-      auto recipient = client::RecipientFromIdentifier(to);
-      ASSERT_TRUE(recipient.ok());
-      *request.mutable_recipient() = *recipient;
-      auto* address = request.mutable_postal_address();
-      address->set_name("Kari Nordmann");
-      address->add_address_lines("Storgata 1");
-      address->set_postal_code("0155");
-      address->set_city("Oslo");
-      address->set_country_code("NO");
-      auto sent = stack_->Client(kOslo).Send(request);
+      auto sent = stack_->Client(kOslo).Send(AddressedLetterTo(to, "stats"));
       ASSERT_TRUE(sent.ok()) << sent.status();
       ids.push_back(sent->letter_id());
     }

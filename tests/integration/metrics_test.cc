@@ -17,32 +17,13 @@ namespace utpost::testutil {
 namespace {
 
 void FastDelivery(app::Config& c) {
+  QuickDelivery(c);
   c.metrics.listen = "127.0.0.1:0";
-  c.router.poll_interval = absl::Milliseconds(20);
-  c.courier.poll_interval = absl::Milliseconds(20);
-  c.courier.receipt_poll_interval = absl::Milliseconds(50);
-  c.print.poll_interval = absl::Milliseconds(20);
-  c.print.batch_window = absl::Seconds(1);
-  c.print.status_poll_interval = absl::Milliseconds(100);
-  c.mailbox_sim.behaviour.read_share = 1;
-  c.mailbox_sim.behaviour.read_delay = absl::ZeroDuration();
-  c.mailbox_sim.behaviour.print_delay = absl::ZeroDuration();
 }
 
 v1::SendLetterRequest LetterTo(std::string_view identifier, std::string_view marker,
                                v1::SecurityLevel level = v1::SECURITY_LEVEL_UNSPECIFIED) {
-  v1::SendLetterRequest request = ValidLetter(marker);
-  auto recipient = client::RecipientFromIdentifier(identifier);
-  EXPECT_TRUE(recipient.ok()) << recipient.status();
-  if (recipient.ok()) *request.mutable_recipient() = *recipient;
-  request.mutable_options()->set_security_level(level);
-  auto* address = request.mutable_postal_address();
-  address->set_name("Kari Nordmann");
-  address->add_address_lines("Storgata 1");
-  address->set_postal_code("0155");
-  address->set_city("Oslo");
-  address->set_country_code("NO");
-  return request;
+  return AddressedLetterTo(identifier, marker, level);
 }
 
 // Waits until the letter is in one of `statuses`.

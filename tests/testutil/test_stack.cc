@@ -61,6 +61,33 @@ std::string MakePdf(std::string_view marker, size_t size) {
   return pdf;
 }
 
+v1::SendLetterRequest AddressedLetterTo(std::string_view identifier, std::string_view marker,
+                                        v1::SecurityLevel level) {
+  v1::SendLetterRequest request = ValidLetter(marker);
+  auto recipient = client::RecipientFromIdentifier(identifier);
+  if (recipient.ok()) *request.mutable_recipient() = *recipient;
+  request.mutable_options()->set_security_level(level);
+  auto* address = request.mutable_postal_address();
+  address->set_name("Kari Nordmann");
+  address->add_address_lines("Storgata 1");
+  address->set_postal_code("0155");
+  address->set_city("Oslo");
+  address->set_country_code("NO");
+  return request;
+}
+
+void QuickDelivery(app::Config& c) {
+  c.router.poll_interval = absl::Milliseconds(20);
+  c.courier.poll_interval = absl::Milliseconds(20);
+  c.courier.receipt_poll_interval = absl::Milliseconds(50);
+  c.print.poll_interval = absl::Milliseconds(20);
+  c.print.batch_window = absl::Seconds(1);
+  c.print.status_poll_interval = absl::Milliseconds(100);
+  c.mailbox_sim.behaviour.read_share = 1;
+  c.mailbox_sim.behaviour.read_delay = absl::ZeroDuration();
+  c.mailbox_sim.behaviour.print_delay = absl::ZeroDuration();
+}
+
 v1::SendLetterRequest ValidLetter(std::string_view marker, size_t document_bytes) {
   v1::SendLetterRequest request;
   request.mutable_recipient()->mutable_person()->set_norwegian_national_id(kCitizen);

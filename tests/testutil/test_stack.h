@@ -29,6 +29,15 @@ std::string MakePdf(std::string_view marker, size_t size = 2048);
 // A valid letter to the example citizen with one PDF document containing `marker`.
 v1::SendLetterRequest ValidLetter(std::string_view marker, size_t document_bytes = 2048);
 
+// A letter to `identifier` (any form RecipientFromIdentifier reads) with a postal address in
+// Oslo, so that it can go to paper; `marker` is in its document.
+v1::SendLetterRequest AddressedLetterTo(std::string_view identifier, std::string_view marker,
+                                        v1::SecurityLevel level = v1::SECURITY_LEVEL_UNSPECIFIED);
+
+// Config for tests that wait for letters to reach their end: every component polls often,
+// print closes batches within a second, and the simulated recipient reads at once.
+void QuickDelivery(app::Config& c);
+
 class TestStack {
  public:
   // Starts utpost --target=<targets> (default all) on `data_dir` (a new temp dir when
