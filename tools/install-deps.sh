@@ -12,6 +12,7 @@ packages=(
   clang libclang-rt-14-dev
   libqpdf-dev libhpdf-dev
   prometheus    # promtool checks /metrics, the alert rules and dashboards; the e2e test runs it
+  chromium      # renders the stats report in a test (headless)
 )
 
 missing=()

@@ -1,5 +1,9 @@
 #include "clients/cli/stats_cmd.h"
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <vector>
@@ -10,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "clients/cli/output.h"
+#include "clients/cli/stats_report.h"
 #include "clients/cpp/stats_client.h"
 #include "common/field_violations.h"
 #include "common/proto_time.h"
@@ -222,6 +227,48 @@ int PaperRecipients(StatsCommand& c, client::StatsClient& stats, Format format) 
   return 0;
 }
 
+// The organisation name (O=) of the client certificate at `path`, or "" if it has none.
+std::string CertificateOrganisation(const std::filesystem::path& path) {
+  if (path.empty()) return "";
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(path.c_str(), "r"), BIO_free);
+  if (!bio) return "";
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), X509_free);
+  if (!cert) return "";
+  char name[256] = {0};
+  const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert.get()), NID_organizationName,
+                                          name, sizeof name);
+  return n > 0 ? std::string(name, static_cast<size_t>(n)) : "";
+}
+
+// The HTML report: months and benefits from the server, written to --out.
+int Report(StatsCommand& c, client::StatsClient& stats, const client::ConnectionOptions& options) {
+  v1::GetChannelStatsRequest months_request;
+  months_request.set_from(c.from);
+  months_request.set_to(c.to);
+  months_request.set_granularity(v1::GRANULARITY_MONTH);
+  ReportInput input;
+  absl::StatusOr<v1::GetChannelStatsResponse> months = stats.GetChannelStats(months_request);
+  if (!months.ok()) return cli::Report(months.status());
+  v1::GetBenefitsRequest benefits_request;
+  benefits_request.set_from(c.from);
+  benefits_request.set_to(c.to);
+  absl::StatusOr<v1::GetBenefitsResponse> benefits = stats.GetBenefits(benefits_request);
+  if (!benefits.ok()) return cli::Report(benefits.status());
+  input.months = *std::move(months);
+  input.benefits = *std::move(benefits);
+  input.organisation = !c.name.empty() ? c.name : CertificateOrganisation(options.cert);
+  if (input.organisation.empty()) input.organisation = options.organisation;
+  input.generated = absl::FormatTime("%Y-%m-%d %H:%M UTC", absl::Now(), absl::UTCTimeZone());
+  std::ofstream out(c.out, std::ios::binary | std::ios::trunc);
+  out << RenderReport(input);
+  out.close();
+  if (!out) return cli::Report(Wrong("--out", absl::StrCat("cannot write ", c.out)));
+  std::cout << "wrote " << c.out << " (" << input.months.periods_size() << " months, digital share "
+            << Percent(input.months.total().digital_share()) << ")\n";
+  return 0;
+}
+
 }  // namespace
 
 std::unique_ptr<StatsCommand> AddStatsCommand(CLI::App& cli) {
@@ -247,6 +294,14 @@ std::unique_ptr<StatsCommand> AddStatsCommand(CLI::App& cli) {
       "paper-recipients", "who still gets paper, and why (letters accepted in the period)");
   window(c->paper_recipients, "day of acceptance");
   c->paper_recipients->add_option("--max-letters", c->max_letters, "stop after this many letters");
+  c->report = c->stats->add_subcommand(
+      "report", "write the benefits report, one HTML file for a council (prints to A4)");
+  c->report->add_option("--from", c->from, "first month: YYYY-MM")->required();
+  c->report->add_option("--to", c->to, "last month, inclusive (default: this month)");
+  c->report->add_option("--out", c->out, "the HTML file to write")->required();
+  c->report->add_option("--name", c->name,
+                        "the organisation's name in the heading (default: from your "
+                        "certificate)");
   return c;
 }
 
@@ -262,6 +317,7 @@ int RunStatsCommand(StatsCommand& c, const client::ConnectionOverrides& override
                                                    : Format::kTable;
   if (c.share->parsed()) return Share(c, stats, format);
   if (c.benefits->parsed()) return Benefits(c, stats, format);
+  if (c.report->parsed()) return Report(c, stats, *options);
   return PaperRecipients(c, stats, format);
 }
 

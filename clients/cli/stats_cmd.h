@@ -1,5 +1,5 @@
-// `utpostctl stats share|benefits|paper-recipients`: the caller's channel statistics
-// (utpost/v1/stats.proto) as a table, CSV or JSON.
+// `utpostctl stats share|benefits|paper-recipients|report`: the caller's channel statistics
+// (utpost/v1/stats.proto) as a table, CSV or JSON, and the HTML report for a council.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -15,6 +15,9 @@ struct StatsCommand {
   CLI::App* share = nullptr;
   CLI::App* benefits = nullptr;
   CLI::App* paper_recipients = nullptr;
+  CLI::App* report = nullptr;
+  std::string out;
+  std::string name;
   std::string from;
   std::string to;
   std::string by = "month";

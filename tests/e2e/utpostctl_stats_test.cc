@@ -9,13 +9,18 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/strings.h"
+#include "clients/cpp/stats_client.h"
 #include "tests/testutil/test_stack.h"
 
 namespace utpost::testutil {
@@ -129,6 +134,98 @@ TEST_F(UtpostctlStatsTest, AWrongMonthNamesTheFlag) {
   EXPECT_EQ(r.exit_code, 3) << r.out;
   EXPECT_THAT(r.out, HasSubstr("from"));
   EXPECT_THAT(r.out, HasSubstr("YYYY-MM"));
+}
+
+std::string Slurp(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The data-figure values of an HTML document, by name.
+std::map<std::string, std::string> Figures(const std::string& html) {
+  std::map<std::string, std::string> figures;
+  const std::regex figure(R"re(<span data-figure="([^"]+)">([^<]*)</span>)re");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), figure);
+       it != std::sregex_iterator(); ++it) {
+    figures[(*it)[1]] = (*it)[2];
+  }
+  return figures;
+}
+
+// The report is one self-contained file; headless Chromium (Debian's chromium) renders it,
+// shows the numbers StatsService gives, and prints it on A4.
+TEST_F(UtpostctlStatsTest, ReportRendersInChromiumWithTheServersNumbers) {
+  const std::filesystem::path report = dir_.path() / "report.html";
+  Result r = Run(absl::StrCat("stats report --from ", ThisMonth(), " --out ", report.string()));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("digital share 60.0 %"));
+  const std::string html = Slurp(report);
+  // Self-contained: no scripts, nothing fetched (the SVG namespace is a name, not a fetch).
+  EXPECT_THAT(html, ::testing::Not(HasSubstr("<script")));
+  EXPECT_THAT(html, ::testing::Not(HasSubstr(" src=")));
+  EXPECT_THAT(html, ::testing::Not(HasSubstr(" href=")));
+  EXPECT_THAT(html, ::testing::Not(HasSubstr("url(")));
+  EXPECT_THAT(html, HasSubstr("@page{size:A4"));
+  EXPECT_THAT(html, HasSubstr("Oslo kommune"));
+
+  if (Shell("command -v chromium").exit_code != 0) {
+    GTEST_SKIP() << "chromium is not installed (Debian package chromium; make test installs "
+                    "it): the report was not rendered";
+  }
+  const std::string chromium =
+      "chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage "
+      "--no-first-run --disable-extensions --user-data-dir=" +
+      (dir_.path() / "chromium").string();
+  Result dom = Shell(absl::StrCat(chromium, " --dump-dom file://", report.string(), " 2>/dev/null"));
+  ASSERT_EQ(dom.exit_code, 0) << dom.out;
+  const std::map<std::string, std::string> shown = Figures(dom.out);
+  ASSERT_FALSE(shown.empty()) << dom.out.substr(0, 2000);
+
+  // What the server says.
+  client::ConnectionOptions options = stack_->Connection(kOslo);
+  auto channel = client::Connect(options);
+  ASSERT_TRUE(channel.ok());
+  client::StatsClient stats(*channel, options);
+  v1::GetChannelStatsRequest request;
+  request.set_from(ThisMonth());
+  auto table = stats.GetChannelStats(request);
+  ASSERT_TRUE(table.ok()) << table.status();
+  v1::GetBenefitsRequest benefits_request;
+  benefits_request.set_from(ThisMonth());
+  auto benefits = stats.GetBenefits(benefits_request);
+  ASSERT_TRUE(benefits.ok()) << benefits.status();
+  auto at = [&](const std::string& name) {
+    auto it = shown.find(name);
+    return it == shown.end() ? std::string("<missing>") : it->second;
+  };
+  EXPECT_EQ(at("digital-total"), absl::StrCat(table->total().digital()));
+  EXPECT_EQ(at("paper-total"), absl::StrCat(table->total().paper()));
+  EXPECT_EQ(at("share-total"), absl::StrFormat("%.1f %%", table->total().digital_share() * 100));
+  EXPECT_EQ(at(absl::StrCat("digital-", ThisMonth())), "3");
+  EXPECT_EQ(at("reason-STATUS_REASON_RECIPIENT_RESERVED"), "1");
+  EXPECT_EQ(at("reason-STATUS_REASON_NO_MAILBOX"), "1");
+  const int64_t avoided = benefits->total().cost_avoided().minor_units();
+  EXPECT_EQ(at("avoided-total"),
+            absl::StrFormat("%d,%02d NOK", avoided / 100, avoided % 100));
+  EXPECT_EQ(avoided, 3 * 4010);
+
+  // Printed, it is A4 (595 × 842 points).
+  const std::filesystem::path pdf = dir_.path() / "report.pdf";
+  Result printed = Shell(absl::StrCat(chromium, " --no-pdf-header-footer --print-to-pdf=",
+                                      pdf.string(), " file://", report.string()));
+  ASSERT_EQ(printed.exit_code, 0) << printed.out;
+  const std::filesystem::path qdf = dir_.path() / "report.qdf";
+  Result expanded = Shell(absl::StrCat("qpdf --qdf --object-streams=disable ", pdf.string(), " ",
+                                       qdf.string()));
+  ASSERT_EQ(expanded.exit_code, 0) << expanded.out;
+  const std::string pages = Slurp(qdf);
+  EXPECT_TRUE(std::regex_search(pages, std::regex(R"(/MediaBox \[\s*0 0 59[45](\.\d+)? 84[12])")))
+      << "the printed report is not A4";
+  // A screenshot to look at (kept only in the test's temp dir).
+  Shell(absl::StrCat(chromium, " --window-size=900,1300 --screenshot=",
+                     (dir_.path() / "report.png").string(), " file://", report.string()));
 }
 
 }  // namespace
