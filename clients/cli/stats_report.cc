@@ -19,15 +19,14 @@ std::string Money(const v1::Money& money) {
   // Thousands separated by a thin space, as Norwegian print does.
   std::string units = absl::StrCat(std::llabs(m) / 100);
   for (int i = static_cast<int>(units.size()) - 3; i > 0; i -= 3) units.insert(i, "\u2009");
-  return absl::StrFormat("%s%s,%02d %s", m < 0 ? "−" : "", units, std::llabs(m) % 100,
+  return absl::StrFormat("%s%s.%02d %s", m < 0 ? "−" : "", units, std::llabs(m) % 100,
                          money.currency_code());
 }
 
 std::string Percent(double share) { return absl::StrFormat("%.1f %%", share * 100); }
 
 std::string Figure(std::string_view name, std::string_view text) {
-  return absl::StrCat("<span data-figure=\"", HtmlEscape(name), "\">", HtmlEscape(text),
-                      "</span>");
+  return absl::StrCat("<span data-figure=\"", HtmlEscape(name), "\">", HtmlEscape(text), "</span>");
 }
 
 std::string ReasonName(v1::StatusReason reason) {
@@ -62,7 +61,8 @@ std::string ChannelChart(const v1::GetChannelStatsResponse& months) {
   const int width = 640, height = 260, left = 48, right = 40, top = 16, bottom = 40;
   const int plot_w = width - left - right, plot_h = height - top - bottom;
   uint64_t max_letters = 1;
-  for (const auto& m : months.periods()) max_letters = std::max(max_letters, m.digital() + m.paper());
+  for (const auto& m : months.periods())
+    max_letters = std::max(max_letters, m.digital() + m.paper());
   const int n = std::max(1, months.periods_size());
   const double slot = static_cast<double>(plot_w) / n;
   const double bar = std::min(40.0, slot * 0.6);
@@ -100,8 +100,12 @@ std::string ChannelChart(const v1::GetChannelStatsResponse& months) {
                           "text-anchor=\"middle\">%s</text>",
                           x + bar / 2, top + plot_h + 16, m.period().substr(2));
     if (m.digital() + m.paper() > 0) {
-      absl::StrAppendFormat(&line, "%s%.1f,%.1f ", line.empty() ? "" : "", x + bar / 2,
-                            top + plot_h * (1 - m.digital_share()));
+      const double cx = x + bar / 2, cy = top + plot_h * (1 - m.digital_share());
+      absl::StrAppendFormat(&line, "%.1f,%.1f ", cx, cy);
+      absl::StrAppendFormat(&svg,
+                            "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"><title>%s: "
+                            "%s digital</title></circle>",
+                            cx, cy, kInk, m.period(), Percent(m.digital_share()));
     }
   }
   if (!line.empty()) {
@@ -118,9 +122,9 @@ std::string ChannelChart(const v1::GetChannelStatsResponse& months) {
                         "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" "
                         "stroke-dasharray=\"4 3\" stroke-width=\"2\"/>"
                         "<text x=\"%d\" y=\"%d\" font-size=\"11\">digital share</text>",
-                        left, height - 12, kDigital, left + 14, height - 3, left + 70,
-                        height - 12, kPaper, left + 84, height - 3, left + 140, height - 7,
-                        left + 160, height - 7, kInk, left + 166, height - 3);
+                        left, height - 12, kDigital, left + 14, height - 3, left + 70, height - 12,
+                        kPaper, left + 84, height - 3, left + 140, height - 7, left + 160,
+                        height - 7, kInk, left + 166, height - 3);
   svg += "</svg>";
   return svg;
 }
@@ -142,9 +146,8 @@ std::string ReasonChart(const v1::ChannelCounts& total) {
                           "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"end\">%s</text>"
                           "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"16\" fill=\"%s\"/>"
                           "<text x=\"%.1f\" y=\"%d\" font-size=\"12\">%d</text>",
-                          label_w - 8, i * row_h + 18, HtmlEscape(ReasonName(r.reason())),
-                          label_w, i * row_h + 6, w, kPaper, label_w + w + 6, i * row_h + 18,
-                          r.letters());
+                          label_w - 8, i * row_h + 18, HtmlEscape(ReasonName(r.reason())), label_w,
+                          i * row_h + 6, w, kPaper, label_w + w + 6, i * row_h + 18, r.letters());
   }
   svg += "</svg>";
   return svg;
@@ -222,19 +225,17 @@ std::string RenderReport(const ReportInput& in) {
                   "share</th><th>Cost avoided</th></tr>");
   for (int i = 0; i < in.months.periods_size(); ++i) {
     const v1::ChannelCounts& m = in.months.periods(i);
-    const v1::BenefitsPeriod* b =
-        i < in.benefits.months_size() ? &in.benefits.months(i) : nullptr;
-    absl::StrAppend(&html, "<tr><td>", m.period(), "</td><td>",
-                    Figure(absl::StrCat("digital-", m.period()), absl::StrCat(m.digital())),
-                    "</td><td>",
-                    Figure(absl::StrCat("paper-", m.period()), absl::StrCat(m.paper())),
-                    "</td><td>",
-                    Figure(absl::StrCat("share-", m.period()), Percent(m.digital_share())),
-                    "</td><td>",
-                    b == nullptr ? ""
-                                 : Figure(absl::StrCat("avoided-", m.period()),
-                                          Money(b->cost_avoided())),
-                    "</td></tr>");
+    const v1::BenefitsPeriod* b = i < in.benefits.months_size() ? &in.benefits.months(i) : nullptr;
+    absl::StrAppend(
+        &html, "<tr><td>", m.period(), "</td><td>",
+        Figure(absl::StrCat("digital-", m.period()), absl::StrCat(m.digital())), "</td><td>",
+        Figure(absl::StrCat("paper-", m.period()), absl::StrCat(m.paper())), "</td><td>",
+        m.digital() + m.paper() == 0
+            ? std::string("–")
+            : Figure(absl::StrCat("share-", m.period()), Percent(m.digital_share())),
+        "</td><td>",
+        b == nullptr ? "" : Figure(absl::StrCat("avoided-", m.period()), Money(b->cost_avoided())),
+        "</td></tr>");
   }
   absl::StrAppend(&html, "</table></section>\n");
 
@@ -255,15 +256,17 @@ std::string RenderReport(const ReportInput& in) {
 
   const v1::PriceTable& p = in.benefits.prices();
   absl::StrAppend(
-      &html, "<section><h2>What it saved</h2><p>", Figure("digital-total-2",
-                                                         absl::StrCat(money.digital_letters())),
+      &html, "<section><h2>What it saved</h2><p>",
+      Figure("digital-total-2", absl::StrCat(money.digital_letters())),
       " letters reached their recipients digitally. On paper each would have cost ",
       HtmlEscape(Money(p.print_per_letter())), " to print and ",
       HtmlEscape(Money(p.postage_per_letter())), " in postage; digitally it cost ",
       HtmlEscape(Money(p.digital_per_letter())), ". Cost avoided: <b>",
-      Figure("avoided-total-2", Money(money.cost_avoided())), "</b>. What the period's letters "
-      "cost: ", Figure("cost-total", Money(money.cost())), ".</p><p class=\"note\">Prices: ",
-      HtmlEscape(p.source()),
+      Figure("avoided-total-2", Money(money.cost_avoided())),
+      "</b>. What the period's letters "
+      "cost: ",
+      Figure("cost-total", Money(money.cost())),
+      ".</p><p class=\"note\">Prices: ", HtmlEscape(p.source()),
       ". A letter printed because it was unread by its deadline counts as paper. Months are "
       "UTC calendar months.</p></section>\n</body></html>\n");
   return html;

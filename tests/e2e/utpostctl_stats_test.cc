@@ -19,8 +19,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "common/strings.h"
 #include "clients/cpp/stats_client.h"
+#include "common/strings.h"
 #include "tests/testutil/test_stack.h"
 
 namespace utpost::testutil {
@@ -178,7 +178,8 @@ TEST_F(UtpostctlStatsTest, ReportRendersInChromiumWithTheServersNumbers) {
       "chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage "
       "--no-first-run --disable-extensions --user-data-dir=" +
       (dir_.path() / "chromium").string();
-  Result dom = Shell(absl::StrCat(chromium, " --dump-dom file://", report.string(), " 2>/dev/null"));
+  Result dom =
+      Shell(absl::StrCat(chromium, " --dump-dom file://", report.string(), " 2>/dev/null"));
   ASSERT_EQ(dom.exit_code, 0) << dom.out;
   const std::map<std::string, std::string> shown = Figures(dom.out);
   ASSERT_FALSE(shown.empty()) << dom.out.substr(0, 2000);
@@ -207,21 +208,22 @@ TEST_F(UtpostctlStatsTest, ReportRendersInChromiumWithTheServersNumbers) {
   EXPECT_EQ(at("reason-STATUS_REASON_RECIPIENT_RESERVED"), "1");
   EXPECT_EQ(at("reason-STATUS_REASON_NO_MAILBOX"), "1");
   const int64_t avoided = benefits->total().cost_avoided().minor_units();
-  EXPECT_EQ(at("avoided-total"),
-            absl::StrFormat("%d,%02d NOK", avoided / 100, avoided % 100));
+  EXPECT_EQ(at("avoided-total"), absl::StrFormat("%d.%02d NOK", avoided / 100, avoided % 100));
   EXPECT_EQ(avoided, 3 * 4010);
 
   // Printed, it is A4 (595 × 842 points).
   const std::filesystem::path pdf = dir_.path() / "report.pdf";
-  Result printed = Shell(absl::StrCat(chromium, " --no-pdf-header-footer --print-to-pdf=",
-                                      pdf.string(), " file://", report.string()));
+  Result printed =
+      Shell(absl::StrCat(chromium, " --no-pdf-header-footer --print-to-pdf=", pdf.string(),
+                         " file://", report.string()));
   ASSERT_EQ(printed.exit_code, 0) << printed.out;
   const std::filesystem::path qdf = dir_.path() / "report.qdf";
-  Result expanded = Shell(absl::StrCat("qpdf --qdf --object-streams=disable ", pdf.string(), " ",
-                                       qdf.string()));
+  Result expanded =
+      Shell(absl::StrCat("qpdf --qdf --object-streams=disable ", pdf.string(), " ", qdf.string()));
   ASSERT_EQ(expanded.exit_code, 0) << expanded.out;
   const std::string pages = Slurp(qdf);
-  EXPECT_TRUE(std::regex_search(pages, std::regex(R"(/MediaBox \[\s*0 0 59[45](\.\d+)? 84[12])")))
+  EXPECT_TRUE(
+      std::regex_search(pages, std::regex(R"(/MediaBox \[\s*0\s+0\s+59[45](\.\d+)?\s+84[12])")))
       << "the printed report is not A4";
   // A screenshot to look at (kept only in the test's temp dir).
   Shell(absl::StrCat(chromium, " --window-size=900,1300 --screenshot=",
