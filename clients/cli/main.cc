@@ -21,6 +21,7 @@
 #include "clients/cli/forms_cmd.h"
 #include "clients/cli/mailbox_sim_cmd.h"
 #include "clients/cli/output.h"
+#include "clients/cli/preview_cmd.h"
 #include "clients/cli/registry_cmd.h"
 #include "clients/cli/stats_cmd.h"
 #include "clients/cpp/utpost_client.h"
@@ -166,6 +167,7 @@ int main(int argc, char** argv) {
   auto mailbox_sim = utpost::cli::AddMailboxSimCommand(cli);
   auto forms = utpost::cli::AddFormsCommand(cli);
   auto stats = utpost::cli::AddStatsCommand(cli);
+  auto preview = utpost::cli::AddPreviewCommand(cli);
 
   CLI11_PARSE(cli, argc, argv);
   if (!as.empty()) {
@@ -193,6 +195,9 @@ int main(int argc, char** argv) {
   }
   if (stats->stats->parsed()) {
     return utpost::cli::RunStatsCommand(*stats, conn, out == Output::kJson, timeout_seconds);
+  }
+  if (preview->preview->parsed()) {
+    return utpost::cli::RunPreviewCommand(*preview, conn, out == Output::kJson, timeout_seconds);
   }
   if (mailbox_sim->command->parsed()) {
     return utpost::cli::RunMailboxSimCommand(*mailbox_sim, conn, out == Output::kJson,

@@ -7,9 +7,22 @@
 #include <random>
 #include <string>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_format.h"
 #include "common/field_violations.h"
 
 namespace utpost::cli {
+
+std::string ReasonName(v1::StatusReason reason) {
+  std::string name = v1::StatusReason_Name(reason);
+  if (name.rfind("STATUS_REASON_", 0) == 0) name = name.substr(14);
+  return absl::AsciiStrToLower(name);
+}
+
+std::string Amount(const v1::Money& money) {
+  const int64_t m = money.minor_units();
+  return absl::StrFormat("%s%d.%02d", m < 0 ? "-" : "", std::abs(m) / 100, std::abs(m) % 100);
+}
 
 int Report(const absl::Status& status) {
   const std::string code = absl::StatusCodeToString(status.code());

@@ -29,18 +29,6 @@ absl::Status Wrong(std::string_view flag, std::string_view message) {
                             std::string(message));
 }
 
-std::string ReasonName(v1::StatusReason reason) {
-  std::string name = v1::StatusReason_Name(reason);
-  if (name.rfind("STATUS_REASON_", 0) == 0) name = name.substr(14);
-  return absl::AsciiStrToLower(name);
-}
-
-// 4010 minor units -> "40.10".
-std::string Amount(const v1::Money& money) {
-  const int64_t m = money.minor_units();
-  return absl::StrFormat("%s%d.%02d", m < 0 ? "-" : "", std::abs(m) / 100, std::abs(m) % 100);
-}
-
 std::string Percent(double share) { return absl::StrFormat("%.1f %%", share * 100); }
 
 std::string RecipientText(const v1::Recipient& r) {

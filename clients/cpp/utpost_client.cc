@@ -219,6 +219,11 @@ absl::StatusOr<v1::ListLettersResponse> LetterClient::List(const v1::ListLetters
   return Call(&v1::LetterService::Stub::ListLetters, request);
 }
 
+absl::StatusOr<v1::PreviewRoutesResponse> LetterClient::PreviewRoutes(
+    const v1::PreviewRoutesRequest& request) {
+  return Call(&v1::LetterService::Stub::PreviewRoutes, request);
+}
+
 absl::StatusOr<v1::CancelLetterResponse> LetterClient::Cancel(std::string_view letter_id) {
   v1::CancelLetterRequest request;
   request.set_letter_id(std::string(letter_id));

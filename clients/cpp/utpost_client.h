@@ -75,6 +75,8 @@ class LetterClient {
   [[nodiscard]] absl::StatusOr<v1::GetLetterResponse> Get(std::string_view letter_id);
   [[nodiscard]] absl::StatusOr<v1::ListLettersResponse> List(const v1::ListLettersRequest& request);
   [[nodiscard]] absl::StatusOr<v1::CancelLetterResponse> Cancel(std::string_view letter_id);
+  [[nodiscard]] absl::StatusOr<v1::PreviewRoutesResponse> PreviewRoutes(
+      const v1::PreviewRoutesRequest& request);
 
   // Streams events after `after_sequence` to `on_event` until it returns false, the server
   // ends the stream, or an error occurs. The returned status is the stream's end (OK when

@@ -32,15 +32,18 @@ struct ServiceCore {
 inline const grpc::Status kAtCapacity(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                       "server is at capacity; retry with backoff");
 
-// Serves one unary call. `work(caller, const Request&)` runs on the executor and returns
-// absl::StatusOr<Response>; `caller` is the org key for a public service, the component name
-// for an internal one. A call whose caller went away before its work started is skipped.
+// Serves one unary call whose work finishes later: `work(caller, Request, done)` runs on the
+// executor and calls `done(absl::StatusOr<Response>)` exactly once, from any thread (an
+// outbound call's callback, say), so that no executor thread waits on another server.
+// `caller` is the org key for a public service, the component name for an internal one. A
+// call whose caller went away before its work started is skipped. The request's admission
+// ticket is held until `done`.
 template <typename Request, typename Work>
-grpc::ServerUnaryReactor* ServeUnary(const ServiceCore& core, const char* method,
-                                     grpc::CallbackServerContext* context,
-                                     const grpc::ByteBuffer* raw_request,
-                                     grpc::ByteBuffer* raw_response, const RequestLimits& limits,
-                                     Work work) {
+grpc::ServerUnaryReactor* ServeUnaryAsync(const ServiceCore& core, const char* method,
+                                          grpc::CallbackServerContext* context,
+                                          const grpc::ByteBuffer* raw_request,
+                                          grpc::ByteBuffer* raw_response,
+                                          const RequestLimits& limits, Work work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::StatusOr<std::string> caller = core.authenticator.Authorize(*context, core.audience);
   if (!caller.ok()) {
@@ -59,28 +62,51 @@ grpc::ServerUnaryReactor* ServeUnary(const ServiceCore& core, const char* method
   const bool queued =
       core.executor.TrySubmit([method, context, raw_request, raw_response, reactor, &limits, work,
                                held = std::move(held), caller = *caller]() mutable {
-        absl::Status status;
+        // Answers, with the request's share given back before the reply leaves.
+        auto answer = [method, reactor, caller, held](const absl::Status& status) mutable {
+          grpc::Status reply = Reply(method, caller, status);
+          held.reset();
+          reactor->Finish(reply);
+        };
+        held.reset();  // `answer` holds the ticket now
         if (context->IsCancelled()) {
-          status = absl::CancelledError("the caller went away");
-        } else {
-          Request request;
-          status = ParseRequest(*raw_request, request, limits);
-          // The parsed request is all the work needs: the raw bytes (up to the receive
-          // limit) go now, not when the call ends, as gRPC does with a request it parses.
-          // The buffer belongs to this call and nothing else reads it.
-          const_cast<grpc::ByteBuffer*>(raw_request)->Clear();
-          if (status.ok()) {
-            auto result = work(caller, request);
-            status = result.status();
-            if (result.ok()) status = SerializeResponse(*result, *raw_response);
-          }
+          answer(absl::CancelledError("the caller went away"));
+          return;
         }
-        grpc::Status reply = Reply(method, caller, status);
-        held.reset();  // the request's share is given back before the reply leaves
-        reactor->Finish(reply);
+        Request request;
+        absl::Status parsed = ParseRequest(*raw_request, request, limits);
+        // The parsed request is all the work needs: the raw bytes (up to the receive
+        // limit) go now, not when the call ends, as gRPC does with a request it parses.
+        // The buffer belongs to this call and nothing else reads it.
+        const_cast<grpc::ByteBuffer*>(raw_request)->Clear();
+        if (!parsed.ok()) {
+          answer(parsed);
+          return;
+        }
+        work(caller, std::move(request),
+             [answer = std::move(answer), raw_response](const auto& result) mutable {
+               absl::Status status = result.status();
+               if (result.ok()) status = SerializeResponse(*result, *raw_response);
+               answer(status);
+             });
       });
   if (!queued) reactor->Finish(kAtCapacity);
   return reactor;
+}
+
+// Serves one unary call whose work answers at once: `work(caller, const Request&)` runs on
+// the executor and returns absl::StatusOr<Response>.
+template <typename Request, typename Work>
+grpc::ServerUnaryReactor* ServeUnary(const ServiceCore& core, const char* method,
+                                     grpc::CallbackServerContext* context,
+                                     const grpc::ByteBuffer* raw_request,
+                                     grpc::ByteBuffer* raw_response, const RequestLimits& limits,
+                                     Work work) {
+  return ServeUnaryAsync<Request>(
+      core, method, context, raw_request, raw_response, limits,
+      [work](const std::string& caller, Request request, auto done) mutable {
+        done(work(caller, static_cast<const Request&>(request)));
+      });
 }
 
 }  // namespace utpost::service

@@ -191,6 +191,7 @@ class Ledger {
 
   EventFeed& feed() { return feed_; }
   const LedgerConfig& config() const { return config_; }
+  const common::Clock& clock() const { return clock_; }
 
  private:
   Ledger(const LedgerConfig& config, storage::LedgerStore& store, const crypto::KeyStore& keys,

@@ -33,6 +33,25 @@ LedgerModule::~LedgerModule() {
   keys.reset();
 }
 
+absl::Status LedgerModule::Start() {
+  // The registry answers a preview's lookup of 1000 keys in milliseconds; one that takes
+  // longer than this is in trouble, and the caller hears so.
+  constexpr absl::Duration kPreviewLookupTimeout = absl::Seconds(10);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> registry =
+      context_->ChannelTo("registry", kLedgerComponent);
+  if (!registry.ok()) {
+    service::Log(spdlog::level::info, "route preview off: no registry reachable",
+                 {{"reason", std::string(registry.status().message())}});
+    letter_service->SetRoutePreview(absl::FailedPreconditionError(
+        absl::StrCat("route preview needs the registry, and this server reaches none: ",
+                     registry.status().message())));
+    return absl::OkStatus();
+  }
+  letter_service->SetRoutePreview(std::make_shared<router::RoutePreview>(
+      *std::move(registry), PriceTableOf(context_->config().stats.prices), kPreviewLookupTimeout));
+  return absl::OkStatus();
+}
+
 void LedgerModule::Stop() {
   StopRetention();
   if (letter_service) letter_service->Shutdown();
@@ -84,7 +103,7 @@ void LedgerModule::RetentionLoop() {
 absl::StatusOr<std::unique_ptr<service::Module>> NewLedgerModule(service::ModuleContext& context) {
   const app::Config& app_config = context.config();
   const LedgerConfig& config = app_config.ledger;
-  auto module = std::make_unique<LedgerModule>(context.clock());
+  auto module = std::make_unique<LedgerModule>(context);
   // A database exists once RocksDB has written CURRENT. Only a database that does not exist
   // yet may get a freshly made key: for one that has data, a new key would be a different
   // key, and everything encrypted under the old one unreadable.

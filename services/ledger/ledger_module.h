@@ -30,8 +30,13 @@ namespace utpost::ledger {
 // other modules never see it (they call the ledger's services).
 class LedgerModule final : public service::Module {
  public:
-  explicit LedgerModule(const common::Clock& clock) : clock_(&clock) {}
+  // `context` must outlive the module.
+  explicit LedgerModule(service::ModuleContext& context)
+      : clock_(&context.clock()), context_(&context) {}
   ~LedgerModule() override;
+  // Connects LetterService.PreviewRoutes to the registry (in this process or at its
+  // configured address); without one, PreviewRoutes answers FAILED_PRECONDITION saying why.
+  absl::Status Start() override;
   // Ends every open watch stream and document read (they would hold the server's shutdown),
   // and the retention worker.
   void Stop() override;
@@ -63,6 +68,7 @@ class LedgerModule final : public service::Module {
   void StopRetention();
 
   const common::Clock* clock_ = nullptr;
+  service::ModuleContext* context_ = nullptr;
 
   std::mutex retention_mu_;
   std::condition_variable retention_cv_;

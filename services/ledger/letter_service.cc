@@ -12,6 +12,8 @@ constexpr size_t kWatchBatch = 256;
 // Requests other than SendLetter carry an id, a cursor or a few filters.
 constexpr uint64_t kSmallRequestBytes = 4 << 10;
 constexpr uint64_t kListRequestBytes = 16 << 10;
+// A PreviewRoutes request carries up to 1000 identifiers of a few dozen bytes each.
+constexpr uint64_t kPreviewRequestBytes = 128 << 10;
 
 service::RequestLimits SendLimits(const LetterLimits& limits) {
   service::RequestLimits r;
@@ -29,6 +31,15 @@ service::RequestLimits SmallLimits(uint64_t max_bytes) {
   r.wire.max_unknown_fields = 64;
   r.wire.repeated[v1::ListLettersRequest::descriptor()->FindFieldByName("statuses")] = {
       kMaxListStatuses, "statuses"};
+  return r;
+}
+
+service::RequestLimits PreviewLimits() {
+  service::RequestLimits r;
+  r.max_bytes = kPreviewRequestBytes;
+  r.wire.max_unknown_fields = 64;
+  r.wire.repeated[v1::PreviewRoutesRequest::descriptor()->FindFieldByName("recipients")] = {
+      kMaxPreviewRecipients, "recipients"};
   return r;
 }
 
@@ -177,7 +188,8 @@ LetterServiceImpl::LetterServiceImpl(Ledger& ledger, const service::Authenticato
       core_{authenticator_, admission_, executor_},
       send_limits_(SendLimits(ledger.config().limits)),
       small_limits_(SmallLimits(kSmallRequestBytes)),
-      list_limits_(SmallLimits(kListRequestBytes)) {}
+      list_limits_(SmallLimits(kListRequestBytes)),
+      preview_limits_(PreviewLimits()) {}
 
 LetterServiceImpl::~LetterServiceImpl() = default;
 
@@ -262,6 +274,37 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* LetterServiceImpl::WatchLetterEvents
   watchers_.insert(reactor);
   ++watchers_per_org_[*sender];
   return reactor;
+}
+
+grpc::ServerUnaryReactor* LetterServiceImpl::PreviewRoutes(grpc::CallbackServerContext* context,
+                                                           const grpc::ByteBuffer* request,
+                                                           grpc::ByteBuffer* response) {
+  return service::ServeUnaryAsync<v1::PreviewRoutesRequest>(
+      core_, "PreviewRoutes", context, request, response, preview_limits_,
+      [this](const std::string&, v1::PreviewRoutesRequest r, router::RoutePreview::Done done) {
+        if (absl::Status s =
+                ValidatePreviewRoutes(r, ledger_.config().limits, ledger_.clock().Now());
+            !s.ok()) {
+          done(s);
+          return;
+        }
+        absl::StatusOr<std::shared_ptr<router::RoutePreview>> preview;
+        {
+          std::lock_guard lock(preview_mu_);
+          preview = preview_;
+        }
+        if (!preview.ok()) {
+          done(preview.status());
+          return;
+        }
+        (*preview)->Run(std::move(r), std::move(done));
+      });
+}
+
+void LetterServiceImpl::SetRoutePreview(
+    absl::StatusOr<std::shared_ptr<router::RoutePreview>> preview) {
+  std::lock_guard lock(preview_mu_);
+  preview_ = std::move(preview);
 }
 
 void LetterServiceImpl::Shutdown() {

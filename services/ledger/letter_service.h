@@ -14,6 +14,7 @@
 #include "services/common/raw_request.h"
 #include "services/common/unary_call.h"
 #include "services/ledger/ledger.h"
+#include "services/router/preview.h"
 #include "utpost/v1/letters.grpc.pb.h"
 
 namespace utpost::ledger {
@@ -27,7 +28,8 @@ using RawLetterService = v1::LetterService::WithRawCallbackMethod_SendLetter<
         v1::LetterService::WithRawCallbackMethod_ListLetters<
             v1::LetterService::WithRawCallbackMethod_WatchLetterEvents<
                 v1::LetterService::WithRawCallbackMethod_CancelLetter<
-                    v1::LetterService::Service>>>>>;
+                    v1::LetterService::WithRawCallbackMethod_PreviewRoutes<
+                        v1::LetterService::Service>>>>>>;
 
 class LetterServiceImpl final : public RawLetterService {
  public:
@@ -50,6 +52,14 @@ class LetterServiceImpl final : public RawLetterService {
                                          grpc::ByteBuffer* response) override;
   grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchLetterEvents(
       grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) override;
+  grpc::ServerUnaryReactor* PreviewRoutes(grpc::CallbackServerContext* context,
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
+
+  // What PreviewRoutes decides with: the registry's preview, or why there is none (answered
+  // as FAILED_PRECONDITION). Until the first call, PreviewRoutes answers UNAVAILABLE (the
+  // server is starting). Thread-safe; set by the ledger module once the server listens.
+  void SetRoutePreview(absl::StatusOr<std::shared_ptr<router::RoutePreview>> preview);
 
   // Ends every open watch stream with UNAVAILABLE so that clients reconnect elsewhere or
   // later; call before grpc::Server::Shutdown, which otherwise waits for them.
@@ -71,6 +81,11 @@ class LetterServiceImpl final : public RawLetterService {
   const service::RequestLimits send_limits_;
   const service::RequestLimits small_limits_;  // GetLetter, CancelLetter, WatchLetterEvents
   const service::RequestLimits list_limits_;
+  const service::RequestLimits preview_limits_;
+
+  std::mutex preview_mu_;
+  absl::StatusOr<std::shared_ptr<router::RoutePreview>> preview_  // guarded by preview_mu_
+      = absl::UnavailableError("the server is starting; retry with backoff");
 
   std::mutex watchers_mu_;
   std::set<WatchReactor*> watchers_;

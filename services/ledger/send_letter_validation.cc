@@ -61,21 +61,22 @@ bool IsMediaTypeImpl(std::string_view s) {
   return IsMediaTypePart(s.substr(0, slash)) && IsMediaTypePart(s.substr(slash + 1));
 }
 
-void CheckRecipient(FieldViolations& v, const v1::SendLetterRequest& request) {
-  if (!request.has_recipient()) {
-    v.Add("recipient", "is required");
+// `field` is the recipient's path ("recipient", "recipients[3].recipient").
+void CheckRecipient(FieldViolations& v, bool present, const v1::Recipient& recipient,
+                    const std::string& field) {
+  if (!present) {
+    v.Add(field, "is required");
     return;
   }
-  const v1::Recipient& recipient = request.recipient();
   switch (recipient.recipient_case()) {
     case v1::Recipient::kPerson:
-      CheckPersonId(v, recipient.person(), "recipient.person");
+      CheckPersonId(v, recipient.person(), absl::StrCat(field, ".person"));
       break;
     case v1::Recipient::kOrganisation:
-      CheckOrganisationId(v, recipient.organisation(), "recipient.organisation");
+      CheckOrganisationId(v, recipient.organisation(), absl::StrCat(field, ".organisation"));
       break;
     case v1::Recipient::RECIPIENT_NOT_SET:
-      v.Add("recipient", "must name a person or an organisation");
+      v.Add(field, "must name a person or an organisation");
       break;
   }
 }
@@ -238,7 +239,7 @@ void CheckFilename(FieldViolations& v, const std::string& filename_field,
 absl::Status ValidateSendLetter(const v1::SendLetterRequest& request, const LetterLimits& limits,
                                 absl::Time now) {
   FieldViolations v;
-  CheckRecipient(v, request);
+  CheckRecipient(v, request.has_recipient(), request.recipient(), "recipient");
   if (request.has_postal_address()) {
     common::CheckPostalAddress(v, request.postal_address(), "postal_address");
   }
@@ -250,6 +251,25 @@ absl::Status ValidateSendLetter(const v1::SendLetterRequest& request, const Lett
   if (request.has_reply_to()) CheckOrganisationId(v, request.reply_to(), "reply_to");
   CheckText(v, "external_reference", request.external_reference(), 0, kMaxExternalReferenceChars);
   CheckIdempotencyKey(v, request.idempotency_key());
+  return v.ToStatus();
+}
+
+absl::Status ValidatePreviewRoutes(const v1::PreviewRoutesRequest& request,
+                                   const LetterLimits& limits, absl::Time now) {
+  FieldViolations v;
+  if (request.recipients().empty()) {
+    v.Add("recipients", "must have at least one recipient");
+  } else if (request.recipients_size() > kMaxPreviewRecipients) {
+    v.Add("recipients",
+          absl::StrCat("must have at most ", kMaxPreviewRecipients, " recipients per call (has ",
+                       request.recipients_size(), "); preview a larger batch in several calls"));
+  }
+  for (int i = 0; i < request.recipients_size() && v.size() < FieldViolations::kMaxKept; ++i) {
+    const v1::PreviewRecipient& r = request.recipients(i);
+    CheckRecipient(v, r.has_recipient(), r.recipient(),
+                   absl::StrCat("recipients[", i, "].recipient"));
+  }
+  if (request.has_options()) CheckOptions(v, request.options(), limits, now);
   return v.ToStatus();
 }
 

@@ -49,6 +49,16 @@ inline constexpr absl::Duration kMaxDeliverAfterAhead = absl::Hours(366 * 24);
 [[nodiscard]] absl::Status ValidateSendLetter(const v1::SendLetterRequest& request,
                                               const LetterLimits& limits, absl::Time now);
 
+// Recipients per LetterService.PreviewRoutes call.
+inline constexpr int kMaxPreviewRecipients = 1000;
+
+// OK, or INVALID_ARGUMENT with every violation of a PreviewRoutes request, each field checked
+// as SendLetter checks it: recipients (1..kMaxPreviewRecipients), recipients[i].recipient
+// (and its identifier paths, e.g. recipients[2].recipient.person.norwegian_national_id),
+// options.*.
+[[nodiscard]] absl::Status ValidatePreviewRoutes(const v1::PreviewRoutesRequest& request,
+                                                 const LetterLimits& limits, absl::Time now);
+
 // Whether each document of a valid `request` can be printed (pdf::CheckPrintable), in document
 // order, so that print knows before it reads a document. Empty under CHANNEL_POLICY_DIGITAL_ONLY,
 // where the letter never goes to print. Under CHANNEL_POLICY_PRINT_ONLY a document that cannot

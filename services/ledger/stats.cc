@@ -211,11 +211,7 @@ absl::StatusOr<v1::GetBenefitsResponse> Stats::GetBenefits(
                           Table(caller, window, v1::GRANULARITY_MONTH));
   const StatsPrices& p = config_.prices;
   v1::GetBenefitsResponse response;
-  v1::PriceTable& prices = *response.mutable_prices();
-  *prices.mutable_print_per_letter() = Minor(p.currency, p.print_minor);
-  *prices.mutable_postage_per_letter() = Minor(p.currency, p.postage_minor);
-  *prices.mutable_digital_per_letter() = Minor(p.currency, p.digital_minor);
-  prices.set_source(p.source);
+  *response.mutable_prices() = PriceTableOf(p);
   const int64_t paper_price = p.print_minor + p.postage_minor;
   auto priced = [&](const v1::ChannelCounts& counts, v1::BenefitsPeriod& out) {
     out.set_period(counts.period());

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "utpost/v1/money.pb.h"
 
 namespace utpost::ledger {
 
@@ -31,6 +32,20 @@ struct StatsPrices {
 struct StatsConfig {
   StatsPrices prices;
 };
+
+// The prices as the contract carries them (GetBenefits, PreviewRoutes).
+inline v1::PriceTable PriceTableOf(const StatsPrices& p) {
+  v1::PriceTable table;
+  auto money = [&p](v1::Money& m, int64_t minor) {
+    m.set_currency_code(p.currency);
+    m.set_minor_units(minor);
+  };
+  money(*table.mutable_print_per_letter(), p.print_minor);
+  money(*table.mutable_postage_per_letter(), p.postage_minor);
+  money(*table.mutable_digital_per_letter(), p.digital_minor);
+  table.set_source(p.source);
+  return table;
+}
 
 // "stats.<key>: <rule>" for the first setting out of range, else OK.
 [[nodiscard]] inline absl::Status ValidateStatsConfig(const StatsConfig& config) {
