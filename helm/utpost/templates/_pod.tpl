@@ -210,8 +210,6 @@ spec:
           {{- range $ctx.Values.mailboxSim.providers }}
           - key: {{ . }}.key.pem
             path: {{ . }}/key.pem
-          - key: {{ . }}.cert.pem
-            path: {{ . }}/cert.pem
           {{- end }}
     {{- end }}
 {{- end }}
