@@ -282,14 +282,20 @@ class Scenario:
                         self.check(get(res, f"{part}.{r}") not in (None, ""),
                                    f"{cwhere}: no resources.{part}.{r}")
                 sc = c.get("securityContext", {}) or {}
-                self.check(sc.get("readOnlyRootFilesystem") is True, f"{cwhere}: root file system not read-only")
-                self.check(sc.get("allowPrivilegeEscalation") is False, f"{cwhere}: allowPrivilegeEscalation not false")
+                self.check(sc.get("readOnlyRootFilesystem") is True,
+                           f"{cwhere}: root file system not read-only")
+                self.check(sc.get("allowPrivilegeEscalation") is False,
+                           f"{cwhere}: allowPrivilegeEscalation not false")
                 self.check(sc.get("privileged") in (None, False), f"{cwhere}: privileged")
-                self.check("ALL" in (get(sc, "capabilities.drop", []) or []), f"{cwhere}: capabilities do not drop ALL")
+                self.check("ALL" in (get(sc, "capabilities.drop", []) or []),
+                           f"{cwhere}: capabilities do not drop ALL")
                 self.check(not get(sc, "capabilities.add"), f"{cwhere}: adds capabilities")
-                self.check(sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is True, f"{cwhere}: may run as root")
-                self.check(sc.get("runAsUser", psc.get("runAsUser")) not in (None, 0), f"{cwhere}: runs as uid 0")
-                self.check(get(sc, "seccompProfile.type", get(psc, "seccompProfile.type")) == "RuntimeDefault",
+                self.check(sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is True,
+                           f"{cwhere}: may run as root")
+                self.check(sc.get("runAsUser", psc.get("runAsUser")) not in (None, 0),
+                           f"{cwhere}: runs as uid 0")
+                seccomp = get(sc, "seccompProfile.type", get(psc, "seccompProfile.type"))
+                self.check(seccomp == "RuntimeDefault",
                            f"{cwhere}: seccompProfile is not RuntimeDefault")
                 mounts = c.get("volumeMounts", []) or []
                 for m in mounts:
@@ -328,7 +334,8 @@ class Scenario:
         data = mounts.get("data")
         if self.check(data, f"{where}: no data volume mounted"):
             self.check(under(config.get("data_dir", ""), data["mountPath"]),
-                       f"{where}: data_dir {config.get('data_dir')} is not on the data volume ({data['mountPath']})")
+                       f"{where}: data_dir {config.get('data_dir')} is not on the data volume "
+                       f"({data['mountPath']})")
             if component in STATEFUL_COMPONENTS:
                 self.check("data" in claims, f"{where}: the data volume is not a PersistentVolumeClaim")
         # Key-encryption keys.
@@ -345,17 +352,21 @@ class Scenario:
             if self.check(m, f"{where}: KEK volume {n} not mounted"):
                 self.check(m.get("readOnly") is True, f"{where}: KEK mounted writable")
                 self.check(m["mountPath"] == config.get("key_dir"),
-                           f"{where}: KEK mounted at {m['mountPath']}, config key_dir is {config.get('key_dir')}")
+                           f"{where}: KEK mounted at {m['mountPath']}, "
+                           f"config key_dir is {config.get('key_dir')}")
                 if data:
                     self.check(not under(m["mountPath"], data["mountPath"]) and
                                not under(data["mountPath"], m["mountPath"]),
-                               f"{where}: KEK at {m['mountPath']} overlaps the data volume at {data['mountPath']}")
+                               f"{where}: KEK at {m['mountPath']} overlaps the data volume "
+                               f"at {data['mountPath']}")
         # The server certificate.
         tls = mounts.get("tls")
-        if self.check(tls and tls.get("readOnly") is True, f"{where}: server certificate not mounted read-only"):
+        client_ca = get(mounts.get("client-ca", {}), "mountPath", "/nonexistent")
+        if self.check(tls and tls.get("readOnly") is True,
+                      f"{where}: server certificate not mounted read-only"):
             for key in ("ca", "cert", "key", "component_ca"):
                 path = get(config, f"tls.{key}", "")
-                self.check(under(path, tls["mountPath"]) or under(path, get(mounts.get("client-ca", {}), "mountPath", "/nonexistent")),
+                self.check(under(path, tls["mountPath"]) or under(path, client_ca),
                            f"{where}: config tls.{key} ({path}) is not in a mounted Secret")
         # Component client certificates at <certs_dir>/<name>/{client.pem,client.key,ca.pem}.
         certs_dir = get(config, "components.certs_dir", "")
@@ -371,8 +382,9 @@ class Scenario:
             m = mounts.get(n)
             self.check(m and m["mountPath"] == f"{certs_dir}/{name}" and m.get("readOnly") is True,
                        f"{where}: component certificate {name} not mounted read-only at {certs_dir}/{name}")
-        self.check(have == CERTS_OF.get(component, set()),
-                   f"{where}: component certificates {sorted(have)}, expected {sorted(CERTS_OF.get(component, set()))}")
+        want = CERTS_OF.get(component, set())
+        self.check(have == want,
+                   f"{where}: component certificates {sorted(have)}, expected {sorted(want)}")
         # The shard argument.
         if component == "ledger":
             sharded = len(self.v["ledger"]["shards"]) > 1
@@ -396,7 +408,8 @@ class Scenario:
         v = self.v
         drain = int(v["drainTimeoutSeconds"])
         self.check(config.get("dev_pki") is False, "config: dev_pki is not false")
-        self.check(config.get("listen") == f"0.0.0.0:{v['ports']['grpc']}", f"config: listen is {config.get('listen')}")
+        self.check(config.get("listen") == f"0.0.0.0:{v['ports']['grpc']}",
+                   f"config: listen is {config.get('listen')}")
         self.check(get(config, "metrics.listen") == f"0.0.0.0:{v['ports']['metrics']}",
                    f"config: metrics.listen is {get(config, 'metrics.listen')}")
         self.check(get(config, "health.listen") == f"0.0.0.0:{v['ports']['health']}",
@@ -411,7 +424,8 @@ class Scenario:
                 self.problems.append(f"config: key {key} is unknown to utpost (start-up would stop)")
         # Overrides from .Values.config arrive.
         for path, value in flatten(v.get("config") or {}):
-            self.check(get(config, path) == value, f"config: {path} from .Values.config is {get(config, path)!r}")
+            self.check(get(config, path) == value,
+                       f"config: {path} from .Values.config is {get(config, path)!r}")
         return config
 
     def check_configmaps(self):
@@ -437,7 +451,8 @@ class Scenario:
         if not self.check(s, f"no Service {name}"):
             return
         ports = {p["name"]: p["port"] for p in s["spec"]["ports"]}
-        self.check(ports.get("grpc") == self.v["ports"]["grpc"] and ports.get("http-metrics") == self.v["ports"]["metrics"],
+        self.check(ports.get("grpc") == self.v["ports"]["grpc"]
+                   and ports.get("http-metrics") == self.v["ports"]["metrics"],
                    f"Service {name}: ports are {ports}")
         self.check((s["spec"].get("clusterIP") == "None") == headless,
                    f"Service {name}: headless is {s['spec'].get('clusterIP') == 'None'}, expected {headless}")
@@ -470,7 +485,8 @@ class Scenario:
         ledger = self.workload("StatefulSet", f"{f}-ledger")
         if ledger:
             self.check(ledger["spec"]["replicas"] == len(shards),
-                       f"ledger StatefulSet has {ledger['spec']['replicas']} replicas for {len(shards)} shards")
+                       f"ledger StatefulSet has {ledger['spec']['replicas']} replicas "
+                       f"for {len(shards)} shards")
             self.check(ledger["spec"]["serviceName"] == f"{f}-ledger-headless", "ledger serviceName")
         registry = self.workload("StatefulSet", f"{f}-registry")
         if registry:
@@ -484,7 +500,8 @@ class Scenario:
             self.check(p["spec"]["replicas"] == v["print"]["replicas"], "print replicas")
         sim = self.objects("StatefulSet").get(f"{f}-mailbox-sim")
         self.check(bool(sim) == bool(v["mailboxSim"]["enabled"]),
-                   f"mailbox-sim StatefulSet rendered: {bool(sim)}, mailboxSim.enabled: {v['mailboxSim']['enabled']}")
+                   f"mailbox-sim StatefulSet rendered: {bool(sim)}, "
+                   f"mailboxSim.enabled: {v['mailboxSim']['enabled']}")
         stateful = ["ledger", "registry", "print"] + (["mailbox-sim"] if v["mailboxSim"]["enabled"] else [])
         for c in stateful + ["router", "courier"]:
             self.check_service(f"{f}-{c}", False)
@@ -495,16 +512,20 @@ class Scenario:
             if self.check(pdb, f"no PodDisruptionBudget for {c}"):
                 selected = [w for w, _, _, t, _ in self.pods()
                             if matches(pdb["spec"]["selector"]["matchLabels"], get(t, "metadata.labels", {}))]
-                self.check(selected and all(c in s for s in selected), f"PodDisruptionBudget {c} selects {selected}")
+                self.check(selected and all(c in s for s in selected),
+                           f"PodDisruptionBudget {c} selects {selected}")
         # Addresses of the components in other processes: existing Services, the gRPC port.
         addresses = get(config, "components.addresses", {}) or {}
         want = {"ledger", "registry"} | ({"mailbox-sim"} if v["mailboxSim"]["enabled"] else set())
-        self.check(set(addresses) == want, f"components.addresses has {sorted(addresses)}, expected {sorted(want)}")
+        self.check(set(addresses) == want,
+                   f"components.addresses has {sorted(addresses)}, expected {sorted(want)}")
         for comp, address in addresses.items():
             host, _, port = address.rpartition(":")
             svc = host.split(".")
-            self.check(host == f"{svc[0]}.{NAMESPACE}.svc" and self.service(svc[0]) and port == str(v["ports"]["grpc"]),
-                       f"components.addresses.{comp} {address} is not a Service of the release on the gRPC port")
+            self.check(host == f"{svc[0]}.{NAMESPACE}.svc" and self.service(svc[0])
+                       and port == str(v["ports"]["grpc"]),
+                       f"components.addresses.{comp} {address} is not a Service of the release "
+                       "on the gRPC port")
         endpoint = get(config, "print.provider_endpoint", "")
         if ":" not in endpoint:
             self.check(endpoint in addresses, f"print.provider_endpoint {endpoint} has no address")
@@ -531,8 +552,10 @@ class Scenario:
     def check_certificates(self):
         v = self.v
         certs = self.objects("Certificate")
-        components = sorted({c for pod in CERTS_OF for c in CERTS_OF[pod]} if v["deploymentMode"] != "Monolith"
-                            else CERTS_OF["monolith"])
+        if v["deploymentMode"] == "Monolith":
+            components = sorted(CERTS_OF["monolith"])
+        else:
+            components = sorted({c for pod in CERTS_OF for c in CERTS_OF[pod]})
         server_secrets = {get(vol, "secret.secretName")
                           for _, _, spec, _, job in self.pods() if not job
                           for vol in spec.get("volumes", []) if vol["name"] == "tls"}
@@ -545,14 +568,18 @@ class Scenario:
         server = certs.get(f"{self.fullname}-server")
         if self.check(server, "no server Certificate"):
             self.check(server_secrets == {server["spec"]["secretName"]},
-                       f"pods use server Secrets {server_secrets}, the Certificate writes {server['spec']['secretName']}")
+                       f"pods use server Secrets {server_secrets}, "
+                       f"the Certificate writes {server['spec']['secretName']}")
             names = set(server["spec"].get("dnsNames", []))
             for name, s in self.objects("Service").items():
-                self.check(f"{name}.{NAMESPACE}.svc" in names, f"server Certificate lacks {name}.{NAMESPACE}.svc")
-            for s in (yaml.safe_load(self.objects("ConfigMap")[f"{self.fullname}-config"]["data"]["utpost.yaml"])
-                      .get("shards") or []):
-                self.check(s["address"].rpartition(":")[0] in names, f"server Certificate lacks shard {s['name']}")
-            self.check("server auth" in server["spec"].get("usages", []), "server Certificate without server auth")
+                self.check(f"{name}.{NAMESPACE}.svc" in names,
+                           f"server Certificate lacks {name}.{NAMESPACE}.svc")
+            config_map = self.objects("ConfigMap")[f"{self.fullname}-config"]
+            for s in yaml.safe_load(config_map["data"]["utpost.yaml"]).get("shards") or []:
+                self.check(s["address"].rpartition(":")[0] in names,
+                           f"server Certificate lacks shard {s['name']}")
+            self.check("server auth" in server["spec"].get("usages", []),
+                       "server Certificate without server auth")
             self.check(server["spec"]["issuerRef"]["name"] == issuer["name"], "server Certificate issuer")
         for comp in components:
             cert = certs.get(f"{self.fullname}-{comp}-client")
@@ -560,7 +587,8 @@ class Scenario:
                 continue
             self.check(cert["spec"].get("uris") == [f"urn:utpost:component:{comp}"],
                        f"{comp} Certificate uris are {cert['spec'].get('uris')}")
-            self.check("client auth" in cert["spec"].get("usages", []), f"{comp} Certificate without client auth")
+            self.check("client auth" in cert["spec"].get("usages", []),
+                       f"{comp} Certificate without client auth")
             self.check(not cert["spec"].get("commonName") and not get(cert, "spec.subject.organizations"),
                        f"{comp} Certificate names a subject; a component's identity is its URI alone")
             used = {get(vol, "secret.secretName") for _, _, spec, _, _ in self.pods()
@@ -576,7 +604,8 @@ class Scenario:
         elif self.check(len(sms) == 1, f"expected one ServiceMonitor, found {sorted(sms)}"):
             sm = next(iter(sms.values()))
             ep = sm["spec"]["endpoints"]
-            self.check(any(e.get("port") == "http-metrics" and e.get("path", "/metrics") == "/metrics" for e in ep),
+            self.check(any(e.get("port") == "http-metrics" and e.get("path", "/metrics") == "/metrics"
+                           for e in ep),
                        "ServiceMonitor does not scrape http-metrics at /metrics")
             for name, s in self.objects("Service").items():
                 labels = s["metadata"].get("labels", {})
@@ -584,7 +613,8 @@ class Scenario:
                     expression_matches(e, labels) for e in sm["spec"]["selector"].get("matchExpressions", []))
                 headless = s["spec"].get("clusterIP") == "None"
                 self.check(selected != headless,
-                           f"ServiceMonitor {'selects' if selected else 'misses'} Service {name} (headless: {headless})")
+                           f"ServiceMonitor {'selects' if selected else 'misses'} Service {name} "
+                           f"(headless: {headless})")
         rules = self.objects("PrometheusRule")
         if not v["prometheusRule"]["enabled"]:
             self.check(not rules, "PrometheusRule rendered while disabled")
@@ -608,8 +638,10 @@ class Scenario:
                     want = json.load(fh)
                 found = [n for n, cm in boards.items()
                          if base in (cm.get("data") or {}) and json.loads(cm["data"][base]) == want]
-                self.check(len(found) == 1, f"dashboard {base} is in {len(found)} ConfigMaps with {label}={value}")
-            self.check(len(boards) == len(files), f"{len(boards)} dashboard ConfigMaps for {len(files)} dashboards")
+                self.check(len(found) == 1,
+                           f"dashboard {base} is in {len(found)} ConfigMaps with {label}={value}")
+            self.check(len(boards) == len(files),
+                       f"{len(boards)} dashboard ConfigMaps for {len(files)} dashboards")
 
     def check_backup(self, config):
         v = self.v
@@ -629,14 +661,16 @@ class Scenario:
             addresses = [f"{self.fullname}.{NAMESPACE}.svc:{v['ports']['grpc']}"]
             holder = self.objects("StatefulSet").get(self.fullname)
         else:
+            ledger = f"{self.fullname}-ledger"
             addresses = [s["address"] for s in config.get("shards") or []] or [
-                f"{self.fullname}-ledger-0.{self.fullname}-ledger-headless.{NAMESPACE}.svc:{v['ports']['grpc']}"]
+                f"{ledger}-0.{ledger}-headless.{NAMESPACE}.svc:{v['ports']['grpc']}"]
             holder = self.objects("StatefulSet").get(f"{self.fullname}-ledger")
         containers = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
         got = []
         for c in containers:
             args = c.get("args", [])
-            self.check(c.get("command") == ["utpostctl"], f"backup container {c['name']} does not run utpostctl")
+            self.check(c.get("command") == ["utpostctl"],
+                       f"backup container {c['name']} does not run utpostctl")
             self.check(args[-4:] == ["admin", "checkpoint", "--keep", str(v["backup"]["keep"])],
                        f"backup container {c['name']} args end in {args[-4:]}")
             got += [a.split("=", 1)[1] for a in args if a.startswith("--address=")]
@@ -644,10 +678,11 @@ class Scenario:
         if holder and backup_dir:
             spec = holder["spec"]["template"]["spec"]
             claims = {c["metadata"]["name"] for c in holder["spec"].get("volumeClaimTemplates", [])}
-            mounts = [m for c in spec["containers"] for m in c.get("volumeMounts", []) if m["name"] == "backup"]
+            all_mounts = [m for c in spec["containers"] for m in c.get("volumeMounts", [])]
+            mounts = [m for m in all_mounts if m["name"] == "backup"]
             self.check("backup" in claims and mounts and all(m["mountPath"] == backup_dir for m in mounts),
                        f"the ledger does not mount a backup claim at backup.dir {backup_dir}")
-            data = [m["mountPath"] for c in spec["containers"] for m in c.get("volumeMounts", []) if m["name"] == "data"]
+            data = [m["mountPath"] for m in all_mounts if m["name"] == "data"]
             self.check(all(not under(backup_dir, d) for d in data), "backup.dir is on the data volume")
 
     def run(self):
@@ -795,7 +830,8 @@ def main():
                 print(f"negative: {what}: refused as expected")
 
     if pending:
-        print(f"note: config keys the chart renders that utpost does not read yet: {', '.join(sorted(pending))}")
+        print("note: config keys the chart renders that utpost does not read yet: "
+              + ", ".join(sorted(pending)))
     if failed:
         fail(f"{failed} check(s) failed")
     print(f"check-helm: passed (helm {HELM_VERSION}, {len(ci_files)} scenarios, {len(negatives)} refusals)")
