@@ -107,11 +107,16 @@ const KeyFile* Newest(const std::vector<KeyFile>& files) {
     return absl::FailedPreconditionError(
         absl::StrCat("key file ", path.string(), " is not a regular file"));
   }
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+  // Group read is allowed only for the process's own group: a Kubernetes Secret mounted in
+  // a pod with fsGroup arrives as 0440 with that group, which the pod's process alone is in.
+  const mode_t group = st.st_mode & S_IRWXG;
+  const bool group_ok = group == 0 || (group == S_IRGRP && st.st_gid == ::getegid());
+  if ((st.st_mode & S_IRWXO) != 0 || !group_ok) {
     return absl::FailedPreconditionError(absl::StrFormat(
-        "key file %s is accessible by group or others (mode %04o); it must be 0600 or "
-        "stricter (chmod 600)",
-        path.string(), st.st_mode & 07777));
+        "key file %s is accessible by group or others (mode %04o, group %d); it must be 0600 "
+        "or stricter (chmod 600), or readable by the process's own group only (0440 or 0640, "
+        "as a Kubernetes Secret mounted with fsGroup is)",
+        path.string(), st.st_mode & 07777, static_cast<int>(st.st_gid)));
   }
   if (st.st_size != static_cast<off_t>(kKekSize)) {
     return absl::FailedPreconditionError(absl::StrCat(

@@ -169,6 +169,21 @@ void RequestSeeds(SeedWriter& w) {
     send("send-bare-se-address", r);
   }
 
+  {
+    v1::PreviewRoutesRequest r;
+    r.add_recipients()->mutable_recipient()->mutable_person()->set_norwegian_national_id(
+        "15076500565");
+    v1::PreviewRecipient* org = r.add_recipients();
+    org->mutable_recipient()->mutable_organisation()->set_danish_cvr("29189854");
+    org->set_has_postal_address(true);
+    r.mutable_options()->set_security_level(v1::SECURITY_LEVEL_HIGH);
+    w.Write(kHarness, "preview-valid", std::string(1, 6) + r.SerializeAsString());
+    r.add_recipients();
+    r.add_recipients()->mutable_recipient()->mutable_person()->set_danish_cpr("12-34");
+    r.mutable_options()->set_channel_policy(static_cast<v1::ChannelPolicy>(7));
+    w.Write(kHarness, "preview-violations", std::string(1, 6) + r.SerializeAsString());
+  }
+
   const std::string kId = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
   const auto letter_id_request = [&w, kHarness](std::string_view what, char rpc,
                                                 const std::string& id) {

@@ -11,6 +11,9 @@
 //   WatchLetterEvents  parse; the cursor check is in watch_cursor_fuzzer.cc.
 //   (byte 5)           SendLetter text fields set from raw bytes, past the parser's UTF-8
 //                      check, so the validator's own text checks see invalid UTF-8 too.
+//   PreviewRoutes      parse, then ValidatePreviewRoutes: OK implies 1..1000 recipients, each
+//   (byte 6)           naming a person or an organisation by one identifier; a refusal names
+//                      only the documented paths.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -259,6 +262,43 @@ void FuzzWatchLetterEvents(std::string_view wire) {
   UTPOST_FUZZ_CHECK(again.after_sequence() == request.after_sequence());
 }
 
+// The paths ValidatePreviewRoutes documents: recipients, recipients[i].recipient and the
+// recipient's own paths below it, options.*.
+bool IsPreviewField(std::string_view field) {
+  const std::string pattern = PathPattern(field);
+  if (pattern == "recipients") return true;
+  constexpr std::string_view kRecipient = "recipients[i].";
+  if (pattern.rfind(kRecipient, 0) == 0) {
+    const std::string rest = pattern.substr(kRecipient.size());
+    return rest.rfind("recipient", 0) == 0 && IsSendLetterField(rest);
+  }
+  return pattern.rfind("options.", 0) == 0 && IsSendLetterField(pattern);
+}
+
+void FuzzPreviewRoutes(std::string_view wire) {
+  v1::PreviewRoutesRequest request;
+  if (!request.ParseFromArray(wire.data(), static_cast<int>(wire.size()))) return;
+  const absl::Status status =
+      ledger::ValidatePreviewRoutes(request, ledger::LetterLimits{}, absl::Now());
+  if (!status.ok()) {
+    CheckRefusal(status, IsPreviewField);
+    return;
+  }
+  UTPOST_FUZZ_CHECK(request.recipients_size() >= 1);
+  UTPOST_FUZZ_CHECK(request.recipients_size() <= ledger::kMaxPreviewRecipients);
+  for (const v1::PreviewRecipient& r : request.recipients()) {
+    const v1::Recipient& who = r.recipient();
+    UTPOST_FUZZ_CHECK(who.has_person() || who.has_organisation());
+    if (who.has_person()) {
+      UTPOST_FUZZ_CHECK(!who.person().norwegian_national_id().empty() ||
+                        !who.person().danish_cpr().empty());
+    } else {
+      UTPOST_FUZZ_CHECK(!who.organisation().norwegian_org_number().empty() ||
+                        !who.organisation().danish_cvr().empty());
+    }
+  }
+}
+
 }  // namespace
 }  // namespace utpost::fuzz
 
@@ -271,7 +311,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string_view wire(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 6) {
+  switch (data[0] % 7) {
     case 0:
       utpost::fuzz::FuzzSendLetter(wire);
       break;
@@ -289,6 +329,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 5:
       utpost::fuzz::FuzzSendLetterText(wire);
+      break;
+    case 6:
+      utpost::fuzz::FuzzPreviewRoutes(wire);
       break;
   }
   return 0;

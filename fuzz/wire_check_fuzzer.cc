@@ -40,6 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::Check<v1::ListLettersRequest>(bytes);
   fuzz::Check<v1::GetLetterRequest>(bytes);
   fuzz::Check<v1::WatchLetterEventsRequest>(bytes);
+  fuzz::Check<v1::PreviewRoutesRequest>(bytes);
   fuzz::Check<internal::v1::LeaseTasksRequest>(bytes);
   fuzz::Check<internal::v1::CompleteTaskRequest>(bytes);
   fuzz::Check<internal::v1::FailTaskRequest>(bytes);

@@ -61,6 +61,8 @@ struct RegistryStoreOptions {
 
 class RegistryStore {
  public:
+  // The database, for a checkpoint (storage/checkpoint.h).
+  rocksdb::DB& raw() { return *db_; }
   enum class Family : int { kPersons = 0, kOrganisations, kProviders, kMeta, kCount };
 
   // Opens or creates the database, and loads (or makes, for a new database) the index key.

@@ -13,6 +13,7 @@ packages=(
   libqpdf-dev libhpdf-dev
   prometheus    # promtool checks /metrics, the alert rules and dashboards; the e2e test runs it
   chromium      # renders the stats report in a test (headless)
+  python3-yaml  # tools/check-helm.py parses the Helm chart's rendered manifests
 )
 
 missing=()

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "clients/cli/admin_cmd.h"
 #include "clients/cli/forms_cmd.h"
 #include "clients/cli/mailbox_sim_cmd.h"
 #include "clients/cli/output.h"
@@ -168,6 +169,7 @@ int main(int argc, char** argv) {
   auto forms = utpost::cli::AddFormsCommand(cli);
   auto stats = utpost::cli::AddStatsCommand(cli);
   auto preview = utpost::cli::AddPreviewCommand(cli);
+  auto admin = utpost::cli::AddAdminCommand(cli);
 
   CLI11_PARSE(cli, argc, argv);
   if (!as.empty()) {
@@ -195,6 +197,9 @@ int main(int argc, char** argv) {
   }
   if (stats->stats->parsed()) {
     return utpost::cli::RunStatsCommand(*stats, conn, out == Output::kJson, timeout_seconds);
+  }
+  if (admin->admin->parsed()) {
+    return utpost::cli::RunAdminCommand(*admin, conn, out == Output::kJson, timeout_seconds);
   }
   if (preview->preview->parsed()) {
     return utpost::cli::RunPreviewCommand(*preview, conn, out == Output::kJson, timeout_seconds);

@@ -86,8 +86,8 @@ void AddMoney(v1::Money& total, const v1::Money& part) {
 
 std::string Share(uint64_t n, uint64_t all) {
   return all == 0 ? "-"
-                  : absl::StrFormat("%.1f %%", 100.0 * static_cast<double>(n) /
-                                                   static_cast<double>(all));
+                  : absl::StrFormat("%.1f %%",
+                                    100.0 * static_cast<double>(n) / static_cast<double>(all));
 }
 
 std::string ChannelName(v1::Channel channel) {
@@ -101,6 +101,15 @@ std::string ChannelName(v1::Channel channel) {
     default:
       return "";
   }
+}
+
+// 4190000 minor units -> "41 900.00": thousands apart, as Norwegian print does.
+std::string Grouped(const v1::Money& money) {
+  std::string text = Amount(money);
+  const size_t point = text.find('.');
+  const size_t first = text[0] == '-' ? 1 : 0;
+  for (size_t i = point; i > first + 3; i -= 3) text.insert(i - 3, " ");
+  return text;
 }
 
 std::string CsvField(std::string_view text) {
@@ -127,17 +136,17 @@ absl::StatusOr<v1::PreviewRoutesResponse> PreviewChunk(client::LetterClient& let
 
 void PrintTable(const v1::PreviewRoutesResponse& total, size_t recipients,
                 const std::string& file) {
-  const uint64_t all = total.digital_mailbox() + total.organisation_inbox() + total.paper() +
-                       total.failed();
+  const uint64_t all =
+      total.digital_mailbox() + total.organisation_inbox() + total.paper() + total.failed();
   std::cout << recipients << " recipients in " << file
             << ", routed as they would be now (nothing was sent):\n\n";
-  std::cout << absl::StrFormat("%-26s %9s %8s\n", "CHANNEL", "LETTERS", "SHARE");
+  std::cout << absl::StrFormat("%-32s %9s %8s\n", "CHANNEL", "LETTERS", "SHARE");
   auto row = [&](std::string_view name, uint64_t n) {
-    std::cout << absl::StrFormat("%-26s %9d %8s\n", name, n, Share(n, all));
+    std::cout << absl::StrFormat("%-32s %9d %8s\n", name, n, Share(n, all));
   };
   auto reasons = [&](const google::protobuf::RepeatedPtrField<v1::PaperReasonCount>& rs) {
     for (const auto& r : rs) {
-      std::cout << absl::StrFormat("  %-24s %9d\n", ReasonName(r.reason()), r.letters());
+      std::cout << absl::StrFormat("  %-30s %9d\n", ReasonName(r.reason()), r.letters());
     }
   };
   row("digital mailbox", total.digital_mailbox());
@@ -149,8 +158,8 @@ void PrintTable(const v1::PreviewRoutesResponse& total, size_t recipients,
   const v1::PriceTable& p = total.prices();
   const std::string currency = p.print_per_letter().currency_code();
   std::cout << absl::StrFormat("\nestimated cost %s %s; cost avoided against all on paper %s %s\n",
-                               currency, Amount(total.estimated_cost()), currency,
-                               Amount(total.cost_avoided()));
+                               currency, Grouped(total.estimated_cost()), currency,
+                               Grouped(total.cost_avoided()));
   std::cout << absl::StrFormat(
       "prices per letter: print %s + postage %s on paper, %s digitally (%s)\n",
       Amount(p.print_per_letter()), Amount(p.postage_per_letter()), Amount(p.digital_per_letter()),
@@ -215,9 +224,9 @@ absl::StatusOr<std::vector<PreviewLine>> ReadPreviewFile(std::istream& in, bool 
       }
     }
     if (out.size() >= max_recipients) {
-      return common::FieldError(absl::StatusCode::kInvalidArgument, where,
-                                absl::StrCat("more than ", max_recipients,
-                                             " recipients (--max-recipients)"));
+      return common::FieldError(
+          absl::StatusCode::kInvalidArgument, where,
+          absl::StrCat("more than ", max_recipients, " recipients (--max-recipients)"));
     }
     PreviewLine entry;
     entry.line = line;

@@ -18,9 +18,12 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/impl/service_type.h>
 
+#include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
@@ -36,6 +39,12 @@ struct Config;
 
 namespace utpost::service {
 
+// One store in a checkpoint (Module::Checkpoint).
+struct StoreCheckpoint {
+  std::string name;    // "ledger", "registry", ...: its directory in the checkpoint
+  uint64_t bytes = 0;  // of its files
+};
+
 class Module {
  public:
   virtual ~Module() = default;
@@ -45,6 +54,13 @@ class Module {
   // thread, between Start and Stop, one call at a time; must be bounded in cost (a scrape
   // waits for it) and must not block on the module's work.
   virtual void RefreshMetrics() {}
+  // Writes a consistent copy of each store of the module to <dir>/<store name> (which does
+  // not exist yet), for AdminService.CreateCheckpoint; between Start and Stop, from a thread
+  // of the admin service, one call at a time. A module without a store writes nothing.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<StoreCheckpoint>> Checkpoint(
+      const std::filesystem::path& /*dir*/) {
+    return std::vector<StoreCheckpoint>{};
+  }
 };
 
 // What the process shares with its modules. Owned by the process; outlives every module.

@@ -8,6 +8,7 @@
 #include "services/common/log.h"
 #include "services/common/private_dir.h"
 #include "services/utpost/config.h"
+#include "storage/checkpoint.h"
 #include "storage/key_checks.h"
 
 namespace utpost::ledger {
@@ -62,6 +63,13 @@ void LedgerModule::Stop() {
 void LedgerModule::RefreshMetrics() {
   if (metrics && store) metrics->RefreshQueue(*store, clock_->Now());
   if (metrics && forms_store) metrics->RefreshForms(*forms_store, clock_->Now());
+}
+
+absl::StatusOr<std::vector<service::StoreCheckpoint>> LedgerModule::Checkpoint(
+    const std::filesystem::path& dir) {
+  UTPOST_ASSIGN_OR_RETURN(const uint64_t bytes,
+                          storage::CheckpointTo(db->raw(), dir / kLedgerComponent));
+  return std::vector<service::StoreCheckpoint>{{kLedgerComponent, bytes}};
 }
 
 void LedgerModule::StartRetention() {

@@ -46,6 +46,9 @@ class LedgerModule final : public service::Module {
   void StartRetention();
   // The task queue gauges (LedgerMetrics::RefreshQueue).
   void RefreshMetrics() override;
+  // The ledger's RocksDB (letters, documents, forms, statistics) to <dir>/ledger.
+  absl::StatusOr<std::vector<service::StoreCheckpoint>> Checkpoint(
+      const std::filesystem::path& dir) override;
 
   std::unique_ptr<storage::Db> db;
   std::unique_ptr<storage::LedgerStore> store;

@@ -9,8 +9,16 @@
 #include "services/common/private_dir.h"
 #include "services/registry/dev_seed.h"
 #include "services/utpost/config.h"
+#include "storage/checkpoint.h"
 
 namespace utpost::mailbox_sim {
+
+absl::StatusOr<std::vector<service::StoreCheckpoint>> MailboxSimModule::Checkpoint(
+    const std::filesystem::path& dir) {
+  UTPOST_ASSIGN_OR_RETURN(const uint64_t bytes,
+                          storage::CheckpointTo(store->raw(), dir / kMailboxSimComponent));
+  return std::vector<service::StoreCheckpoint>{{kMailboxSimComponent, bytes}};
+}
 
 MailboxSimModule::~MailboxSimModule() {
   // Queued work finishes, then everything goes in reverse order of construction.

@@ -22,6 +22,9 @@ inline constexpr char kMailboxSimComponent[] = "mailbox-sim";
 class MailboxSimModule final : public service::Module {
  public:
   ~MailboxSimModule() override;
+  // The simulator's RocksDB to <dir>/mailbox-sim.
+  absl::StatusOr<std::vector<service::StoreCheckpoint>> Checkpoint(
+      const std::filesystem::path& dir) override;
 
   std::unique_ptr<SimStore> store;
   std::unique_ptr<MailboxSim> sim;

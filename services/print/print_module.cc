@@ -21,6 +21,7 @@
 #include "services/common/log.h"
 #include "services/common/private_dir.h"
 #include "services/utpost/config.h"
+#include "storage/checkpoint.h"
 
 namespace utpost::print {
 namespace {
@@ -81,6 +82,15 @@ class PrintModule final : public service::Module {
     not_printable_ = &outcomes.Add({{"outcome", "not_printable"}});
   }
   ~PrintModule() override { Stop(); }
+
+  // The spool's RocksDB to <dir>/print.
+  absl::StatusOr<std::vector<service::StoreCheckpoint>> Checkpoint(
+      const std::filesystem::path& dir) override {
+    if (store_ == nullptr) return std::vector<service::StoreCheckpoint>{};
+    UTPOST_ASSIGN_OR_RETURN(const uint64_t bytes,
+                            storage::CheckpointTo(store_->raw(), dir / kPrintComponent));
+    return std::vector<service::StoreCheckpoint>{{kPrintComponent, bytes}};
+  }
 
   absl::Status Start() override {
     if (worker_ != nullptr) return absl::FailedPreconditionError("print module started before");

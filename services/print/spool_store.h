@@ -48,6 +48,8 @@ class SpoolStore {
   ~SpoolStore();
   SpoolStore(const SpoolStore&) = delete;
   SpoolStore& operator=(const SpoolStore&) = delete;
+  // The database, for a checkpoint (storage/checkpoint.h).
+  rocksdb::DB& raw() { return *db_; }
 
   // The batch `letter_id` is in (pending or committed), if any.
   [[nodiscard]] absl::StatusOr<std::optional<std::string>> BatchOf(std::string_view letter_id);

@@ -7,6 +7,7 @@
 #include "services/common/private_dir.h"
 #include "services/registry/dev_seed.h"
 #include "services/utpost/config.h"
+#include "storage/checkpoint.h"
 
 namespace utpost::registry {
 
@@ -22,6 +23,13 @@ RegistryModule::~RegistryModule() {
   registry.reset();
   store.reset();
   keys.reset();
+}
+
+absl::StatusOr<std::vector<service::StoreCheckpoint>> RegistryModule::Checkpoint(
+    const std::filesystem::path& dir) {
+  UTPOST_ASSIGN_OR_RETURN(const uint64_t bytes,
+                          storage::CheckpointTo(store->raw(), dir / kRegistryComponent));
+  return std::vector<service::StoreCheckpoint>{{kRegistryComponent, bytes}};
 }
 
 absl::StatusOr<std::unique_ptr<service::Module>> NewRegistryModule(

@@ -20,6 +20,9 @@ namespace utpost::registry {
 class RegistryModule final : public service::Module {
  public:
   ~RegistryModule() override;
+  // The registry's RocksDB to <dir>/registry.
+  absl::StatusOr<std::vector<service::StoreCheckpoint>> Checkpoint(
+      const std::filesystem::path& dir) override;
 
   std::unique_ptr<crypto::FileKeyStore> keys;
   std::unique_ptr<storage::RegistryStore> store;

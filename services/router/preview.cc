@@ -73,9 +73,9 @@ absl::StatusOr<v1::PreviewRoutesResponse> PreviewFrom(const v1::PreviewRoutesReq
                                                       const v1::PriceTable& prices) {
   if (results.size() != plan.keys.size() ||
       plan.key_of.size() != static_cast<size_t>(request.recipients_size())) {
-    return absl::UnavailableError(
-        absl::StrCat("the registry answered ", results.size(), " results for ", plan.keys.size(),
-                     " recipients; retry with backoff"));
+    return absl::UnavailableError(absl::StrCat("the registry answered ", results.size(),
+                                               " results for ", plan.keys.size(),
+                                               " recipients; retry with backoff"));
   }
   v1::PreviewRoutesResponse response;
   response.mutable_routes()->Reserve(request.recipients_size());
@@ -86,9 +86,8 @@ absl::StatusOr<v1::PreviewRoutesResponse> PreviewFrom(const v1::PreviewRoutesReq
     const int k = plan.key_of[static_cast<size_t>(i)];
     const v1::LookupResult* result = k >= 0 ? &results[static_cast<size_t>(k)] : nullptr;
     if (result != nullptr && !LookupAnswersRecipient(recipient.recipient(), *result)) {
-      return absl::UnavailableError(
-          absl::StrCat("the registry's answer for recipients[", i,
-                       "] is about another entry; retry with backoff"));
+      return absl::UnavailableError(absl::StrCat("the registry's answer for recipients[", i,
+                                                 "] is about another entry; retry with backoff"));
     }
     Decision decision = Decide(PreviewLetter(recipient, request.options()), result);
     v1::PreviewRoute& route = *response.add_routes();
@@ -125,14 +124,15 @@ absl::StatusOr<v1::PreviewRoutesResponse> PreviewFrom(const v1::PreviewRoutesReq
   const auto paper = static_cast<int64_t>(response.paper());
   const auto digital =
       static_cast<int64_t>(response.digital_mailbox() + response.organisation_inbox());
-  *response.mutable_estimated_cost() = Amount(currency, paper * paper_price + digital * digital_price);
+  *response.mutable_estimated_cost() =
+      Amount(currency, paper * paper_price + digital * digital_price);
   *response.mutable_cost_avoided() = Amount(currency, digital * (paper_price - digital_price));
   *response.mutable_prices() = prices;
   return response;
 }
 
-RoutePreview::RoutePreview(std::shared_ptr<grpc::ChannelInterface> registry,
-                           v1::PriceTable prices, absl::Duration timeout)
+RoutePreview::RoutePreview(std::shared_ptr<grpc::ChannelInterface> registry, v1::PriceTable prices,
+                           absl::Duration timeout)
     : registry_(internal::v1::RegistryLookupService::NewStub(std::move(registry))),
       prices_(std::move(prices)),
       timeout_(timeout) {}
@@ -163,9 +163,9 @@ void RoutePreview::Run(v1::PreviewRoutesRequest request, Done done) {
   registry_->async()->Lookup(
       &call->context, &call->lookup, &call->answer, [call](grpc::Status status) {
         if (!status.ok()) {
-          call->done(absl::UnavailableError(
-              absl::StrCat("the registry did not answer (", service::CodeName(status.error_code()),
-                           "); retry with backoff")));
+          call->done(absl::UnavailableError(absl::StrCat("the registry did not answer (",
+                                                         service::CodeName(status.error_code()),
+                                                         "); retry with backoff")));
           return;
         }
         std::vector<v1::LookupResult> results;

@@ -24,6 +24,7 @@
 #include "services/common/server_reflection.h"
 #include "services/ledger/form_service.h"
 #include "services/ledger/letter_service.h"
+#include "services/utpost/admin_service.h"
 #include "services/utpost/modules.h"
 
 namespace utpost::app {
@@ -224,6 +225,22 @@ absl::Status App::Init(std::string_view targets) {
     }
     modules_.push_back({spec->name, *std::move(module)});
   }
+  // Checkpoints of every store of this process (utpost/v1/admin.proto).
+  admin_service_ = std::make_unique<AdminServiceImpl>(
+      *authenticator_, config.backup.dir, config.backup.operators,
+      [this](const std::filesystem::path& dir)
+          -> absl::StatusOr<std::vector<service::StoreCheckpoint>> {
+        std::vector<service::StoreCheckpoint> all;
+        for (Running& running : modules_) {
+          UTPOST_ASSIGN_OR_RETURN(std::vector<service::StoreCheckpoint> stores,
+                                  running.module->Checkpoint(dir));
+          all.insert(all.end(), stores.begin(), stores.end());
+        }
+        return all;
+      },
+      clock_);
+  builder_.RegisterService(admin_service_.get());
+  service_names_.push_back(v1::AdminService::service_full_name());
   return absl::OkStatus();
 }
 
@@ -301,11 +318,37 @@ absl::Status App::Start() {
     }
   }
   UTPOST_RETURN_IF_ERROR(StartMetrics());
+  UTPOST_RETURN_IF_ERROR(StartHealthPort());
   service::Log(spdlog::level::info, "serving",
                {{"address", address()},
                 {"metrics", metrics_url().empty() ? "off" : metrics_url()},
+                {"health", health_port_ == 0 ? "off" : absl::StrCat("port ", health_port_)},
                 {"tls", config.insecure ? "off" : "mutual"},
                 {"components", absl::StrJoin(context_->targets_, ",")}});
+  return absl::OkStatus();
+}
+
+absl::Status App::StartHealthPort() {
+  if (config.health.listen.empty()) return absl::OkStatus();
+  // No service of our own: gRPC's default health service (enabled for every server, see
+  // InitServer) is all this server offers, besides gRPC's reflection plugin, which describes
+  // only what this server offers. No credentials: it tells whether the process serves, and
+  // nothing else.
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.health.listen, grpc::InsecureServerCredentials(), &health_port_);
+  builder.SetMaxReceiveMessageSize(4 << 10);
+  health_server_ = builder.BuildAndStart();
+  if (health_server_ == nullptr || health_port_ == 0 ||
+      health_server_->GetHealthCheckService() == nullptr) {
+    health_server_.reset();
+    health_port_ = 0;
+    return absl::UnavailableError(
+        absl::StrCat("health.listen: cannot listen on ", config.health.listen));
+  }
+  // Every module has started: the process is ready for what it serves.
+  grpc::HealthCheckServiceInterface& health = *health_server_->GetHealthCheckService();
+  health.SetServingStatus(true);
+  for (const auto& name : service_names_) health.SetServingStatus(name, true);
   return absl::OkStatus();
 }
 
@@ -351,6 +394,9 @@ std::string App::metrics_url() const {
 void App::Stop(absl::Duration grace) {
   if (stopped_) return;
   stopped_ = true;
+  // Probes see NOT_SERVING at once (for a pod: taken out of its Services' endpoints), and keep
+  // getting answers until the drain is over.
+  if (health_server_ != nullptr) health_server_->GetHealthCheckService()->Shutdown();
   // No scrape reads a module from here on (the exposer's threads are joined).
   exposer_.reset();
   for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) it->module->Stop();
@@ -359,10 +405,17 @@ void App::Stop(absl::Duration grace) {
     server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
     server_->Wait();
   }
+  // A checkpoint being taken reads the modules: it ends before they go.
+  if (admin_service_ != nullptr) admin_service_->Shutdown();
   // In reverse order: each module finishes its queued work and closes its storage while the
   // server object still exists (queued calls answer through it).
   while (!modules_.empty()) modules_.pop_back();
   server_.reset();
+  if (health_server_ != nullptr) {
+    health_server_->Shutdown(std::chrono::system_clock::now());
+    health_server_->Wait();
+    health_server_.reset();
+  }
   service::Log(spdlog::level::info, "stopped");
 }
 

@@ -27,6 +27,8 @@ class Registry;
 
 namespace utpost::app {
 
+class AdminServiceImpl;
+
 // The example municipalities that get dev client certificates; the first is utpostctl's
 // default identity.
 struct ExampleOrganisation {
@@ -81,6 +83,8 @@ class App {
   std::string metrics_url() const;
   // The port the server listens on, once started.
   int port() const { return port_; }
+  // The port of the plaintext health server once started (health.listen), else 0.
+  int health_port() const { return health_port_; }
 
   const Config config;
 
@@ -97,6 +101,8 @@ class App {
   [[nodiscard]] absl::Status InitServer();
   // Serves /metrics on config.metrics.listen, if set.
   [[nodiscard]] absl::Status StartMetrics();
+  // Serves grpc.health.v1.Health in plaintext on config.health.listen, if set.
+  [[nodiscard]] absl::Status StartHealthPort();
   // Before each scrape: the process's and the modules' gauges.
   void RefreshMetrics();
 
@@ -115,6 +121,9 @@ class App {
   std::shared_ptr<Scrape> scrape_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int metrics_port_ = 0;
+  std::unique_ptr<AdminServiceImpl> admin_service_;
+  std::unique_ptr<grpc::Server> health_server_;
+  int health_port_ = 0;
   bool stopped_ = false;
 };
 

@@ -298,27 +298,31 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
       {"digital", MoneyField(prices.digital_minor)},
       {"source", Field(prices.source)},
   };
-  registry::RegistryConfig& r = config.registry;
-  Setter administrators = [&r](const YAML::Node& node, const std::string& path) -> absl::Status {
-    std::vector<std::string> keys;
-    auto add = [&keys](const YAML::Node& item, const std::string& item_path) -> absl::Status {
-      std::string text;
-      UTPOST_RETURN_IF_ERROR(Read(item, item_path, text));
-      absl::StatusOr<std::string> key = OrgKeyOf(text);
-      if (!key.ok()) return Invalid(item_path, std::string(key.status().message()));
-      keys.push_back(*std::move(key));
+  // A list of organisation numbers (or CVR numbers), as org keys.
+  auto org_list = [](std::vector<std::string>& out) -> Setter {
+    return [&out](const YAML::Node& node, const std::string& path) -> absl::Status {
+      std::vector<std::string> keys;
+      auto add = [&keys](const YAML::Node& item, const std::string& item_path) -> absl::Status {
+        std::string text;
+        UTPOST_RETURN_IF_ERROR(Read(item, item_path, text));
+        absl::StatusOr<std::string> key = OrgKeyOf(text);
+        if (!key.ok()) return Invalid(item_path, std::string(key.status().message()));
+        keys.push_back(*std::move(key));
+        return absl::OkStatus();
+      };
+      if (node.IsSequence()) {
+        for (size_t i = 0; i < node.size(); ++i) {
+          UTPOST_RETURN_IF_ERROR(add(node[i], absl::StrCat(path, "[", i, "]")));
+        }
+      } else if (!node.IsNull()) {
+        return Invalid(path, "must be a list of organisation numbers");
+      }
+      out = std::move(keys);
       return absl::OkStatus();
     };
-    if (node.IsSequence()) {
-      for (size_t i = 0; i < node.size(); ++i) {
-        UTPOST_RETURN_IF_ERROR(add(node[i], absl::StrCat(path, "[", i, "]")));
-      }
-    } else if (!node.IsNull()) {
-      return Invalid(path, "must be a list of organisation numbers");
-    }
-    r.administrators = std::move(keys);
-    return absl::OkStatus();
   };
+  registry::RegistryConfig& r = config.registry;
+  Setter administrators = org_list(r.administrators);
   const std::map<std::string, Setter> registry = {
       {"data_dir", PathField(r.data_dir)},
       {"administrators", administrators},
@@ -440,6 +444,17 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
        [&](const YAML::Node& n, const std::string& p) {
          return ApplyMap(n, p, {{"listen", Field(config.metrics.listen)}});
        }},
+      {"health",
+       [&](const YAML::Node& n, const std::string& p) {
+         return ApplyMap(n, p, {{"listen", Field(config.health.listen)}});
+       }},
+      {"drain_timeout", DurationField(config.drain_timeout)},
+      {"backup",
+       [&](const YAML::Node& n, const std::string& p) {
+         return ApplyMap(n, p,
+                         {{"dir", PathField(config.backup.dir)},
+                          {"operators", org_list(config.backup.operators)}});
+       }},
       {"components",
        [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, components); }},
       {"ledger", [&](const YAML::Node& n, const std::string& p) { return ApplyMap(n, p, ledger); }},
@@ -485,6 +500,12 @@ absl::Status Finalize(Config& config) {
   if (!config.metrics.listen.empty() && config.metrics.listen.rfind(':') == std::string::npos) {
     return Invalid("metrics.listen", "must be host:port, or empty for no endpoint");
   }
+  if (!config.health.listen.empty() && config.health.listen.rfind(':') == std::string::npos) {
+    return Invalid("health.listen", "must be host:port, or empty for no health port");
+  }
+  if (config.drain_timeout < absl::ZeroDuration() || config.drain_timeout > absl::Minutes(10)) {
+    return Invalid("drain_timeout", "must be from 0s to 10m");
+  }
   if (config.insecure && !IsLoopbackListen(config.listen)) {
     return Invalid("insecure",
                    "plaintext is only allowed on a loopback address (127.0.0.1, ::1, localhost)");
@@ -518,6 +539,13 @@ absl::Status Finalize(Config& config) {
   registry.key_dir = config.ledger.key_dir;
   registry.seed_dev = config.dev_pki;
   registry.dev_providers_dir = config.InData("pki/providers");
+  if (config.dev_pki && config.backup.dir.empty()) config.backup.dir = "backups";
+  if (!config.backup.dir.empty()) config.backup.dir = config.InData(config.backup.dir);
+  if (config.dev_pki && config.backup.operators.empty()) {
+    for (const ExampleOrganisation& org : kExampleOrganisations) {
+      config.backup.operators.push_back(org.org_key);
+    }
+  }
   if (config.dev_pki && registry.administrators.empty()) {
     for (const ExampleOrganisation& org : kExampleOrganisations) {
       registry.administrators.push_back(org.org_key);

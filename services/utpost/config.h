@@ -18,6 +18,13 @@
 //     listen: ""                # host:port serving GET /metrics over plain HTTP; empty: off.
 //                               # Port 0 picks a free port (App::metrics_port). Every
 //                               # process of a deployment serves its own.
+//   health:                     # probes that cannot speak mutual TLS (a kubelet's)
+//     listen: ""                # host:port of a plaintext gRPC server with only
+//                               # grpc.health.v1.Health; empty: off
+//   drain_timeout: 10s          # on SIGTERM: how long calls in flight may take to finish
+//   backup:                     # AdminService.CreateCheckpoint (utpostctl admin checkpoint)
+//     dir: ""                   # where checkpoints go; empty: none (dev_pki: backups)
+//     operators: []             # org numbers that may take them (dev_pki: the examples)
 //   components:                 # how components in different processes reach each other
 //     certs_dir: pki/components # <certs_dir>/<name>/client.pem, client.key, ca.pem
 //     addresses:                # components that do not run in this process
@@ -175,6 +182,23 @@ struct MetricsConfig {
   std::string listen;
 };
 
+struct HealthConfig {
+  // host:port of a plaintext gRPC server that serves only grpc.health.v1.Health (SERVING once
+  // every module has started, NOT_SERVING from the start of a drain), for probes that cannot
+  // present a client certificate, such as the kubelet's. Empty: none; the mTLS port serves
+  // health checks either way.
+  std::string listen;
+};
+
+struct BackupConfig {
+  // Where AdminService.CreateCheckpoint writes checkpoints (relative to data_dir unless
+  // absolute); empty: no checkpoints. With dev_pki: "backups".
+  std::filesystem::path dir;
+  // Organisations (org keys) that may take checkpoints. With dev_pki and none given: the
+  // example municipalities.
+  std::vector<std::string> operators;
+};
+
 struct Config {
   std::filesystem::path data_dir = "data";
   // Directory of the key-encryption keys (InData resolves it). The default keeps `make run`
@@ -186,6 +210,11 @@ struct Config {
   std::string log_level = "info";
   TlsConfig tls;
   MetricsConfig metrics;
+  HealthConfig health;
+  BackupConfig backup;
+  // On SIGTERM or SIGINT, how long calls in flight may take to finish before they are
+  // cancelled (0..10m). A pod's terminationGracePeriodSeconds should be a little longer.
+  absl::Duration drain_timeout = absl::Seconds(10);
   ComponentsConfig components;
   ledger::LedgerConfig ledger;
   ledger::FormsConfig forms;

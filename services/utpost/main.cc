@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "crypto/file_key_store.h"
 #include "services/common/log.h"
 #include "services/common/raw_request.h"
@@ -28,6 +30,7 @@ int Fail(const absl::Status& status) {
 
 void PrintReady(const utpost::app::App& app) {
   if (!app.config.dev_pki || app.FindModule("ledger") == nullptr) return;
+  const std::string month = absl::FormatTime("%Y-%m", absl::Now(), absl::UTCTimeZone());
   std::printf(
       "\nutpost is ready on %s (mutual TLS; dev certificates in %s).\n"
       "In another terminal, from the project root:\n"
@@ -37,8 +40,12 @@ void PrintReady(const utpost::app::App& app) {
       "  build/clients/cli/utpostctl list\n"
       "  build/clients/cli/utpostctl watch\n"
       "  build/clients/cli/utpostctl registry get 02028234530\n"
+      "  build/clients/cli/utpostctl preview examples/recipients.csv  # before sending a batch\n"
+      "  build/clients/cli/utpostctl stats share --from %s           # digital vs paper\n"
+      "  build/clients/cli/utpostctl stats report --from %s --out report.html\n"
       "The dev registry's recipients and what each one shows are in README.md.\n",
-      app.address().c_str(), app.config.InData("pki").string().c_str());
+      app.address().c_str(), app.config.InData("pki").string().c_str(), month.c_str(),
+      month.c_str());
   if (!app.metrics_url().empty()) {
     std::printf(
         "Metrics: curl -s %s\n"
@@ -65,7 +72,7 @@ int main(int argc, char** argv) {
   bool list_targets = false;
   bool rotate_kek = false;
   bool create_kek = false;
-  std::optional<std::string> data_dir, key_dir, listen, log_level, metrics_listen;
+  std::optional<std::string> data_dir, key_dir, listen, log_level, metrics_listen, health_listen;
   std::vector<std::string> component_addresses;
   bool insecure = false;
   cli.add_option("-c,--config", config_file, "YAML configuration file")->check(CLI::ExistingFile);
@@ -83,6 +90,9 @@ int main(int argc, char** argv) {
   cli.add_option("--metrics-listen", metrics_listen,
                  "host:port to serve Prometheus metrics on (/metrics, plain HTTP); empty: off "
                  "(default: metrics.listen of the config, else off)");
+  cli.add_option("--health-listen", health_listen,
+                 "host:port of a plaintext gRPC server with only grpc.health.v1.Health, for "
+                 "probes without a client certificate (default: health.listen, else off)");
   cli.add_flag("--insecure", insecure,
                "plaintext without client certificates; loopback addresses only");
   cli.add_option("--log-level", log_level, "trace, debug, info, warn or error");
@@ -110,6 +120,7 @@ int main(int argc, char** argv) {
   if (key_dir) config.key_dir = *key_dir;
   if (listen) config.listen = *listen;
   if (metrics_listen) config.metrics.listen = *metrics_listen;
+  if (health_listen) config.health.listen = *health_listen;
   if (insecure) config.insecure = true;
   if (log_level) config.log_level = *log_level;
   for (const std::string& spec : component_addresses) {
@@ -162,6 +173,6 @@ int main(int argc, char** argv) {
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   utpost::service::Log(spdlog::level::info, "draining", {{"signal", strsignal(signal_number)}});
-  app.Stop();
+  app.Stop(app.config.drain_timeout);
   return 0;
 }

@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "clients/cpp/stats_client.h"
 #include "common/strings.h"
+#include "tests/testutil/shell.h"
 #include "tests/testutil/test_stack.h"
 
 namespace utpost::testutil {
@@ -28,23 +29,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Result {
-  int exit_code = -1;
-  std::string out;
-};
-
-Result Shell(const std::string& command) {
-  Result result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    result.out.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using Result = ShellResult;
 
 std::string ThisMonth() {
   const absl::CivilMonth m(absl::ToCivilDay(absl::Now(), absl::UTCTimeZone()));

@@ -130,7 +130,8 @@ TEST_F(HostileInputTest, GarbageAndDeepNestingAreInvalidArgument) {
                                    std::string("\x22\x7f"
                                                "short"),
                                    nested}) {
-    for (const char* method : {"SendLetter", "GetLetter", "ListLetters", "CancelLetter"}) {
+    for (const char* method :
+         {"SendLetter", "GetLetter", "ListLetters", "CancelLetter", "PreviewRoutes"}) {
       absl::Status s = Call(method, bytes);
       EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << method << ": " << s;
     }

@@ -123,7 +123,8 @@ TEST(PreviewRoutesTest, ABadRequestNamesItsField) {
   auto bad = common::GetBadRequest(wrong.status());
   ASSERT_TRUE(bad.has_value());
   ASSERT_EQ(bad->field_violations_size(), 2);
-  EXPECT_EQ(bad->field_violations(0).field(), "recipients[1].recipient.person.norwegian_national_id");
+  EXPECT_EQ(bad->field_violations(0).field(),
+            "recipients[1].recipient.person.norwegian_national_id");
   EXPECT_EQ(bad->field_violations(1).field(), "recipients[2].recipient");
   // The identifier is not repeated back.
   EXPECT_THAT(std::string(wrong.status().message()), ::testing::Not(HasSubstr("15076500566")));

@@ -1,12 +1,15 @@
 // What operators and tools rely on besides LetterService: gRPC health checking, server
 // reflection (so grpcurl works), and the explicit insecure loopback mode.
+#include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <gtest/gtest.h>
 
 #include <condition_variable>
+#include <thread>
 
 #include "common/ids.h"
+#include "tests/testutil/raw_http2.h"
 #include "tests/testutil/test_stack.h"
 
 namespace utpost::testutil {
@@ -31,33 +34,99 @@ std::shared_ptr<grpc::Channel> Channel(const TestStack& stack) {
   return *channel;
 }
 
+// One unary call of `method` with `request` as its raw bytes: the status and the response's.
+std::pair<grpc::Status, std::string> RawCall(const std::shared_ptr<grpc::Channel>& channel,
+                                             const std::string& method,
+                                             const std::string& request) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::ByteBuffer request_buffer = FromString(request), response;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status status;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request_buffer, &response,
+                 [&](grpc::Status s) {
+                   std::lock_guard lock(mu);
+                   status = std::move(s);
+                   done = true;
+                   cv.notify_one();
+                 });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return done; });
+  return {status, status.ok() ? ToString(response) : ""};
+}
+
+// grpc.health.v1.Health/Check of `service` ("" for the whole server).
+std::pair<grpc::Status, std::string> HealthCheck(const std::shared_ptr<grpc::Channel>& channel,
+                                                 const std::string& service) {
+  // HealthCheckRequest{service}: field 1, length-delimited.
+  std::string request;
+  if (!service.empty()) request = std::string("\x0a", 1) + char(service.size()) + service;
+  return RawCall(channel, "/grpc.health.v1.Health/Check", request);
+}
+
+// HealthCheckResponse{status: SERVING (1)} and {status: NOT_SERVING (2)}.
+const std::string kServing("\x08\x01", 2);
+const std::string kNotServing("\x08\x02", 2);
+
 TEST(ServerFeaturesTest, HealthCheckReportsServing) {
   auto stack = TestStack::Start();
   ASSERT_NE(stack, nullptr);
-  grpc::GenericStub stub(Channel(*stack));
   for (const std::string service : {"", "utpost.v1.LetterService"}) {
-    grpc::ClientContext context;
-    // grpc.health.v1.HealthCheckRequest{service}: field 1, length-delimited.
-    std::string request;
-    if (!service.empty()) request = std::string("\x0a", 1) + char(service.size()) + service;
-    grpc::ByteBuffer request_buffer = FromString(request), response;
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    grpc::Status status;
-    stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request_buffer,
-                   &response, [&](grpc::Status s) {
-                     std::lock_guard lock(mu);
-                     status = std::move(s);
-                     done = true;
-                     cv.notify_one();
-                   });
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return done; });
+    auto [status, response] = HealthCheck(Channel(*stack), service);
     ASSERT_TRUE(status.ok()) << service << ": " << status.error_message();
-    // HealthCheckResponse{status: SERVING (1)}
-    EXPECT_EQ(ToString(response), std::string("\x08\x01", 2)) << service;
+    EXPECT_EQ(response, kServing) << service;
   }
+}
+
+// A kubelet cannot present a client certificate: health.listen serves the health service in
+// plaintext, and nothing else. On a drain it says NOT_SERVING at once, while calls in flight
+// still get drain_timeout to finish.
+TEST(ServerFeaturesTest, TheHealthPortAnswersProbesInPlaintextAndNothingElse) {
+  auto stack = TestStack::Start({}, [](app::Config& c) {
+    c.insecure = true;  // so that a raw HTTP/2 call can be left in flight below
+    c.health.listen = "127.0.0.1:0";
+  });
+  ASSERT_NE(stack, nullptr);
+  ASSERT_GT(stack->app().health_port(), 0);
+  auto plain = grpc::CreateChannel(absl::StrCat("127.0.0.1:", stack->app().health_port()),
+                                   grpc::InsecureChannelCredentials());
+  for (const std::string service : {"", "utpost.v1.LetterService", "utpost.v1.FormService"}) {
+    auto [status, response] = HealthCheck(plain, service);
+    ASSERT_TRUE(status.ok()) << service << ": " << status.error_message();
+    EXPECT_EQ(response, kServing) << service;
+  }
+  EXPECT_EQ(HealthCheck(plain, "no.such.Service").first.error_code(), grpc::StatusCode::NOT_FOUND);
+  // The services themselves are not there.
+  EXPECT_EQ(RawCall(plain, "/utpost.v1.LetterService/GetLetter", "").first.error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+
+  // A SendLetter whose message never arrives in full: in flight until the drain ends.
+  auto connection = RawHttp2Connection::Connect(stack->app().port());
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  const uint32_t stream = (*connection)->NextStreamId();
+  ASSERT_TRUE((*connection)
+                  ->SendRequestHeaders(stream, "/utpost.v1.LetterService/SendLetter",
+                                       {{"utpost-organisation", "958935420"}})
+                  .ok());
+  ASSERT_TRUE((*connection)
+                  ->SendData(stream, std::string("\0\0\0\0\x64", 5) + "partial", false,
+                             absl::Now() + absl::Seconds(5))
+                  .ok());
+  std::thread drain([&] { stack->app().Stop(absl::Seconds(3)); });
+  // Draining: the probe hears NOT_SERVING while the server still waits for the call.
+  std::string seen;
+  const absl::Time give_up = absl::Now() + absl::Seconds(2);
+  while (absl::Now() < give_up && seen != kNotServing) {
+    seen = HealthCheck(plain, "").second;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(seen, kNotServing);
+  drain.join();
+  // After the drain the port is closed.
+  EXPECT_FALSE(HealthCheck(plain, "").first.ok());
 }
 
 TEST(ServerFeaturesTest, ReflectionListsLetterService) {

@@ -181,18 +181,27 @@ TEST_F(FileKeyStoreTest, IdsPast9999SortNumerically) {
   EXPECT_EQ(*current, "10001");
 }
 
-TEST_F(FileKeyStoreTest, GroupReadableKeyIsRejected) {
+TEST_F(FileKeyStoreTest, AKeyOthersOrAnotherGroupCanReadIsRejected) {
   ASSERT_TRUE(FileKeyStore::EnsureKey(dir_).ok());
-  ASSERT_EQ(::chmod((dir_ / "kek-0001.key").c_str(), 0640), 0);
-  absl::StatusOr<std::unique_ptr<FileKeyStore>> store = FileKeyStore::Open(dir_);
-  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(store.status().message().find("kek-0001.key"), std::string::npos) << store.status();
-
-  ASSERT_EQ(::chmod((dir_ / "kek-0001.key").c_str(), 0604), 0);
-  EXPECT_EQ(FileKeyStore::Open(dir_).status().code(), absl::StatusCode::kFailedPrecondition);
-
-  ASSERT_EQ(::chmod((dir_ / "kek-0001.key").c_str(), 0400), 0);
-  EXPECT_TRUE(FileKeyStore::Open(dir_).ok());
+  const std::string key = (dir_ / "kek-0001.key").string();
+  // Group-writable, or readable by others: never.
+  for (mode_t mode : {0660, 0620, 0650, 0604, 0644, 0600 | S_IROTH}) {
+    ASSERT_EQ(::chmod(key.c_str(), mode), 0);
+    absl::StatusOr<std::unique_ptr<FileKeyStore>> store = FileKeyStore::Open(dir_);
+    EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << std::oct << mode;
+    EXPECT_NE(store.status().message().find("kek-0001.key"), std::string::npos) << store.status();
+  }
+  // Readable by the process's own group, as a Secret mounted with fsGroup is: accepted.
+  for (mode_t mode : {0400, 0600, 0440, 0640}) {
+    ASSERT_EQ(::chmod(key.c_str(), mode), 0);
+    EXPECT_TRUE(FileKeyStore::Open(dir_).ok()) << std::oct << mode;
+  }
+  // Readable by a group the process is not in: refused (changing the group needs root).
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown(key.c_str(), 0, ::getegid() + 4242), 0);
+    ASSERT_EQ(::chmod(key.c_str(), 0440), 0);
+    EXPECT_EQ(FileKeyStore::Open(dir_).status().code(), absl::StatusCode::kFailedPrecondition);
+  }
 }
 
 TEST_F(FileKeyStoreTest, WrongSizeKeyIsRejected) {

@@ -116,13 +116,12 @@ TEST(PreviewTest, DecidesAsTheRouterCountsAndPrices) {
   *request.add_recipients() = Person("17059121030");        // the same again: paper
   const PreviewPlan plan = PlanPreview(request);
   ASSERT_EQ(plan.keys.size(), 5u);
-  std::vector<v1::LookupResult> results = {
-      WithMailbox("15076500565", high), WithMailbox("02028234530", high, /*reserved=*/true),
-      WithoutMailbox("17059121030", /*address=*/true), WithInbox("921837003", high),
-      v1::LookupResult()};
+  std::vector<v1::LookupResult> results = {WithMailbox("15076500565", high),
+                                           WithMailbox("02028234530", high, /*reserved=*/true),
+                                           WithoutMailbox("17059121030", /*address=*/true),
+                                           WithInbox("921837003", high), v1::LookupResult()};
 
-  absl::StatusOr<v1::PreviewRoutesResponse> preview =
-      PreviewFrom(request, plan, results, Prices());
+  absl::StatusOr<v1::PreviewRoutesResponse> preview = PreviewFrom(request, plan, results, Prices());
   ASSERT_TRUE(preview.ok()) << preview.status();
   ASSERT_EQ(preview->routes_size(), 7);
   // Each route is exactly what Decide says for the letter the router would see.

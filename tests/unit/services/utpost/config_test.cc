@@ -336,6 +336,32 @@ TEST(ConfigTest, MetricsEndpointIsOffByDefaultOnInTheDevFileAndChecked) {
   EXPECT_THAT(s.message(), HasSubstr("metrics.listen"));
 }
 
+TEST(ConfigTest, HealthPortAndDrainTimeout) {
+  const Config defaults;
+  EXPECT_EQ(defaults.health.listen, "");
+  EXPECT_EQ(defaults.drain_timeout, absl::Seconds(10));
+  Config example;
+  ASSERT_TRUE(ApplyYamlFile(UTPOST_SOURCE_DIR "/config/utpost.example.yaml", example).ok());
+  EXPECT_EQ(example.health.listen, defaults.health.listen);
+  EXPECT_EQ(example.drain_timeout, defaults.drain_timeout);
+
+  Config config;
+  ASSERT_TRUE(ApplyYaml("health:\n  listen: 0.0.0.0:8081\ndrain_timeout: 25s\n", config).ok());
+  EXPECT_EQ(config.health.listen, "0.0.0.0:8081");
+  EXPECT_EQ(config.drain_timeout, absl::Seconds(25));
+  EXPECT_TRUE(Finalize(config).ok());
+  Config negative;
+  EXPECT_THAT(ApplyYaml("drain_timeout: -1s\n", negative).message(), HasSubstr("drain_timeout"));
+  for (const char* bad : {"health:\n  listen: nohost\n", "drain_timeout: 11m\n"}) {
+    Config c;
+    ASSERT_TRUE(ApplyYaml(bad, c).ok()) << bad;
+    absl::Status s = Finalize(c);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(s.message(),
+                ::testing::AnyOf(HasSubstr("health.listen"), HasSubstr("drain_timeout")));
+  }
+}
+
 TEST(ConfigTest, RetentionTakesDaysDurationsAndPerOrganisationPeriods) {
   Config config;
   ASSERT_TRUE(ApplyYaml("ledger:\n  retention:\n    period: 30d\n    poll_interval: 5s\n"
