@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev clang-format zlib1g-dev
   clang libclang-rt-14-dev
   libqpdf-dev libhpdf-dev
+  qpdf          # the qpdf command: tests read the report's PDF page size and write PDF seeds
   prometheus    # promtool checks /metrics, the alert rules and dashboards; the e2e test runs it
   chromium      # renders the stats report in a test (headless)
   python3-yaml  # tools/check-helm.py parses the Helm chart's rendered manifests
