@@ -63,7 +63,7 @@ UID = 10001
 
 # Config keys the chart renders that the binary does not read yet (start-up refuses unknown
 # keys): they arrive with the features they name. Listed in the summary, so nobody forgets.
-PENDING_CONFIG_KEYS = {"shards"}
+PENDING_CONFIG_KEYS = set()
 # Maps whose keys are data, not config keys.
 FREE_FORM_KEYS = {"components.addresses", "ledger.retention.organisations"}
 

@@ -47,12 +47,21 @@ template <typename Request, typename Response>
 absl::StatusOr<Response> FormClient::Call(
     grpc::Status (v1::FormService::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
     const Request& request) {
-  grpc::ClientContext context;
-  Prepare(context);
-  Response response;
-  UTPOST_RETURN_IF_ERROR(
-      common::FromGrpcStatus((stub_.get()->*method)(&context, request, &response)));
-  return response;
+  for (int hops = 0;; ++hops) {
+    grpc::ClientContext context;
+    Prepare(context);
+    Response response;
+    absl::Status status =
+        common::FromGrpcStatus((stub_.get()->*method)(&context, request, &response));
+    if (status.ok()) return response;
+    // Another ledger shard serves the organisation: call it there from now on.
+    std::optional<ConnectionOptions> moved = ShardRedirect(status, options_);
+    if (!moved || hops >= kMaxShardHops) return status;
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(*moved);
+    if (!channel.ok()) return status;
+    stub_ = v1::FormService::NewStub(*channel);
+    options_ = *std::move(moved);
+  }
 }
 
 absl::StatusOr<v1::RegisterFormTypeResponse> FormClient::RegisterFormType(

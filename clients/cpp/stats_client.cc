@@ -14,16 +14,25 @@ template <typename Request, typename Response>
 absl::StatusOr<Response> StatsClient::Call(
     grpc::Status (v1::StatsService::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
     const Request& request) {
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
-  context.set_wait_for_ready(options_.wait_for_ready);
-  if (options_.insecure) {
-    context.AddMetadata(common::kInsecureOrganisationHeader, options_.organisation);
+  for (int hops = 0;; ++hops) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+    context.set_wait_for_ready(options_.wait_for_ready);
+    if (options_.insecure) {
+      context.AddMetadata(common::kInsecureOrganisationHeader, options_.organisation);
+    }
+    Response response;
+    absl::Status status =
+        common::FromGrpcStatus((stub_.get()->*method)(&context, request, &response));
+    if (status.ok()) return response;
+    // Another ledger shard serves the organisation: call it there from now on.
+    std::optional<ConnectionOptions> moved = ShardRedirect(status, options_);
+    if (!moved || hops >= kMaxShardHops) return status;
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(*moved);
+    if (!channel.ok()) return status;
+    stub_ = v1::StatsService::NewStub(*channel);
+    options_ = *std::move(moved);
   }
-  Response response;
-  UTPOST_RETURN_IF_ERROR(
-      common::FromGrpcStatus((stub_.get()->*method)(&context, request, &response)));
-  return response;
 }
 
 absl::StatusOr<v1::GetChannelStatsResponse> StatsClient::GetChannelStats(

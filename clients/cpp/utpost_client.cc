@@ -14,6 +14,7 @@
 #include "common/call_headers.h"
 #include "common/grpc_status.h"
 #include "common/ids.h"
+#include "common/shards.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
 
@@ -186,6 +187,7 @@ LetterClient::LetterClient(std::shared_ptr<grpc::Channel> channel, ConnectionOpt
     : stub_(v1::LetterService::NewStub(channel)), options_(std::move(options)), timeout_(timeout) {}
 
 void LetterClient::Prepare(grpc::ClientContext& context, bool deadline) const {
+  std::lock_guard lock(*mu_);
   if (deadline) context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
   context.set_wait_for_ready(options_.wait_for_ready);
   if (options_.insecure) {
@@ -193,16 +195,50 @@ void LetterClient::Prepare(grpc::ClientContext& context, bool deadline) const {
   }
 }
 
+std::shared_ptr<v1::LetterService::Stub> LetterClient::Stub() const {
+  std::lock_guard lock(*mu_);
+  return stub_;
+}
+
+std::optional<ConnectionOptions> ShardRedirect(const absl::Status& status,
+                                               const ConnectionOptions& options) {
+  std::optional<std::string> address = common::WrongShardAddress(status);
+  if (!address) return std::nullopt;
+  ConnectionOptions moved = options;
+  moved.address = *address;
+  return moved;
+}
+
+bool LetterClient::FollowShard(const absl::Status& status, int& hops) {
+  std::optional<ConnectionOptions> redirect;
+  {
+    std::lock_guard lock(*mu_);
+    redirect = ShardRedirect(status, options_);
+  }
+  if (!redirect || ++hops > kMaxShardHops) return false;
+  ConnectionOptions moved = *std::move(redirect);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(moved);
+  if (!channel.ok()) return false;
+  std::lock_guard lock(*mu_);
+  stub_ = v1::LetterService::NewStub(*channel);
+  options_ = std::move(moved);
+  return true;
+}
+
 template <typename Request, typename Response>
 absl::StatusOr<Response> LetterClient::Call(grpc::Status (v1::LetterService::Stub::*method)(
                                                 grpc::ClientContext*, const Request&, Response*),
                                             const Request& request) {
-  grpc::ClientContext context;
-  Prepare(context);
-  Response response;
-  UTPOST_RETURN_IF_ERROR(
-      common::FromGrpcStatus((stub_.get()->*method)(&context, request, &response)));
-  return response;
+  for (int hops = 0;;) {
+    grpc::ClientContext context;
+    Prepare(context);
+    Response response;
+    std::shared_ptr<v1::LetterService::Stub> stub = Stub();
+    absl::Status status =
+        common::FromGrpcStatus((stub.get()->*method)(&context, request, &response));
+    if (status.ok()) return response;
+    if (!FollowShard(status, hops)) return status;
+  }
 }
 
 absl::StatusOr<v1::SendLetterResponse> LetterClient::Send(const v1::SendLetterRequest& request) {
@@ -232,22 +268,29 @@ absl::StatusOr<v1::CancelLetterResponse> LetterClient::Cancel(std::string_view l
 
 absl::Status LetterClient::Watch(uint64_t after_sequence,
                                  const std::function<bool(const v1::LetterEvent&)>& on_event) {
-  grpc::ClientContext context;
-  Prepare(context, /*deadline=*/false);
-  v1::WatchLetterEventsRequest request;
-  request.set_after_sequence(after_sequence);
-  auto reader = stub_->WatchLetterEvents(&context, request);
-  v1::WatchLetterEventsResponse response;
-  while (reader->Read(&response)) {
-    for (const auto& event : response.events()) {
-      if (!on_event(event)) {
-        context.TryCancel();
-        reader->Finish().ok();  // the stream ends CANCELLED, as asked
-        return absl::OkStatus();
+  for (int hops = 0;;) {
+    grpc::ClientContext context;
+    Prepare(context, /*deadline=*/false);
+    v1::WatchLetterEventsRequest request;
+    request.set_after_sequence(after_sequence);
+    std::shared_ptr<v1::LetterService::Stub> stub = Stub();
+    auto reader = stub->WatchLetterEvents(&context, request);
+    v1::WatchLetterEventsResponse response;
+    bool any = false;
+    while (reader->Read(&response)) {
+      any = true;
+      for (const auto& event : response.events()) {
+        if (!on_event(event)) {
+          context.TryCancel();
+          reader->Finish().ok();  // the stream ends CANCELLED, as asked
+          return absl::OkStatus();
+        }
       }
     }
+    absl::Status status = common::FromGrpcStatus(reader->Finish());
+    // A stream refused at once by the wrong shard is opened again at the right one.
+    if (any || !FollowShard(status, hops)) return status;
   }
-  return common::FromGrpcStatus(reader->Finish());
 }
 
 }  // namespace utpost::client

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -66,6 +67,14 @@ bool IsRetryable(const absl::Status& status);
 // A media type for a file name by its extension (application/octet-stream if unknown).
 std::string MediaTypeForFile(const std::filesystem::path& path);
 
+// For an answer that sends the caller to another ledger shard (WRONG_SHARD, common/shards.h):
+// `options` with that shard's address. Clients follow it; nullopt for any other status.
+std::optional<ConnectionOptions> ShardRedirect(const absl::Status& status,
+                                               const ConnectionOptions& options);
+
+// Redirects to another ledger shard a client follows per call at most.
+inline constexpr int kMaxShardHops = 2;
+
 class LetterClient {
  public:
   LetterClient(std::shared_ptr<grpc::Channel> channel, ConnectionOptions options,
@@ -86,14 +95,20 @@ class LetterClient {
 
  private:
   void Prepare(grpc::ClientContext& context, bool deadline = true) const;
+  std::shared_ptr<v1::LetterService::Stub> Stub() const;
+  // For a WRONG_SHARD answer (common/shards.h): connects to the shard it names, with the same
+  // identity, for this and every later call, and counts the hop. False for any other status,
+  // after kMaxShardHops, or when the connection cannot be made.
+  bool FollowShard(const absl::Status& status, int& hops);
   // One unary call with this client's deadline and identity; errors as absl::Status.
   template <typename Request, typename Response>
   absl::StatusOr<Response> Call(grpc::Status (v1::LetterService::Stub::*method)(
                                     grpc::ClientContext*, const Request&, Response*),
                                 const Request& request);
 
-  std::unique_ptr<v1::LetterService::Stub> stub_;
-  ConnectionOptions options_;
+  std::unique_ptr<std::mutex> mu_ = std::make_unique<std::mutex>();
+  std::shared_ptr<v1::LetterService::Stub> stub_;  // guarded by mu_
+  ConnectionOptions options_;                      // guarded by mu_
   absl::Duration timeout_;
 };
 

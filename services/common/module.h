@@ -89,6 +89,22 @@ class ModuleContext {
   // FAILED_PRECONDITION if `to` runs elsewhere and no address is configured for it.
   [[nodiscard]] virtual absl::StatusOr<std::shared_ptr<grpc::Channel>> ChannelTo(
       std::string_view to, std::string_view from) = 0;
+
+  // A ledger to work with, by shard name: "ledger" when there are no shards.
+  struct LedgerChannel {
+    std::string shard;
+    std::shared_ptr<grpc::Channel> channel;
+  };
+  // Channels on which `from` calls every ledger shard (config `shards`), in the config's
+  // order: the in-process channel for the shard this process is, mutual TLS to the
+  // others' addresses. Without shards, the one ledger (ChannelTo("ledger", from)). Only
+  // from Start on.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<LedgerChannel>> LedgerChannels(
+      std::string_view from) {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = ChannelTo("ledger", from);
+    if (!channel.ok()) return channel.status();
+    return std::vector<LedgerChannel>{{"ledger", *std::move(channel)}};
+  }
 };
 
 }  // namespace utpost::service

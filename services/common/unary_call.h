@@ -8,6 +8,7 @@
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/server_callback.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -22,12 +23,29 @@ namespace utpost::service {
 
 // What a service shares between its handlers. All references must outlive it.
 struct ServiceCore {
+  ServiceCore(const Authenticator& authenticator_in, Admission& admission_in,
+              BoundedExecutor& executor_in, Audience audience_in = Audience::kOrganisations,
+              std::function<absl::Status(const std::string&)> home_in = {})
+      : authenticator(authenticator_in),
+        admission(admission_in),
+        executor(executor_in),
+        audience(audience_in),
+        home(std::move(home_in)) {}
+
   const Authenticator& authenticator;
   Admission& admission;
   BoundedExecutor& executor;
   // Who may call: organisations (public services) or components (internal services).
   Audience audience = Audience::kOrganisations;
+  // On a ledger shard: OK when the caller's organisation is served here, else the redirect to
+  // its shard (common::WrongShardError). Empty: every organisation is served here.
+  std::function<absl::Status(const std::string& org_key)> home;
 };
+
+// The shard check of `core` for `org_key`: OK without one.
+inline absl::Status CheckHome(const ServiceCore& core, const std::string& org_key) {
+  return core.home ? core.home(org_key) : absl::OkStatus();
+}
 
 inline const grpc::Status kAtCapacity(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                       "server is at capacity; retry with backoff");
@@ -48,6 +66,10 @@ grpc::ServerUnaryReactor* ServeUnaryAsync(const ServiceCore& core, const char* m
   absl::StatusOr<std::string> caller = core.authenticator.Authorize(*context, core.audience);
   if (!caller.ok()) {
     reactor->Finish(common::ToGrpcStatus(caller.status()));
+    return reactor;
+  }
+  if (absl::Status home = CheckHome(core, *caller); !home.ok()) {
+    reactor->Finish(common::ToGrpcStatus(home));
     return reactor;
   }
   // The whole request counts, not only its documents: a request of a million empty

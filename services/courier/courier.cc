@@ -83,6 +83,13 @@ absl::Status Courier::Start() {
   return absl::OkStatus();
 }
 
+void Courier::SetOtherLedgers(std::vector<std::shared_ptr<grpc::ChannelInterface>> ledgers) {
+  other_ledgers_.clear();
+  for (auto& channel : ledgers) {
+    other_ledgers_.push_back(internal::v1::TaskService::NewStub(std::move(channel)));
+  }
+}
+
 void Courier::StartReceiptLoopLocked(const std::string& provider_id) {
   if (!started_ || stopping_ || !receipt_loops_.insert(provider_id).second) return;
   loops_.emplace_back([this, provider_id] { ReceiptLoop(provider_id); });
@@ -869,11 +876,22 @@ absl::StatusOr<int> Courier::PullReceiptsOnce(const std::string& provider_id) {
     t->set_status(v1::LETTER_STATUS_READ);
     t->set_reason(v1::STATUS_REASON_RECIPIENT_OPENED);
     internal::v1::RecordTransitionResponse response;
-    grpc::ClientContext context;
-    SetDeadline(context, config_.rpc_timeout);
-    if (!Track(&context)) break;
-    grpc::Status status = tasks_->RecordTransition(&context, request, &response);
-    Untrack(&context);
+    grpc::Status status;
+    bool stopping = false;
+    // Its own ledger first, then the other shards' until one knows the letter.
+    for (size_t ledger = 0; ledger <= other_ledgers_.size(); ++ledger) {
+      internal::v1::TaskService::Stub& stub = ledger == 0 ? *tasks_ : *other_ledgers_[ledger - 1];
+      grpc::ClientContext context;
+      SetDeadline(context, config_.rpc_timeout);
+      if (!Track(&context)) {
+        stopping = true;
+        break;
+      }
+      status = stub.RecordTransition(&context, request, &response);
+      Untrack(&context);
+      if (status.error_code() != grpc::StatusCode::NOT_FOUND) break;
+    }
+    if (stopping) break;
     const grpc::StatusCode code = status.error_code();
     if (status.ok()) {
       Count(&CourierStats::receipts_recorded);

@@ -138,6 +138,12 @@ class Courier {
 
   // Starts the lease loops and the receipt loops. FAILED_PRECONDITION if started before.
   [[nodiscard]] absl::Status Start();
+
+  // With ledger shards: the TaskServices of the other shards. A provider's receipts may be
+  // about letters of any shard (couriers of every shard pull the same receipts), so a READ
+  // its own ledger does not know (NOT_FOUND) is recorded on the shard that does. Before
+  // Start.
+  void SetOtherLedgers(std::vector<std::shared_ptr<grpc::ChannelInterface>> ledgers);
   // Cancels the calls in flight (their tasks are left to their leases' expiry), stops the
   // loops and the pool and joins them. Idempotent; Start cannot follow.
   void Stop();
@@ -194,6 +200,7 @@ class Courier {
   const CourierConfig config_;
   const std::shared_ptr<grpc::ChannelInterface> tasks_channel_;
   const std::unique_ptr<internal::v1::TaskService::Stub> tasks_;
+  std::vector<std::unique_ptr<internal::v1::TaskService::Stub>> other_ledgers_;
   const std::unique_ptr<internal::v1::RegistryLookupService::Stub> registry_;
   const ProviderChannelFn provider_channel_;
   const EnvelopeWriterFactory envelopes_;

@@ -71,9 +71,9 @@ CourierModule::CourierModule(service::ModuleContext& context, CourierConfig conf
 CourierModule::~CourierModule() { Stop(); }
 
 absl::Status CourierModule::Start() {
-  if (courier_ != nullptr) return absl::FailedPreconditionError("courier module started before");
-  UTPOST_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> tasks,
-                          context_.ChannelTo(kLedger, kCourierComponent));
+  if (!couriers_.empty()) return absl::FailedPreconditionError("courier module started before");
+  UTPOST_ASSIGN_OR_RETURN(std::vector<service::ModuleContext::LedgerChannel> ledgers,
+                          context_.LedgerChannels(kCourierComponent));
   UTPOST_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> registry,
                           context_.ChannelTo(kRegistry, kCourierComponent));
   const app::Config& app = context_.config();
@@ -92,38 +92,80 @@ absl::Status CourierModule::Start() {
         return context_.ChannelTo(component, kCourierComponent);
       },
       std::move(tls));
-  CourierConfig config = config_;
-  config.name = WorkerName(config_.name);
   ProviderChannels* channels = channels_.get();
-  courier_ = std::make_unique<Courier>(
-      config, std::move(tasks), std::move(registry),
-      [channels](
-          std::string_view endpoint) -> absl::StatusOr<std::shared_ptr<grpc::ChannelInterface>> {
-        absl::StatusOr<std::shared_ptr<grpc::Channel>> c = channels->Get(endpoint);
-        if (!c.ok()) return c.status();
-        return std::shared_ptr<grpc::ChannelInterface>(*std::move(c));
-      },
-      CmsEnvelopes(), context_.clock(), &metrics_);
-  UTPOST_RETURN_IF_ERROR(courier_->Start());
-  service::Log(spdlog::level::info, "courier started",
-               {{"worker", config.name},
-                {"workers", absl::StrCat(config.workers)},
-                {"max_in_flight", absl::StrCat(config.max_in_flight)},
-                {"ledger", context_.RunsHere(kLedger) ? "in-process" : "remote"},
-                {"registry", context_.RunsHere(kRegistry) ? "in-process" : "remote"}});
+  // One courier per ledger shard: each leases that shard's tasks; receipts about another
+  // shard's letters are recorded there.
+  for (size_t i = 0; i < ledgers.size(); ++i) {
+    CourierConfig config = config_;
+    config.name = WorkerName(config_.name);
+    auto courier = std::make_unique<Courier>(
+        config, ledgers[i].channel, registry,
+        [channels](
+            std::string_view endpoint) -> absl::StatusOr<std::shared_ptr<grpc::ChannelInterface>> {
+          absl::StatusOr<std::shared_ptr<grpc::Channel>> c = channels->Get(endpoint);
+          if (!c.ok()) return c.status();
+          return std::shared_ptr<grpc::ChannelInterface>(*std::move(c));
+        },
+        CmsEnvelopes(), context_.clock(), &metrics_);
+    std::vector<std::shared_ptr<grpc::ChannelInterface>> others;
+    for (size_t k = 0; k < ledgers.size(); ++k) {
+      if (k != i) others.push_back(ledgers[k].channel);
+    }
+    courier->SetOtherLedgers(std::move(others));
+    UTPOST_RETURN_IF_ERROR(courier->Start());
+    couriers_.push_back(std::move(courier));
+    service::Log(spdlog::level::info, "courier started",
+                 {{"worker", config.name},
+                  {"shard", ledgers[i].shard},
+                  {"workers", absl::StrCat(config.workers)},
+                  {"max_in_flight", absl::StrCat(config.max_in_flight)},
+                  {"ledger", context_.RunsHere(kLedger) ? "in-process" : "remote"},
+                  {"registry", context_.RunsHere(kRegistry) ? "in-process" : "remote"}});
+  }
   return absl::OkStatus();
 }
 
+namespace {
+
+void Add(CourierStats& sum, const CourierStats& s) {
+  sum.leased += s.leased;
+  sum.delivered += s.delivered;
+  sum.provider_replays += s.provider_replays;
+  sum.to_print += s.to_print;
+  sum.failed += s.failed;
+  sum.retried += s.retried;
+  sum.dropped += s.dropped;
+  sum.permanent_errors += s.permanent_errors;
+  sum.transient_errors += s.transient_errors;
+  sum.backed_off += s.backed_off;
+  sum.busy += s.busy;
+  sum.unread_to_print += s.unread_to_print;
+  sum.unread_read += s.unread_read;
+  sum.receipts_recorded += s.receipts_recorded;
+  sum.receipts_refused += s.receipts_refused;
+  sum.receipts_kept += s.receipts_kept;
+  sum.completion_errors += s.completion_errors;
+}
+
+}  // namespace
+
 void CourierModule::Stop() {
-  if (courier_ == nullptr) return;
-  courier_->Stop();
-  last_stats_ = courier_->stats();
-  courier_.reset();
+  if (couriers_.empty()) return;
+  CourierStats sum;
+  for (auto& courier : couriers_) {
+    courier->Stop();
+    Add(sum, courier->stats());
+  }
+  last_stats_ = sum;
+  couriers_.clear();
   channels_.reset();
 }
 
 CourierStats CourierModule::stats() const {
-  return courier_ != nullptr ? courier_->stats() : last_stats_;
+  if (couriers_.empty()) return last_stats_;
+  CourierStats sum;
+  for (const auto& courier : couriers_) Add(sum, courier->stats());
+  return sum;
 }
 
 absl::StatusOr<std::unique_ptr<service::Module>> NewCourierModule(service::ModuleContext& context) {

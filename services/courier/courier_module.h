@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "services/common/module.h"
@@ -45,7 +46,7 @@ class CourierModule final : public service::Module {
   const CourierConfig config_;
   CourierMetrics metrics_;
   std::unique_ptr<ProviderChannels> channels_;
-  std::unique_ptr<Courier> courier_;
+  std::vector<std::unique_ptr<Courier>> couriers_;  // one per ledger shard
   CourierStats last_stats_;
 };
 

@@ -5,6 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/ids.h"
+#include "common/status_macros.h"
 
 namespace utpost::ledger {
 namespace {
@@ -203,17 +205,35 @@ uint64_t FormServiceImpl::MaxSubmitFormBytes(const FormsConfig& config) {
 
 FormServiceImpl::FormServiceImpl(Forms& forms, const service::Authenticator& authenticator,
                                  service::BoundedExecutor& executor,
-                                 const service::AdmissionLimits& admission)
+                                 const service::AdmissionLimits& admission,
+                                 std::function<absl::Status(const std::string&)> home)
     : forms_(forms),
       authenticator_(authenticator),
       executor_(executor),
       admission_(admission),
-      core_{authenticator_, admission_, executor_},
+      core_{authenticator_, admission_, executor_, service::Audience::kOrganisations, home},
+      portal_core_{authenticator_, admission_, executor_, service::Audience::kOrganisations, {}},
+      home_(std::move(home)),
       submit_limits_(SubmitLimits(forms.config())),
       register_limits_(RegisterLimits(forms.config())),
       small_limits_(SmallLimits()) {}
 
 FormServiceImpl::~FormServiceImpl() = default;
+
+absl::Status FormServiceImpl::CheckMunicipalityHome(const std::string& caller, bool named,
+                                                    const v1::OrganisationId& municipality) const {
+  if (!home_) return absl::OkStatus();
+  if (!named) return home_(caller);
+  std::string key;
+  if (municipality.has_norwegian_org_number()) {
+    key = absl::StrCat("NO", municipality.norwegian_org_number());
+  } else if (municipality.has_danish_cvr()) {
+    key = absl::StrCat("DK", municipality.danish_cvr());
+  }
+  // A municipality that is not a valid organisation id is the logic's to refuse, by field.
+  if (!common::IsValidOrgKey(key)) return absl::OkStatus();
+  return home_(key);
+}
 
 grpc::ServerUnaryReactor* FormServiceImpl::RegisterFormType(grpc::CallbackServerContext* context,
                                                             const grpc::ByteBuffer* request,
@@ -229,8 +249,11 @@ grpc::ServerUnaryReactor* FormServiceImpl::GetFormType(grpc::CallbackServerConte
                                                        const grpc::ByteBuffer* request,
                                                        grpc::ByteBuffer* response) {
   return service::ServeUnary<v1::GetFormTypeRequest>(
-      core_, "GetFormType", context, request, response, small_limits_,
-      [this](const std::string& caller, const v1::GetFormTypeRequest& r) {
+      portal_core_, "GetFormType", context, request, response, small_limits_,
+      [this](const std::string& caller,
+             const v1::GetFormTypeRequest& r) -> absl::StatusOr<v1::GetFormTypeResponse> {
+        UTPOST_RETURN_IF_ERROR(
+            CheckMunicipalityHome(caller, r.has_municipality(), r.municipality()));
         return forms_.GetFormType(caller, r);
       });
 }
@@ -249,8 +272,11 @@ grpc::ServerUnaryReactor* FormServiceImpl::SubmitForm(grpc::CallbackServerContex
                                                       const grpc::ByteBuffer* request,
                                                       grpc::ByteBuffer* response) {
   return service::ServeUnary<v1::SubmitFormRequest>(
-      core_, "SubmitForm", context, request, response, submit_limits_,
-      [this](const std::string& portal, const v1::SubmitFormRequest& r) {
+      portal_core_, "SubmitForm", context, request, response, submit_limits_,
+      [this](const std::string& portal,
+             const v1::SubmitFormRequest& r) -> absl::StatusOr<v1::SubmitFormResponse> {
+        UTPOST_RETURN_IF_ERROR(
+            CheckMunicipalityHome(portal, r.has_municipality(), r.municipality()));
         return forms_.SubmitForm(portal, r);
       });
 }
@@ -292,6 +318,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* FormServiceImpl::FetchSubmissions(
   grpc::Status refusal;
   if (!caller.ok()) {
     refusal = common::ToGrpcStatus(caller.status());
+  } else if (absl::Status home = service::CheckHome(core_, *caller); !home.ok()) {
+    refusal = common::ToGrpcStatus(home);
   } else if (absl::Status parsed = service::ParseRequest(*raw_request, request, small_limits_);
              !parsed.ok()) {
     refusal = common::ToGrpcStatus(parsed);

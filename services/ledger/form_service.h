@@ -34,8 +34,11 @@ class FormServiceImpl final : public RawFormService {
  public:
   // All references must outlive the service. `admission` bounds the requests in progress per
   // organisation and their bytes, as LetterService's does.
+  // `home`: as LetterServiceImpl's. A portal's calls (SubmitForm, and GetFormType and
+  // ListFormTypes naming a municipality) are checked against the municipality, not the portal.
   FormServiceImpl(Forms& forms, const service::Authenticator& authenticator,
-                  service::BoundedExecutor& executor, const service::AdmissionLimits& admission);
+                  service::BoundedExecutor& executor, const service::AdmissionLimits& admission,
+                  std::function<absl::Status(const std::string&)> home = {});
   ~FormServiceImpl() override;
 
   grpc::ServerUnaryReactor* RegisterFormType(grpc::CallbackServerContext* context,
@@ -77,7 +80,13 @@ class FormServiceImpl final : public RawFormService {
   const service::Authenticator& authenticator_;
   service::BoundedExecutor& executor_;
   service::Admission admission_;
-  const service::ServiceCore core_;
+  const service::ServiceCore core_;         // the caller's shard is checked
+  const service::ServiceCore portal_core_;  // the municipality's shard is checked, in the call
+  const std::function<absl::Status(const std::string&)> home_;
+
+  // The shard check for a call about `municipality` (`named`), else about the caller.
+  absl::Status CheckMunicipalityHome(const std::string& caller, bool named,
+                                     const v1::OrganisationId& municipality) const;
   const service::RequestLimits submit_limits_;
   const service::RequestLimits register_limits_;
   const service::RequestLimits small_limits_;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/shards.h"
 #include "common/status_macros.h"
 #include "services/common/log.h"
 #include "services/common/private_dir.h"
@@ -108,6 +109,30 @@ void LedgerModule::RetentionLoop() {
   }
 }
 
+namespace {
+
+// With shards: the check that answers another shard's organisations with the redirect to it.
+// Without: none.
+absl::StatusOr<std::function<absl::Status(const std::string&)>> ShardHome(
+    const app::Config& config) {
+  if (config.shards.empty()) return std::function<absl::Status(const std::string&)>();
+  UTPOST_ASSIGN_OR_RETURN(common::ShardMap map, common::ShardMap::Create(config.shards));
+  if (map.Find(config.shard) == nullptr) {
+    return absl::FailedPreconditionError(
+        "with shards configured, a ledger must be told which one it is: --shard=<name> (or "
+        "shard: in the config) naming one of shards[].name");
+  }
+  auto shared = std::make_shared<const common::ShardMap>(std::move(map));
+  return std::function<absl::Status(const std::string&)>(
+      [shared, self = config.shard](const std::string& org) -> absl::Status {
+        const common::Shard& home = shared->ShardOf(org);
+        if (home.name == self) return absl::OkStatus();
+        return common::WrongShardError(org, home);
+      });
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<service::Module>> NewLedgerModule(service::ModuleContext& context) {
   const app::Config& app_config = context.config();
   const LedgerConfig& config = app_config.ledger;
@@ -153,22 +178,26 @@ absl::StatusOr<std::unique_ptr<service::Module>> NewLedgerModule(service::Module
   UTPOST_RETURN_IF_ERROR(module->ledger->ShredPending());
   module->executor = std::make_unique<service::BoundedExecutor>(
       "ledger-worker", config.worker_threads, config.max_queued_requests);
+  UTPOST_ASSIGN_OR_RETURN(std::function<absl::Status(const std::string&)> home,
+                          ShardHome(app_config));
   module->letter_service = std::make_unique<LetterServiceImpl>(
-      *module->ledger, context.authenticator(), *module->executor);
+      *module->ledger, context.authenticator(), *module->executor, home);
   context.AddService(module->letter_service.get(), v1::LetterService::service_full_name());
   module->forms_store = std::make_unique<storage::FormsStore>(*module->db, *module->store);
   module->forms = std::make_unique<Forms>(app_config.forms, *module->ledger, *module->forms_store,
                                           *module->keys, context.clock(), module->metrics.get());
   module->form_service = std::make_unique<FormServiceImpl>(
       *module->forms, context.authenticator(), *module->executor,
-      service::AdmissionLimits{config.max_inflight_per_organisation, config.max_inflight_bytes});
+      service::AdmissionLimits{config.max_inflight_per_organisation, config.max_inflight_bytes},
+      home);
   context.AddService(module->form_service.get(), v1::FormService::service_full_name());
   module->stats_store = std::make_unique<storage::StatsStore>(*module->db);
   module->stats = std::make_unique<Stats>(app_config.stats, *module->ledger, *module->stats_store,
                                           context.clock());
   module->stats_service = std::make_unique<StatsServiceImpl>(
       *module->stats, context.authenticator(), *module->executor,
-      service::AdmissionLimits{config.max_inflight_per_organisation, config.max_inflight_bytes});
+      service::AdmissionLimits{config.max_inflight_per_organisation, config.max_inflight_bytes},
+      home);
   context.AddService(module->stats_service.get(), v1::StatsService::service_full_name());
   // The components' work has a pool of its own: routing and delivery never take the places
   // that case systems' calls are admitted to, nor are they shed by a case system's burst.

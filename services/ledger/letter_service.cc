@@ -179,13 +179,15 @@ uint64_t LetterServiceImpl::MaxSendLetterBytes(const LetterLimits& limits) {
 }
 
 LetterServiceImpl::LetterServiceImpl(Ledger& ledger, const service::Authenticator& authenticator,
-                                     service::BoundedExecutor& executor)
+                                     service::BoundedExecutor& executor,
+                                     std::function<absl::Status(const std::string&)> home)
     : ledger_(ledger),
       authenticator_(authenticator),
       executor_(executor),
       admission_(service::AdmissionLimits{ledger.config().max_inflight_per_organisation,
                                           ledger.config().max_inflight_bytes}),
-      core_{authenticator_, admission_, executor_},
+      core_{authenticator_, admission_, executor_, service::Audience::kOrganisations,
+            std::move(home)},
       send_limits_(SendLimits(ledger.config().limits)),
       small_limits_(SmallLimits(kSmallRequestBytes)),
       list_limits_(SmallLimits(kListRequestBytes)),
@@ -243,6 +245,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* LetterServiceImpl::WatchLetterEvents
   grpc::Status refusal;
   if (!sender.ok()) {
     refusal = common::ToGrpcStatus(sender.status());
+  } else if (absl::Status home = service::CheckHome(core_, *sender); !home.ok()) {
+    refusal = common::ToGrpcStatus(home);
   } else if (absl::Status parsed = service::ParseRequest(*raw_request, request, small_limits_);
              !parsed.ok()) {
     refusal = common::ToGrpcStatus(parsed);

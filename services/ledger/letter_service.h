@@ -34,8 +34,11 @@ using RawLetterService = v1::LetterService::WithRawCallbackMethod_SendLetter<
 class LetterServiceImpl final : public RawLetterService {
  public:
   // All references must outlive the service.
+  // `home`: on a ledger shard, the check that sends another shard's organisations there
+  // (service::ServiceCore::home); empty without shards.
   LetterServiceImpl(Ledger& ledger, const service::Authenticator& authenticator,
-                    service::BoundedExecutor& executor);
+                    service::BoundedExecutor& executor,
+                    std::function<absl::Status(const std::string&)> home = {});
   ~LetterServiceImpl() override;
 
   grpc::ServerUnaryReactor* SendLetter(grpc::CallbackServerContext* context,

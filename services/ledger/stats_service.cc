@@ -16,10 +16,12 @@ service::RequestLimits SmallLimits() {
 
 StatsServiceImpl::StatsServiceImpl(const Stats& stats, const service::Authenticator& authenticator,
                                    service::BoundedExecutor& executor,
-                                   const service::AdmissionLimits& admission)
+                                   const service::AdmissionLimits& admission,
+                                   std::function<absl::Status(const std::string&)> home)
     : stats_(stats),
       admission_(admission),
-      core_{authenticator, admission_, executor},
+      core_{authenticator, admission_, executor, service::Audience::kOrganisations,
+            std::move(home)},
       limits_(SmallLimits()) {}
 
 grpc::ServerUnaryReactor* StatsServiceImpl::GetChannelStats(grpc::CallbackServerContext* context,

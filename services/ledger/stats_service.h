@@ -20,8 +20,10 @@ using RawStatsService = v1::StatsService::WithRawCallbackMethod_GetChannelStats<
 class StatsServiceImpl final : public RawStatsService {
  public:
   // All references must outlive the service.
+  // `home`: as LetterServiceImpl's.
   StatsServiceImpl(const Stats& stats, const service::Authenticator& authenticator,
-                   service::BoundedExecutor& executor, const service::AdmissionLimits& admission);
+                   service::BoundedExecutor& executor, const service::AdmissionLimits& admission,
+                   std::function<absl::Status(const std::string&)> home = {});
 
   grpc::ServerUnaryReactor* GetChannelStats(grpc::CallbackServerContext* context,
                                             const grpc::ByteBuffer* request,

@@ -83,17 +83,26 @@ class PrintModule final : public service::Module {
   }
   ~PrintModule() override { Stop(); }
 
-  // The spool's RocksDB to <dir>/print.
+  // The spool's RocksDB to <dir>/print; with ledger shards, each shard's spool to
+  // <dir>/print/<shard>, as under print.data_dir.
   absl::StatusOr<std::vector<service::StoreCheckpoint>> Checkpoint(
       const std::filesystem::path& dir) override {
-    if (store_ == nullptr) return std::vector<service::StoreCheckpoint>{};
-    UTPOST_ASSIGN_OR_RETURN(const uint64_t bytes,
-                            storage::CheckpointTo(store_->raw(), dir / kPrintComponent));
-    return std::vector<service::StoreCheckpoint>{{kPrintComponent, bytes}};
+    std::vector<service::StoreCheckpoint> stores;
+    for (Lane& lane : lanes_) {
+      const std::filesystem::path sub = lane.shard.empty()
+                                            ? std::filesystem::path(kPrintComponent)
+                                            : std::filesystem::path(kPrintComponent) / lane.shard;
+      std::error_code ec;
+      std::filesystem::create_directories((dir / sub).parent_path(), ec);
+      UTPOST_ASSIGN_OR_RETURN(const uint64_t bytes,
+                              storage::CheckpointTo(lane.store->raw(), dir / sub));
+      stores.push_back({sub.string(), bytes});
+    }
+    return stores;
   }
 
   absl::Status Start() override {
-    if (worker_ != nullptr) return absl::FailedPreconditionError("print module started before");
+    if (!lanes_.empty()) return absl::FailedPreconditionError("print module started before");
     const app::Config& app = context_.config();
     UTPOST_RETURN_IF_ERROR(service::EnsurePrivateDir(config_.data_dir, "print spool directory"));
     absl::StatusOr<std::unique_ptr<crypto::FileKeyStore>> keys =
@@ -104,7 +113,6 @@ class PrintModule final : public service::Module {
                                        " (print seals its spool with the ledger's keys: key_dir)"));
     }
     keys_ = *std::move(keys);
-    UTPOST_ASSIGN_OR_RETURN(store_, SpoolStore::Open(config_.data_dir, *keys_));
     if (app.dev_pki &&
         config_.provider_certificate ==
             crypto::DevProviderDir(app.InData("pki/providers"), config_.provider_id) / "cert.pem") {
@@ -118,41 +126,54 @@ class PrintModule final : public service::Module {
     UTPOST_ASSIGN_OR_RETURN(std::string cert,
                             ReadFile(config_.provider_certificate, "print.provider_certificate"));
     UTPOST_ASSIGN_OR_RETURN(sealer_, NewCmsBatchSealer(cert));
-    UTPOST_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> tasks,
-                            context_.ChannelTo(kLedger, kPrintComponent));
+    UTPOST_ASSIGN_OR_RETURN(std::vector<service::ModuleContext::LedgerChannel> ledgers,
+                            context_.LedgerChannels(kPrintComponent));
     UTPOST_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> registry,
                             context_.ChannelTo(kRegistry, kPrintComponent));
-    ProviderChannelFn provider =
-        [this]() -> absl::StatusOr<std::shared_ptr<grpc::ChannelInterface>> {
-      return ProviderChannel();
-    };
-    PrintConfig config = config_;
-    config.name = WorkerName(config_.name);
-    worker_ =
-        std::make_unique<PrintWorker>(config, std::move(tasks), std::move(registry),
-                                      std::move(provider), *store_, *sealer_, context_.clock());
-    UTPOST_RETURN_IF_ERROR(worker_->Start());
+    // One worker per ledger shard, each with a spool of its own (print.data_dir, or
+    // print.data_dir/<shard> with shards): a batch holds one shard's letters, whose outcomes
+    // go back to that shard.
+    const bool sharded = !app.shards.empty();
+    for (service::ModuleContext::LedgerChannel& ledger : ledgers) {
+      Lane lane;
+      lane.shard = sharded ? ledger.shard : "";
+      const std::filesystem::path spool =
+          sharded ? config_.data_dir / ledger.shard : config_.data_dir;
+      UTPOST_RETURN_IF_ERROR(service::EnsurePrivateDir(spool, "print spool directory"));
+      UTPOST_ASSIGN_OR_RETURN(lane.store, SpoolStore::Open(spool, *keys_));
+      ProviderChannelFn provider =
+          [this]() -> absl::StatusOr<std::shared_ptr<grpc::ChannelInterface>> {
+        return ProviderChannel();
+      };
+      PrintConfig config = config_;
+      config.name = WorkerName(config_.name);
+      lane.worker = std::make_unique<PrintWorker>(config, std::move(ledger.channel), registry,
+                                                  std::move(provider), *lane.store, *sealer_,
+                                                  context_.clock());
+      UTPOST_RETURN_IF_ERROR(lane.worker->Start());
+      service::Log(spdlog::level::info, "print started",
+                   {{"worker", config.name},
+                    {"shard", ledger.shard},
+                    {"provider_id", config_.provider_id},
+                    {"provider_endpoint", config_.provider_endpoint},
+                    {"data_dir", spool.string()}});
+      lanes_.push_back(std::move(lane));
+    }
     metrics_thread_ = std::thread([this] { UpdateMetrics(); });
-    service::Log(spdlog::level::info, "print started",
-                 {{"worker", config.name},
-                  {"provider_id", config_.provider_id},
-                  {"provider_endpoint", config_.provider_endpoint},
-                  {"data_dir", config_.data_dir.string()}});
     return absl::OkStatus();
   }
 
   void Stop() override {
-    if (worker_ == nullptr) return;
+    if (lanes_.empty()) return;
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
     }
     cv_.notify_all();
     if (metrics_thread_.joinable()) metrics_thread_.join();
-    worker_->Stop();
+    for (Lane& lane : lanes_) lane.worker->Stop();
     Publish();
-    worker_.reset();
-    store_.reset();
+    lanes_.clear();
   }
 
  private:
@@ -191,13 +212,26 @@ class PrintModule final : public service::Module {
   }
 
   void Publish() {
-    SpoolGauges g = worker_->gauges();
+    SpoolGauges g;
+    PrintStats s;
+    for (Lane& lane : lanes_) {
+      const SpoolGauges lg = lane.worker->gauges();
+      g.open += lg.open;
+      g.closed += lg.closed;
+      g.submitted += lg.submitted;
+      g.finishing += lg.finishing;
+      g.backlog += lg.backlog;
+      const PrintStats ls = lane.worker->stats();
+      s.spooled += ls.spooled;
+      s.letters_printed += ls.letters_printed;
+      s.letters_failed += ls.letters_failed;
+      s.not_printable += ls.not_printable;
+    }
     open_->Set(g.open);
     closed_->Set(g.closed);
     submitted_->Set(g.submitted);
     finishing_->Set(g.finishing);
     backlog_->Set(static_cast<double>(g.backlog));
-    PrintStats s = worker_->stats();
     auto advance = [](prometheus::Counter* c, uint64_t total) {
       if (static_cast<double>(total) > c->Value())
         c->Increment(static_cast<double>(total) - c->Value());
@@ -210,10 +244,15 @@ class PrintModule final : public service::Module {
 
   service::ModuleContext& context_;
   const PrintConfig config_;
+  // A spool and its worker, for one ledger shard ("" without shards).
+  struct Lane {
+    std::string shard;
+    std::unique_ptr<SpoolStore> store;
+    std::unique_ptr<PrintWorker> worker;
+  };
   std::unique_ptr<crypto::FileKeyStore> keys_;
-  std::unique_ptr<SpoolStore> store_;
   std::unique_ptr<BatchSealer> sealer_;
-  std::unique_ptr<PrintWorker> worker_;
+  std::vector<Lane> lanes_;
   prometheus::Gauge* open_;
   prometheus::Gauge* closed_;
   prometheus::Gauge* submitted_;

@@ -33,34 +33,63 @@ RouterModule::RouterModule(service::ModuleContext& context, RouterConfig config)
 RouterModule::~RouterModule() { Stop(); }
 
 absl::Status RouterModule::Start() {
-  if (router_ != nullptr) return absl::FailedPreconditionError("router module started before");
-  UTPOST_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> tasks,
-                          context_.ChannelTo(kLedgerComponentName, kRouterComponent));
+  if (!routers_.empty()) return absl::FailedPreconditionError("router module started before");
+  UTPOST_ASSIGN_OR_RETURN(std::vector<service::ModuleContext::LedgerChannel> ledgers,
+                          context_.LedgerChannels(kRouterComponent));
   UTPOST_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> registry,
                           context_.ChannelTo(kRegistryComponentName, kRouterComponent));
-  RouterConfig config = config_;
-  config.name = WorkerName(config_.name);
-  router_ =
-      std::make_unique<Router>(config, std::move(tasks), std::move(registry), context_.clock());
-  UTPOST_RETURN_IF_ERROR(router_->Start());
-  service::Log(spdlog::level::info, "router started",
-               {{"worker", config.name},
-                {"workers", absl::StrCat(config.workers)},
-                {"batch_size", absl::StrCat(config.batch_size)},
-                {"ledger", context_.RunsHere(kLedgerComponentName) ? "in-process" : "remote"},
-                {"registry", context_.RunsHere(kRegistryComponentName) ? "in-process" : "remote"}});
+  // One router per ledger shard: each leases that shard's tasks, all share the registry.
+  for (service::ModuleContext::LedgerChannel& ledger : ledgers) {
+    RouterConfig config = config_;
+    config.name = WorkerName(config_.name);
+    auto router =
+        std::make_unique<Router>(config, std::move(ledger.channel), registry, context_.clock());
+    UTPOST_RETURN_IF_ERROR(router->Start());
+    routers_.push_back(std::move(router));
+    service::Log(
+        spdlog::level::info, "router started",
+        {{"worker", config.name},
+         {"shard", ledger.shard},
+         {"workers", absl::StrCat(config.workers)},
+         {"batch_size", absl::StrCat(config.batch_size)},
+         {"ledger", context_.RunsHere(kLedgerComponentName) ? "in-process" : "remote"},
+         {"registry", context_.RunsHere(kRegistryComponentName) ? "in-process" : "remote"}});
+  }
   return absl::OkStatus();
 }
 
+namespace {
+
+void Add(RouterStats& sum, const RouterStats& s) {
+  sum.leased += s.leased;
+  sum.lookups += s.lookups;
+  sum.routed += s.routed;
+  sum.failed += s.failed;
+  sum.dropped += s.dropped;
+  sum.retried += s.retried;
+  sum.registry_errors += s.registry_errors;
+  sum.lease_errors += s.lease_errors;
+  sum.completion_errors += s.completion_errors;
+}
+
+}  // namespace
+
 void RouterModule::Stop() {
-  if (router_ == nullptr) return;
-  router_->Stop();
-  last_stats_ = router_->stats();
-  router_.reset();
+  if (routers_.empty()) return;
+  RouterStats sum;
+  for (auto& router : routers_) {
+    router->Stop();
+    Add(sum, router->stats());
+  }
+  last_stats_ = sum;
+  routers_.clear();
 }
 
 RouterStats RouterModule::stats() const {
-  return router_ != nullptr ? router_->stats() : last_stats_;
+  if (routers_.empty()) return last_stats_;
+  RouterStats sum;
+  for (const auto& router : routers_) Add(sum, router->stats());
+  return sum;
 }
 
 absl::StatusOr<std::unique_ptr<service::Module>> NewRouterModule(service::ModuleContext& context) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "services/common/module.h"
@@ -34,13 +35,13 @@ class RouterModule final : public service::Module {
   // server (and so the in-process channel) still runs.
   void Stop() override;
 
-  // Counters of the running router; zero before Start.
+  // Counters of the running routers (one per ledger shard), added up; zero before Start.
   RouterStats stats() const;
 
  private:
   service::ModuleContext& context_;
   const RouterConfig config_;
-  std::unique_ptr<Router> router_;
+  std::vector<std::unique_ptr<Router>> routers_;  // one per ledger shard
   RouterStats last_stats_;
 };
 

@@ -126,8 +126,35 @@ class App::Context final : public service::ModuleContext {
                        "not configured (components.addresses.",
                        common::Av(to), " or --component-address ", common::Av(to), "=host:port)"));
     }
+    return RemoteChannel(address->second, from);
+  }
+
+  absl::StatusOr<std::vector<LedgerChannel>> LedgerChannels(std::string_view from) override {
+    const Config& config = app_.config;
+    if (config.shards.empty()) return ModuleContext::LedgerChannels(from);
+    std::vector<LedgerChannel> channels;
+    for (const common::Shard& shard : config.shards) {
+      absl::StatusOr<std::shared_ptr<grpc::Channel>> channel;
+      if (RunsHere("ledger") && shard.name == config.shard) {
+        channel = ChannelTo("ledger", from);
+      } else {
+        channel = RemoteChannel(shard.address, from);
+      }
+      if (!channel.ok()) return channel.status();
+      channels.push_back({shard.name, *std::move(channel)});
+    }
+    return channels;
+  }
+
+  std::vector<std::string> targets_;
+
+ private:
+  // Mutual TLS to `address` with `from`'s component certificate.
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> RemoteChannel(const std::string& address,
+                                                               std::string_view from) {
+    const Config& config = app_.config;
     service::RemoteComponentOptions options;
-    options.address = address->second;
+    options.address = address;
     options.component = std::string(from);
     options.insecure = config.insecure;
     if (!config.insecure) {
@@ -140,9 +167,6 @@ class App::Context final : public service::ModuleContext {
     return service::RemoteComponentChannel(options);
   }
 
-  std::vector<std::string> targets_;
-
- private:
   App& app_;
 };
 

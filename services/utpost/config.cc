@@ -323,6 +323,20 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
   };
   registry::RegistryConfig& r = config.registry;
   Setter administrators = org_list(r.administrators);
+  Setter shards = [&](const YAML::Node& node, const std::string& path) -> absl::Status {
+    if (!node.IsSequence()) return Invalid(path, "must be a list of shards");
+    std::vector<common::Shard> out(node.size());
+    for (size_t i = 0; i < node.size(); ++i) {
+      common::Shard& s = out[i];
+      UTPOST_RETURN_IF_ERROR(ApplyMap(node[i], absl::StrCat(path, "[", i, "]"),
+                                      {{"name", Field(s.name)},
+                                       {"address", Field(s.address)},
+                                       {"organisations", org_list(s.organisations)},
+                                       {"default", Field(s.is_default)}}));
+    }
+    config.shards = std::move(out);
+    return absl::OkStatus();
+  };
   const std::map<std::string, Setter> registry = {
       {"data_dir", PathField(r.data_dir)},
       {"administrators", administrators},
@@ -449,6 +463,8 @@ absl::Status ApplyYaml(std::string_view yaml, Config& config) {
          return ApplyMap(n, p, {{"listen", Field(config.health.listen)}});
        }},
       {"drain_timeout", DurationField(config.drain_timeout)},
+      {"shards", shards},
+      {"shard", Field(config.shard)},
       {"backup",
        [&](const YAML::Node& n, const std::string& p) {
          return ApplyMap(n, p,
@@ -505,6 +521,12 @@ absl::Status Finalize(Config& config) {
   }
   if (config.drain_timeout < absl::ZeroDuration() || config.drain_timeout > absl::Minutes(10)) {
     return Invalid("drain_timeout", "must be from 0s to 10m");
+  }
+  absl::StatusOr<common::ShardMap> shards = common::ShardMap::Create(config.shards);
+  if (!shards.ok()) return shards.status();
+  if (!config.shard.empty() && shards->Find(config.shard) == nullptr) {
+    return Invalid("shard", config.shards.empty() ? "is set, but no shards are configured"
+                                                  : "names no shard of `shards`");
   }
   if (config.insecure && !IsLoopbackListen(config.listen)) {
     return Invalid("insecure",

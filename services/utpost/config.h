@@ -22,6 +22,14 @@
 //     listen: ""                # host:port of a plaintext gRPC server with only
 //                               # grpc.health.v1.Health; empty: off
 //   drain_timeout: 10s          # on SIGTERM: how long calls in flight may take to finish
+//   shards:                     # ledger shards by organisation; empty: one ledger
+//     - name: ledger-0          # the ledger process that is this shard has --shard=ledger-0
+//       address: ledger-0.ledger.utpost.svc:7443
+//       organisations: [NO958935420]
+//     - name: ledger-1
+//       address: ledger-1.ledger.utpost.svc:7443
+//       default: true           # every organisation no shard names
+//   shard: ""                   # this process's shard (--shard)
 //   backup:                     # AdminService.CreateCheckpoint (utpostctl admin checkpoint)
 //     dir: ""                   # where checkpoints go; empty: none (dev_pki: backups)
 //     operators: []             # org numbers that may take them (dev_pki: the examples)
@@ -143,6 +151,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/shards.h"
 #include "services/courier/courier_config.h"
 #include "services/ledger/forms_config.h"
 #include "services/ledger/ledger_config.h"
@@ -212,6 +221,11 @@ struct Config {
   MetricsConfig metrics;
   HealthConfig health;
   BackupConfig backup;
+  // Ledger shards by organisation (common/shards.h); empty: one ledger serves everyone.
+  std::vector<common::Shard> shards;
+  // Which shard the ledger of this process is (--shard); required with `shards` in a process
+  // that runs the ledger.
+  std::string shard;
   // On SIGTERM or SIGINT, how long calls in flight may take to finish before they are
   // cancelled (0..10m). A pod's terminationGracePeriodSeconds should be a little longer.
   absl::Duration drain_timeout = absl::Seconds(10);

@@ -72,7 +72,8 @@ int main(int argc, char** argv) {
   bool list_targets = false;
   bool rotate_kek = false;
   bool create_kek = false;
-  std::optional<std::string> data_dir, key_dir, listen, log_level, metrics_listen, health_listen;
+  std::optional<std::string> data_dir, key_dir, listen, log_level, metrics_listen, health_listen,
+      shard;
   std::vector<std::string> component_addresses;
   bool insecure = false;
   cli.add_option("-c,--config", config_file, "YAML configuration file")->check(CLI::ExistingFile);
@@ -90,6 +91,9 @@ int main(int argc, char** argv) {
   cli.add_option("--metrics-listen", metrics_listen,
                  "host:port to serve Prometheus metrics on (/metrics, plain HTTP); empty: off "
                  "(default: metrics.listen of the config, else off)");
+  cli.add_option("--shard", shard,
+                 "the ledger shard this process is: a name from the config's shards (default: "
+                 "shard of the config)");
   cli.add_option("--health-listen", health_listen,
                  "host:port of a plaintext gRPC server with only grpc.health.v1.Health, for "
                  "probes without a client certificate (default: health.listen, else off)");
@@ -121,6 +125,7 @@ int main(int argc, char** argv) {
   if (listen) config.listen = *listen;
   if (metrics_listen) config.metrics.listen = *metrics_listen;
   if (health_listen) config.health.listen = *health_listen;
+  if (shard) config.shard = *shard;
   if (insecure) config.insecure = true;
   if (log_level) config.log_level = *log_level;
   for (const std::string& spec : component_addresses) {

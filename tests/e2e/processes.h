@@ -24,24 +24,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "crypto/dev_pki.h"
+#include "tests/testutil/ports.h"
 #include "tests/testutil/test_stack.h"
 
 namespace utpost::testutil {
 
 namespace e2e_fs = std::filesystem;
-
-// A port nobody listens on now (the kernel's choice for port 0).
-inline int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t size = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
 
 // One `utpost` process on a shared data directory.
 class Process {

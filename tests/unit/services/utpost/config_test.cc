@@ -285,6 +285,40 @@ TEST(ModulesTest, UnknownAndEmptyTargetsAreRefusedWithTheList) {
   EXPECT_THAT(DescribeTargets(), HasSubstr("router"));
 }
 
+TEST(ConfigTest, ShardsAndTheShardOfThisProcess) {
+  Config config;
+  ASSERT_TRUE(ApplyYaml("shards:\n"
+                        "  - name: ledger-0\n    address: ledger-0.ledger:7443\n"
+                        "    organisations: [958935420, DK29189854]\n"
+                        "  - name: ledger-1\n    address: ledger-1.ledger:7443\n"
+                        "    default: true\n"
+                        "shard: ledger-1\n",
+                        config)
+                  .ok());
+  ASSERT_EQ(config.shards.size(), 2u);
+  EXPECT_EQ(config.shards[0].name, "ledger-0");
+  EXPECT_EQ(config.shards[0].organisations,
+            (std::vector<std::string>{"NO958935420", "DK29189854"}));
+  EXPECT_FALSE(config.shards[0].is_default);
+  EXPECT_TRUE(config.shards[1].is_default);
+  EXPECT_EQ(config.shard, "ledger-1");
+  EXPECT_TRUE(Finalize(config).ok());
+
+  Config unknown_shard;
+  ASSERT_TRUE(ApplyYaml("shard: ledger-9\n", unknown_shard).ok());
+  EXPECT_THAT(Finalize(unknown_shard).message(), HasSubstr("shard"));
+  Config two_defaults;
+  ASSERT_TRUE(ApplyYaml("shards:\n  - {name: a, address: a:1, default: true}\n"
+                        "  - {name: b, address: b:1, default: true}\n",
+                        two_defaults)
+                  .ok());
+  EXPECT_THAT(Finalize(two_defaults).message(), HasSubstr("exactly one shard"));
+  Config misspelt;
+  EXPECT_THAT(
+      ApplyYaml("shards:\n  - {name: a, address: a:1, defualt: true}\n", misspelt).message(),
+      HasSubstr("shards[0].defualt"));
+}
+
 TEST(ConfigTest, ComponentAddressesFromYamlAndFlags) {
   Config config;
   ASSERT_TRUE(ApplyYaml("components:\n  certs_dir: certs\n  addresses:\n    ledger: "
