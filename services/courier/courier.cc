@@ -15,6 +15,10 @@
 namespace utpost::courier {
 namespace {
 
+// How long a read receipt that the ledger cannot apply yet (its delivery not recorded) is
+// kept and pulled again before it is let go.
+constexpr absl::Duration kEarlyReceiptGrace = absl::Minutes(10);
+
 using internal::v1::Task;
 using internal::v1::TaskKind;
 
@@ -893,6 +897,18 @@ absl::StatusOr<int> Courier::PullReceiptsOnce(const std::string& provider_id) {
     }
     if (stopping) break;
     const grpc::StatusCode code = status.error_code();
+    // A provider may report a read before the courier has recorded the delivery (the
+    // simulated recipient reads at once): the ledger then answers PERMISSION_DENIED (not yet
+    // handed to this provider, as far as it knows) or FAILED_PRECONDITION (still ROUTED). A
+    // recent receipt is kept and pulled again, so the read is not lost; an old one is not.
+    const bool recent =
+        receipt.has_time() && clock_.Now() - common::FromProto(receipt.time()) < kEarlyReceiptGrace;
+    if (recent && (code == grpc::StatusCode::PERMISSION_DENIED ||
+                   code == grpc::StatusCode::FAILED_PRECONDITION)) {
+      Count(&CourierStats::receipts_kept);
+      if (metrics_ != nullptr) metrics_->Receipt(provider_id, "early");
+      continue;
+    }
     if (status.ok()) {
       Count(&CourierStats::receipts_recorded);
       if (metrics_ != nullptr)

@@ -34,7 +34,8 @@ class CourierMetrics {
   void InFlight(int delta);
   // utpost_courier_receipts_total{provider, outcome}. Outcomes: recorded, replayed, refused
   // (not the provider's letter, unknown, malformed), moved_on (the letter was already
-  // printed or read), kept (transient; pulled again later), pull_failed.
+  // printed or read), kept (transient; pulled again later), early (a read the ledger cannot
+  // apply yet, its delivery not recorded; pulled again for up to 10 minutes), pull_failed.
   void Receipt(std::string_view provider, std::string_view outcome);
   // utpost_courier_unread_checks_total{outcome}: to_print, read (already read or moved on),
   // retried, dropped.

@@ -405,6 +405,30 @@ TEST_F(CourierTest, ReceiptsRecordReadAndAReceiptForAnotherProvidersLetterChange
   EXPECT_EQ(courier_->stats().receipts_refused, 3u);
 }
 
+// The recipient may read before the courier has recorded the delivery: the ledger does not
+// know the provider has the letter yet. A recent receipt is kept, not dropped, and recorded
+// once the delivery is; an old one is let go.
+TEST_F(CourierTest, AReadReportedBeforeItsDeliveryIsRecordedIsKeptUntilItCanBe) {
+  internal::v1::TaskLetter early = Letter(Person("15076500565"));
+  internal::v1::TaskLetter stale = Letter(Person("02028234530"));
+  ledger_.Add("early", kDeliver, early, {"doc"});
+  ledger_.Add("stale", kDeliver, stale, {"doc"});
+  ledger_.SetLetter("early", v1::LETTER_STATUS_ROUTED, "");
+  ledger_.SetLetter("stale", v1::LETTER_STATUS_ROUTED, "");
+  dev_.AddReceipt("r1", early.letter_id(), provider::v1::RECEIPT_KIND_READ, clock_.Now());
+  dev_.AddReceipt("r2", stale.letter_id(), provider::v1::RECEIPT_KIND_READ,
+                  clock_.Now() - absl::Hours(1));
+  MakeCourier();
+  ASSERT_TRUE(courier_->PullReceiptsOnce("dev").ok());
+  EXPECT_THAT(dev_.acknowledged(), ElementsAre("r2"));  // the old one is let go
+  EXPECT_EQ(courier_->stats().receipts_kept, 1u);
+  // The delivery is recorded; the next pull records the read.
+  ledger_.SetLetter("early", v1::LETTER_STATUS_DELIVERED_DIGITALLY, "dev");
+  ASSERT_TRUE(courier_->PullReceiptsOnce("dev").ok());
+  EXPECT_THAT(dev_.acknowledged(), ::testing::UnorderedElementsAre("r1", "r2"));
+  EXPECT_EQ(ledger_.Get("early").letter_status, v1::LETTER_STATUS_READ);
+}
+
 TEST_F(CourierTest, AReceiptTheLedgerCannotTakeNowIsKeptForTheNextPull) {
   internal::v1::TaskLetter mine = Letter(Person("15076500565"));
   ledger_.Add("mine", kDeliver, mine, {"doc"});

@@ -307,13 +307,16 @@ class FakeProvider final : public provider::v1::MailboxProviderService::Service 
     std::lock_guard lock(mu_);
     slow_ = true;
   }
+  // A receipt; `time` set when given (the provider's time of the read).
   void AddReceipt(const std::string& receipt_id, const std::string& letter_id,
-                  provider::v1::ReceiptKind kind = provider::v1::RECEIPT_KIND_READ) {
+                  provider::v1::ReceiptKind kind = provider::v1::RECEIPT_KIND_READ,
+                  std::optional<absl::Time> time = std::nullopt) {
     std::lock_guard lock(mu_);
     provider::v1::Receipt r;
     r.set_receipt_id(receipt_id);
     r.set_letter_id(letter_id);
     r.set_kind(kind);
+    if (time) *r.mutable_time() = common::ToProto(*time);
     receipts_.push_back(r);
   }
 
