@@ -664,6 +664,8 @@ class Scenario:
             ledger = f"{self.fullname}-ledger"
             addresses = [s["address"] for s in config.get("shards") or []] or [
                 f"{ledger}-0.{ledger}-headless.{NAMESPACE}.svc:{v['ports']['grpc']}"]
+            # The registry's checkpoint is taken in the same run.
+            addresses.append(get(config, "components.addresses.registry"))
             holder = self.objects("StatefulSet").get(f"{self.fullname}-ledger")
         containers = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
         got = []
@@ -675,15 +677,23 @@ class Scenario:
                        f"backup container {c['name']} args end in {args[-4:]}")
             got += [a.split("=", 1)[1] for a in args if a.startswith("--address=")]
         self.check(got == addresses, f"backup addresses {got}, expected {addresses}")
-        if holder and backup_dir:
+        holders = [holder]
+        if v["deploymentMode"] != "Monolith":
+            holders.append(self.objects("StatefulSet").get(f"{self.fullname}-registry"))
+        for holder in holders:
+            if not (holder and backup_dir):
+                self.check(holder, "a StatefulSet that takes checkpoints is missing")
+                continue
+            name = holder["metadata"]["name"]
             spec = holder["spec"]["template"]["spec"]
             claims = {c["metadata"]["name"] for c in holder["spec"].get("volumeClaimTemplates", [])}
             all_mounts = [m for c in spec["containers"] for m in c.get("volumeMounts", [])]
             mounts = [m for m in all_mounts if m["name"] == "backup"]
             self.check("backup" in claims and mounts and all(m["mountPath"] == backup_dir for m in mounts),
-                       f"the ledger does not mount a backup claim at backup.dir {backup_dir}")
+                       f"{name} does not mount a backup claim at backup.dir {backup_dir}")
             data = [m["mountPath"] for m in all_mounts if m["name"] == "data"]
-            self.check(all(not under(backup_dir, d) for d in data), "backup.dir is on the data volume")
+            self.check(all(not under(backup_dir, d) for d in data),
+                       f"{name}: backup.dir is on the data volume")
 
     def run(self):
         config = self.config()
