@@ -93,18 +93,29 @@ absl::StatusOr<v1::SubmitFormResponse> FormClient::Submit(const v1::SubmitFormRe
 absl::Status FormClient::Fetch(
     const v1::FetchSubmissionsRequest& request,
     const std::function<bool(const v1::FetchSubmissionsResponse&)>& on_submission) {
-  grpc::ClientContext context;
-  Prepare(context, /*deadline=*/false);
-  auto reader = stub_->FetchSubmissions(&context, request);
-  v1::FetchSubmissionsResponse response;
-  while (reader->Read(&response)) {
-    if (!on_submission(response)) {
-      context.TryCancel();
-      reader->Finish().ok();  // the stream ends CANCELLED, as asked
-      return absl::OkStatus();
+  for (int hops = 0;; ++hops) {
+    grpc::ClientContext context;
+    Prepare(context, /*deadline=*/false);
+    auto reader = stub_->FetchSubmissions(&context, request);
+    v1::FetchSubmissionsResponse response;
+    bool any = false;
+    while (reader->Read(&response)) {
+      any = true;
+      if (!on_submission(response)) {
+        context.TryCancel();
+        reader->Finish().ok();  // the stream ends CANCELLED, as asked
+        return absl::OkStatus();
+      }
     }
+    absl::Status status = common::FromGrpcStatus(reader->Finish());
+    // A stream refused at once by the wrong ledger shard is opened again at the right one.
+    std::optional<ConnectionOptions> moved = any ? std::nullopt : ShardRedirect(status, options_);
+    if (!moved || hops >= kMaxShardHops) return status;
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(*moved);
+    if (!channel.ok()) return status;
+    stub_ = v1::FormService::NewStub(*channel);
+    options_ = *std::move(moved);
   }
-  return common::FromGrpcStatus(reader->Finish());
 }
 
 absl::StatusOr<v1::AcknowledgeSubmissionResponse> FormClient::Acknowledge(

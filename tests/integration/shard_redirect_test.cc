@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "clients/cpp/form_client.h"
 #include "clients/cpp/stats_client.h"
 #include "common/grpc_status.h"
 #include "common/letter_id.h"
@@ -108,6 +109,17 @@ TEST_F(ShardRedirectTest, AnotherShardsOrganisationIsSentThereAndTheClientsFollo
   auto table = stats.GetChannelStats(share);
   ASSERT_TRUE(table.ok()) << table.status();
   EXPECT_EQ(table->total().accepted(), 1u);
+
+  // Fetching submissions too: the stream refused by shard a is opened at shard b.
+  client::FormClient forms_client(*client::Connect(bergen_at_a), bergen_at_a);
+  int fetched = 0;
+  const absl::Status fetch =
+      forms_client.Fetch(v1::FetchSubmissionsRequest(), [&](const v1::FetchSubmissionsResponse&) {
+        ++fetched;
+        return true;
+      });
+  EXPECT_TRUE(fetch.ok()) << fetch;
+  EXPECT_EQ(fetched, 0);
 
   // Oslo is served on shard a.
   EXPECT_TRUE(a_->Client(kOslo).Send(ValidLetter("OSLO")).ok());
