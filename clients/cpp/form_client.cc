@@ -1,6 +1,7 @@
 #include "clients/cpp/form_client.h"
 
 #include "absl/strings/ascii.h"
+#include "clients/cpp/shard_follow.h"
 #include "common/call_headers.h"
 #include "common/grpc_status.h"
 #include "common/ids.h"
@@ -47,7 +48,7 @@ template <typename Request, typename Response>
 absl::StatusOr<Response> FormClient::Call(
     grpc::Status (v1::FormService::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
     const Request& request) {
-  for (int hops = 0;; ++hops) {
+  for (int hops = 0;;) {
     grpc::ClientContext context;
     Prepare(context);
     Response response;
@@ -55,12 +56,7 @@ absl::StatusOr<Response> FormClient::Call(
         common::FromGrpcStatus((stub_.get()->*method)(&context, request, &response));
     if (status.ok()) return response;
     // Another ledger shard serves the organisation: call it there from now on.
-    std::optional<ConnectionOptions> moved = ShardRedirect(status, options_);
-    if (!moved || hops >= kMaxShardHops) return status;
-    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(*moved);
-    if (!channel.ok()) return status;
-    stub_ = v1::FormService::NewStub(*channel);
-    options_ = *std::move(moved);
+    if (!FollowShard<v1::FormService>(status, hops, stub_, options_)) return status;
   }
 }
 
@@ -93,7 +89,7 @@ absl::StatusOr<v1::SubmitFormResponse> FormClient::Submit(const v1::SubmitFormRe
 absl::Status FormClient::Fetch(
     const v1::FetchSubmissionsRequest& request,
     const std::function<bool(const v1::FetchSubmissionsResponse&)>& on_submission) {
-  for (int hops = 0;; ++hops) {
+  for (int hops = 0;;) {
     grpc::ClientContext context;
     Prepare(context, /*deadline=*/false);
     auto reader = stub_->FetchSubmissions(&context, request);
@@ -109,12 +105,7 @@ absl::Status FormClient::Fetch(
     }
     absl::Status status = common::FromGrpcStatus(reader->Finish());
     // A stream refused at once by the wrong ledger shard is opened again at the right one.
-    std::optional<ConnectionOptions> moved = any ? std::nullopt : ShardRedirect(status, options_);
-    if (!moved || hops >= kMaxShardHops) return status;
-    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(*moved);
-    if (!channel.ok()) return status;
-    stub_ = v1::FormService::NewStub(*channel);
-    options_ = *std::move(moved);
+    if (any || !FollowShard<v1::FormService>(status, hops, stub_, options_)) return status;
   }
 }
 

@@ -1,5 +1,6 @@
 #include "clients/cpp/stats_client.h"
 
+#include "clients/cpp/shard_follow.h"
 #include "common/call_headers.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
@@ -14,7 +15,7 @@ template <typename Request, typename Response>
 absl::StatusOr<Response> StatsClient::Call(
     grpc::Status (v1::StatsService::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
     const Request& request) {
-  for (int hops = 0;; ++hops) {
+  for (int hops = 0;;) {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
     context.set_wait_for_ready(options_.wait_for_ready);
@@ -26,12 +27,7 @@ absl::StatusOr<Response> StatsClient::Call(
         common::FromGrpcStatus((stub_.get()->*method)(&context, request, &response));
     if (status.ok()) return response;
     // Another ledger shard serves the organisation: call it there from now on.
-    std::optional<ConnectionOptions> moved = ShardRedirect(status, options_);
-    if (!moved || hops >= kMaxShardHops) return status;
-    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(*moved);
-    if (!channel.ok()) return status;
-    stub_ = v1::StatsService::NewStub(*channel);
-    options_ = *std::move(moved);
+    if (!FollowShard<v1::StatsService>(status, hops, stub_, options_)) return status;
   }
 }
 

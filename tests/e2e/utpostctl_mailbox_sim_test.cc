@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/mailbox_sim/mailbox_sim_module.h"
+#include "tests/testutil/shell.h"
 #include "tests/testutil/test_stack.h"
 
 namespace utpost::testutil {
@@ -16,10 +17,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Result {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr
-};
+using Result = ShellResult;
 
 class UtpostctlMailboxSimTest : public ::testing::Test {
  protected:
@@ -32,18 +30,8 @@ class UtpostctlMailboxSimTest : public ::testing::Test {
   Result Run(const std::string& args, const std::string& global = "") {
     const std::string command =
         absl::StrCat(UTPOSTCTL_BINARY, " --config ", stack_->app().ClientConfigPath(kOslo).string(),
-                     " ", global, " mailbox-sim ", args, " 2>&1");
-    Result result;
-    FILE* pipe = popen(command.c_str(), "r");
-    if (pipe == nullptr) return result;
-    std::array<char, 4096> buffer;
-    size_t n;
-    while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
-      result.out.append(buffer.data(), n);
-    }
-    const int status = pclose(pipe);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return result;
+                     " ", global, " mailbox-sim ", args);
+    return Shell(command);
   }
 
   mailbox_sim::SimBehaviour Behaviour(const std::string& provider) {

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "clients/cpp/registry_client.h"
+#include "tests/testutil/shell.h"
 #include "tests/testutil/test_stack.h"
 
 namespace utpost::testutil {
@@ -17,10 +18,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct Result {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr
-};
+using Result = ShellResult;
 
 class UtpostctlRegistryTest : public ::testing::Test {
  protected:
@@ -30,20 +28,9 @@ class UtpostctlRegistryTest : public ::testing::Test {
   }
 
   Result Run(const std::string& args) {
-    const std::string command =
-        absl::StrCat(UTPOSTCTL_BINARY, " --config ", stack_->app().ClientConfigPath(kOslo).string(),
-                     " ", args, " 2>&1");
-    Result result;
-    FILE* pipe = popen(command.c_str(), "r");
-    if (pipe == nullptr) return result;
-    std::array<char, 4096> buffer;
-    size_t n;
-    while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
-      result.out.append(buffer.data(), n);
-    }
-    const int status = pclose(pipe);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return result;
+    const std::string command = absl::StrCat(
+        UTPOSTCTL_BINARY, " --config ", stack_->app().ClientConfigPath(kOslo).string(), " ", args);
+    return Shell(command);
   }
 
   std::string Write(const std::string& name, const std::string& content) {
