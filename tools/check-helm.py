@@ -47,6 +47,8 @@ except ImportError:
           "(apt-get install python3-yaml)", file=sys.stderr)
     sys.exit(1)
 
+# tools/helmlib.py beside this file; no __pycache__ in the source tree.
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from helmlib import (HELM_VERSION, NAMESPACE, RELEASE, HelmError, deep_merge,  # noqa: E402
                      get, helm_binary, template)

@@ -54,12 +54,11 @@ def helm_binary(build):
     return helm
 
 
-def template(helm, chart, values_files, extra_args=()):
+def template(helm, chart, values_files):
     """`helm template` of the release as a cluster would receive it (the CompletedProcess)."""
     args = [helm, "template", RELEASE, chart, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION]
     for f in values_files:
         args += ["-f", f]
-    args += list(extra_args)
     return subprocess.run(args, capture_output=True, text=True)
 
 
