@@ -14,7 +14,7 @@ packages=(
   qpdf          # the qpdf command: tests read the report's PDF page size and write PDF seeds
   prometheus    # promtool checks /metrics, the alert rules and dashboards; the e2e test runs it
   chromium      # renders the stats report in a test (headless)
-  python3-yaml  # tools/check-helm.py parses the Helm chart's rendered manifests
+  python3-yaml  # tools/check-helm.py and tools/run-chart-topology.py parse the Helm chart's rendered manifests
 )
 
 missing=()
