@@ -1,7 +1,5 @@
 #include "storage/db.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <vector>
 
@@ -10,6 +8,7 @@
 #include "common/strings.h"
 #include "rocksdb/options.h"
 #include "rocksdb/table.h"
+#include "storage/checkpoint.h"
 #include "storage/stats_store.h"
 
 namespace utpost::storage {
@@ -30,18 +29,22 @@ constexpr std::array<std::string_view, static_cast<int>(Cf::kCount)> kCfNames = 
     "submissions",
     "submission_envelopes",
     "form_index",
-    "stats"};
+    "stats",
+    "segments"};
 
-// True if files in `dir` (created if missing) can be opened with O_DIRECT.
-bool SupportsDirectIo(const std::filesystem::path& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  const std::string probe = (dir / ".direct-io-probe").string();
-  const int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY | O_DIRECT, 0600);
-  if (fd < 0) return false;
-  ::close(fd);
-  ::unlink(probe.c_str());
-  return true;
+std::string SegmentKey(uint64_t segment) {
+  std::string key(8, '\0');
+  for (int i = 0; i < 8; ++i) key[i] = static_cast<char>(segment >> (8 * (7 - i)));
+  return key;
+}
+
+// The "utpost.add64" operand: a little-endian uint64 (a negative delta wraps, and adds as
+// a subtraction).
+std::string EncodeAdd(int64_t delta) {
+  std::string value(8, '\0');
+  const auto v = static_cast<uint64_t>(delta);
+  for (int i = 0; i < 8; ++i) value[i] = static_cast<char>(v >> (8 * i));
+  return value;
 }
 
 }  // namespace
@@ -80,23 +83,14 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const DbOptions& options) {
   db_options.create_missing_column_families = true;
   db_options.statistics = db->statistics_;
   db_options.max_background_jobs = options.background_jobs;
-  db_options.bytes_per_sync = 1 << 20;
+  // Document bytes do not pass through RocksDB (they go to segments), so its I/O is small
+  // records and its defaults hold on any disk: no direct I/O, no tuned sync sizes.
   // WAL writes of one group overlap memtable inserts of the previous one; more letters per
   // second from concurrent writers, same durability (each write still waits for its sync).
   db_options.enable_pipelined_write = true;
-  // A write group is capped at 1 MiB by default, so letters of 1 MiB would each get a sync
-  // of their own; a larger cap lets them share syncs too.
-  db_options.max_write_batch_group_size_bytes = 16ull << 20;
-  // Flushes write every document a second time (WAL, then blob file). Direct I/O spares that
-  // second write its copy through the page cache, which costs as much CPU as the encryption.
-  // Not every filesystem supports O_DIRECT (tmpfs does not): probe first.
-  db_options.use_direct_io_for_flush_and_compaction =
-      options.direct_io_for_flush && SupportsDirectIo(options.path);
   // Keep the info LOG small: operators read utpost's own logs.
   db_options.max_log_file_size = 8 << 20;
   db_options.keep_log_file_num = 3;
-  // The documents family's memtables carry whole documents; bound the WAL so they flush.
-  db_options.max_total_wal_size = 512ull << 20;
 
   rocksdb::ColumnFamilyOptions base;
   base.write_buffer_size = options.write_buffer_bytes;
@@ -110,16 +104,15 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const DbOptions& options) {
   for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
     rocksdb::ColumnFamilyOptions cf_options = base;
     if (static_cast<Cf>(i) == Cf::kDocuments || static_cast<Cf>(i) == Cf::kSubmissionEnvelopes) {
-      // Ciphertext does not compress. Blob files keep large values out of compaction; blob
-      // garbage collection reclaims destroyed documents. Submission envelopes are ciphertext
-      // written once too.
+      // Submission envelopes, and documents stored before segments, are ciphertext, which does
+      // not compress. Blob files keep these large values out of compaction; blob garbage
+      // collection reclaims destroyed ones. Segment pointers are below min_blob_size.
       cf_options.compression = rocksdb::kNoCompression;
       cf_options.bottommost_compression = rocksdb::kNoCompression;
       cf_options.enable_blob_files = true;
-      cf_options.min_blob_size = options.min_blob_bytes;
+      cf_options.min_blob_size = 1024;
       cf_options.blob_compression_type = rocksdb::kNoCompression;
       cf_options.enable_blob_garbage_collection = true;
-      cf_options.write_buffer_size = options.write_buffer_bytes * 4;
     }
     if (static_cast<Cf>(i) == Cf::kDocumentKeys) {
       // Small, random values that do not compress; uncompressed, a scan of the files for a
@@ -127,7 +120,7 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const DbOptions& options) {
       cf_options.compression = rocksdb::kNoCompression;
       cf_options.bottommost_compression = rocksdb::kNoCompression;
     }
-    if (static_cast<Cf>(i) == Cf::kStats) {
+    if (static_cast<Cf>(i) == Cf::kStats || static_cast<Cf>(i) == Cf::kSegments) {
       // Counters: merges that add, folded by compaction.
       cf_options.merge_operator = NewAdd64MergeOperator();
     }
@@ -160,7 +153,50 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const DbOptions& options) {
   for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) db->handles_[i] = handles[i];
   // The default family's handle is owned by the DB; destroying it is a no-op.
   raw->DestroyColumnFamilyHandle(handles.back()).PermitUncheckedError();
+
+  SegmentOptions segment_options;
+  segment_options.dir = options.path / "segments";
+  segment_options.segment_bytes = options.segment_bytes;
+  segment_options.observer = options.segment_observer;
+  UTPOST_ASSIGN_OR_RETURN(db->segments_, SegmentStore::Open(std::move(segment_options)));
+  // Segments that hold nothing live: emptied before a stop, or holding only records whose
+  // batch never committed (a crash between the two writes).
+  Db& self = *db;
+  UTPOST_RETURN_IF_ERROR(
+      db->segments_->ReclaimAll([&](uint64_t id) { return self.SegmentLiveBytes(id); })
+          .status());
   return db;
+}
+
+absl::Status Db::AddSegmentBytes(rocksdb::WriteBatch& batch, uint64_t segment, int64_t delta) {
+  return FromRocksDb(batch.Merge(cf(Cf::kSegments), SegmentKey(segment), EncodeAdd(delta)),
+                     "batch merge");
+}
+
+absl::StatusOr<uint64_t> Db::SegmentLiveBytes(uint64_t segment) const {
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf(Cf::kSegments), SegmentKey(segment), &value);
+  if (s.IsNotFound()) return 0;
+  UTPOST_RETURN_IF_ERROR(FromRocksDb(s, "get segment live bytes"));
+  if (value.size() != 8) return absl::DataLossError("malformed segment live bytes");
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(value[i]);
+  return v;
+}
+
+absl::Status Db::ReclaimSegments(const std::vector<uint64_t>& segments) {
+  return segments_->Reclaim(segments, [&](uint64_t id) { return SegmentLiveBytes(id); }).status();
+}
+
+absl::StatusOr<uint64_t> Db::Checkpoint(const std::filesystem::path& dir) {
+  uint64_t database_bytes = 0;
+  UTPOST_ASSIGN_OR_RETURN(const uint64_t segment_bytes,
+                          segments_->LinkSealed(dir / "segments", [&]() -> absl::Status {
+                            UTPOST_ASSIGN_OR_RETURN(database_bytes, CheckpointTo(*db_, dir));
+                            return absl::OkStatus();
+                          }));
+  return database_bytes + segment_bytes;
 }
 
 Db::~Db() {

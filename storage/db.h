@@ -1,14 +1,19 @@
-// The ledger's RocksDB instance: every column family opened once, at start.
+// The ledger's RocksDB instance, every column family opened once at start, and beside it the
+// segment files that hold document ciphertext (storage/segments.h, in "segments/" of the
+// database directory): each document is written to the disk once, there, and the database
+// holds a pointer to it.
 //
 // Durability: Write() uses WriteOptions::sync = true, so when it returns OK the batch is in
 // the write-ahead log and the log has been fdatasync'ed: it survives a process crash and a
 // power loss (given a disk that honours flushes). Concurrent writers are grouped by RocksDB's
 // write thread: one leader writes and syncs the log for the whole group, so letters that
-// arrive together share one sync (group commit).
+// arrive together share one sync (group commit). Segment appends are synced, also in groups,
+// before the batch that points to them is written.
 #pragma once
 
 #include <array>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -18,13 +23,14 @@
 #include "rocksdb/db.h"
 #include "rocksdb/statistics.h"
 #include "rocksdb/write_batch.h"
+#include "storage/segments.h"
 
 namespace utpost::storage {
 
 // Column families. Keys are described in storage/keys.h.
 enum class Cf : int {
   kLetters = 0,   // letter id -> LetterRecord
-  kDocuments,     // letter id + position -> document ciphertext (in blob files)
+  kDocuments,     // letter id + position -> SegmentPointer (before segments: the ciphertext)
   kEvents,        // letter id + index -> EventRecord
   kFeed,          // sender + sequence -> EventRecord (the WatchLetterEvents feed)
   kTasks,         // task id -> TaskRecord
@@ -39,6 +45,7 @@ enum class Cf : int {
   kSubmissionEnvelopes,  // submission id -> CMS envelope (in blob files)
   kFormIndex,            // pending queues, listing index, portals' idempotency keys
   kStats,                // sender + day + counter -> uint64 (storage/stats_store.h)
+  kSegments,  // segment id (8 bytes, big-endian) -> bytes its live pointers name (uint64, added)
   kCount,
 };
 
@@ -46,16 +53,14 @@ std::string_view CfName(Cf cf);
 
 struct DbOptions {
   std::filesystem::path path;
-  // Values at least this large in the documents family go to blob files, out of the LSM
-  // tree that compaction rewrites.
-  uint64_t min_blob_bytes = 1024;
-  // Memtable size per column family; the documents family gets four times this.
+  // Memtable size per column family.
   size_t write_buffer_bytes = 32ull << 20;
   // Background flush and compaction threads.
   int background_jobs = 2;
-  // Write flushed files with O_DIRECT where the filesystem supports it: documents reach the
-  // disk twice (WAL, then blob file), and the second copy need not pass the page cache.
-  bool direct_io_for_flush = true;
+  // Size at which a document segment is sealed and a new one started.
+  uint64_t segment_bytes = 256ull << 20;
+  // Tests only: sees every segment write and sync (SegmentOptions::observer).
+  std::function<void(const SegmentEvent&)> segment_observer = {};
 };
 
 class Db {
@@ -72,6 +77,23 @@ class Db {
 
   // Applies `batch` atomically and syncs the WAL before returning.
   [[nodiscard]] absl::Status Write(rocksdb::WriteBatch& batch);
+
+  // The document segments. A pointer committed to kDocuments is counted in kSegments
+  // (AddSegmentBytes) in the same batch, and uncounted when it is deleted.
+  SegmentStore& segments() { return *segments_; }
+  const SegmentStore& segments() const { return *segments_; }
+  // Adds `delta` (negative when pointers are deleted) to `segment`'s live bytes in `batch`.
+  [[nodiscard]] absl::Status AddSegmentBytes(rocksdb::WriteBatch& batch, uint64_t segment,
+                                             int64_t delta);
+  // The bytes that committed pointers name in `segment`.
+  [[nodiscard]] absl::StatusOr<uint64_t> SegmentLiveBytes(uint64_t segment) const;
+  // Deletes those of `segments` that are sealed and hold nothing live (SegmentStore::Reclaim).
+  [[nodiscard]] absl::Status ReclaimSegments(const std::vector<uint64_t>& segments);
+
+  // A consistent copy for backups: a RocksDB checkpoint in `dir` (see storage/checkpoint.h)
+  // and the sealed segments hard-linked into `dir`/segments, every record a pointer in the
+  // checkpoint names among them. Returns the bytes of the copy.
+  [[nodiscard]] absl::StatusOr<uint64_t> Checkpoint(const std::filesystem::path& dir);
 
   rocksdb::DB& raw() { return *db_; }
   rocksdb::ColumnFamilyHandle* cf(Cf cf) const { return handles_[static_cast<int>(cf)]; }
@@ -100,6 +122,7 @@ class Db {
   std::shared_ptr<rocksdb::Statistics> statistics_;
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};
   std::unique_ptr<rocksdb::DB> db_;
+  std::unique_ptr<SegmentStore> segments_;
   std::mutex physical_delete_mutex_;
 };
 

@@ -126,15 +126,30 @@ absl::Status LedgerStore::CommitNewLetter(const NewLetter& letter) {
 
 absl::Status LedgerStore::CommitNewLetter(
     const NewLetter& letter, absl::FunctionRef<absl::Status(rocksdb::WriteBatch&)> extra) {
+  // The documents' bytes first, to a segment, synced; then the batch that points to them.
+  // A crash in between leaves records nothing names, reclaimed with their segment.
+  std::vector<std::string> owners;
+  owners.reserve(letter.documents.size());
+  std::vector<SegmentRecord> records;
+  records.reserve(letter.documents.size());
+  for (uint32_t i = 0; i < letter.documents.size(); ++i) {
+    owners.push_back(keys::Document(letter.id, i));
+    records.push_back({owners.back(), letter.documents[i].ciphertext()});
+  }
+  UTPOST_ASSIGN_OR_RETURN(const SegmentAppend appended, db_.segments().Append(records));
   rocksdb::WriteBatch batch;
   std::vector<std::pair<uint8_t, int64_t>> inserted;
-  UTPOST_RETURN_IF_ERROR(AddNewLetter(batch, letter, inserted));
+  UTPOST_RETURN_IF_ERROR(AddNewLetter(batch, letter, appended.pointers(), inserted));
   UTPOST_RETURN_IF_ERROR(extra(batch));
   return WriteWithTasks(batch, std::move(inserted));
 }
 
 absl::Status LedgerStore::AddNewLetter(rocksdb::WriteBatch& batch, const NewLetter& letter,
+                                       const std::vector<SegmentPointer>& pointers,
                                        std::vector<std::pair<uint8_t, int64_t>>& inserted) {
+  if (pointers.size() != letter.documents.size()) {
+    return absl::InternalError("segment pointers and documents differ in number");
+  }
   const std::string& sender = letter.record.sender();
   auto put = [&](Cf cf, const std::string& key, std::string_view value) {
     return FromRocksDb(batch.Put(db_.cf(cf), key, rocksdb::Slice(value.data(), value.size())),
@@ -145,7 +160,9 @@ absl::Status LedgerStore::AddNewLetter(rocksdb::WriteBatch& batch, const NewLett
   for (uint32_t i = 0; i < letter.documents.size(); ++i) {
     const crypto::EncryptedDocument& document = letter.documents[i];
     UTPOST_RETURN_IF_ERROR(
-        put(Cf::kDocuments, keys::Document(letter.id, i), document.ciphertext()));
+        put(Cf::kDocuments, keys::Document(letter.id, i), EncodeSegmentPointer(pointers[i])));
+    UTPOST_RETURN_IF_ERROR(db_.AddSegmentBytes(batch, pointers[i].segment,
+                                               static_cast<int64_t>(pointers[i].RecordBytes())));
     UTPOST_RETURN_IF_ERROR(
         put(Cf::kDocumentKeys, keys::DocumentKey(letter.id, i), document.SerializeKey()));
   }
@@ -187,8 +204,21 @@ absl::Status LedgerStore::CommitLetterUpdate(const LetterUpdate& update) {
     UTPOST_RETURN_IF_ERROR(
         AddEventCounters(db_, batch, update.record.sender(), update.event->event()));
   }
+  // Segments whose live bytes this update lowers: reclaimed after it if nothing is left.
+  std::vector<uint64_t> emptied;
   if (update.purge_documents) {
     for (uint32_t i = 0; i < update.document_count; ++i) {
+      std::string value;
+      rocksdb::Status s = db_.raw().Get(rocksdb::ReadOptions(), db_.cf(Cf::kDocuments),
+                                        keys::Document(update.id, i), &value);
+      if (!s.IsNotFound()) {
+        UTPOST_RETURN_IF_ERROR(FromRocksDb(s, "get document"));
+        if (std::optional<SegmentPointer> pointer = DecodeSegmentPointer(value)) {
+          UTPOST_RETURN_IF_ERROR(db_.AddSegmentBytes(
+              batch, pointer->segment, -static_cast<int64_t>(pointer->RecordBytes())));
+          emptied.push_back(pointer->segment);
+        }
+      }
       UTPOST_RETURN_IF_ERROR(FromRocksDb(
           batch.Delete(db_.cf(Cf::kDocuments), keys::Document(update.id, i)), "batch delete"));
       UTPOST_RETURN_IF_ERROR(
@@ -200,7 +230,14 @@ absl::Status LedgerStore::CommitLetterUpdate(const LetterUpdate& update) {
   }
   std::vector<std::pair<uint8_t, int64_t>> inserted;
   UTPOST_RETURN_IF_ERROR(AddTaskChanges(batch, update.tasks, inserted));
-  return WriteWithTasks(batch, std::move(inserted));
+  UTPOST_RETURN_IF_ERROR(WriteWithTasks(batch, std::move(inserted)));
+  if (emptied.empty()) return absl::OkStatus();
+  // The update is committed: a failure to delete a file now only delays getting the space
+  // back (the next start reclaims it), so it does not fail the update.
+  std::sort(emptied.begin(), emptied.end());
+  emptied.erase(std::unique(emptied.begin(), emptied.end()), emptied.end());
+  db_.ReclaimSegments(emptied).IgnoreError();
+  return absl::OkStatus();
 }
 
 absl::Status LedgerStore::ShredDocuments(const common::LetterIdBytes& id) {
@@ -309,12 +346,21 @@ absl::StatusOr<crypto::EncryptedDocument> LedgerStore::GetDocument(const common:
                                     keys::DocumentKey(id, position), &key);
   if (s.IsNotFound()) return absl::NotFoundError("document not found");
   UTPOST_RETURN_IF_ERROR(FromRocksDb(s, "get document key"));
-  std::string ciphertext;
-  s = db_.raw().Get(rocksdb::ReadOptions(), db_.cf(Cf::kDocuments), keys::Document(id, position),
-                    &ciphertext);
+  const std::string owner = keys::Document(id, position);
+  std::string value;
+  s = db_.raw().Get(rocksdb::ReadOptions(), db_.cf(Cf::kDocuments), owner, &value);
   if (s.IsNotFound()) return absl::NotFoundError("document not found");
   UTPOST_RETURN_IF_ERROR(FromRocksDb(s, "get document"));
-  return crypto::EncryptedDocument::FromParts(key.ToStringView(), std::move(ciphertext));
+  std::optional<SegmentPointer> pointer = DecodeSegmentPointer(value);
+  if (!pointer) {
+    // Stored before documents went to segments: the value is the ciphertext.
+    return crypto::EncryptedDocument::FromParts(key.ToStringView(), std::move(value));
+  }
+  absl::StatusOr<std::string> ciphertext = db_.segments().Read(*pointer, owner);
+  // The segment is reclaimed only once no pointer names it: the document was purged since.
+  if (absl::IsNotFound(ciphertext.status())) return absl::NotFoundError("document not found");
+  if (!ciphertext.ok()) return ciphertext.status();
+  return crypto::EncryptedDocument::FromParts(key.ToStringView(), *std::move(ciphertext));
 }
 
 absl::StatusOr<std::optional<IdempotencyRecord>> LedgerStore::GetIdempotency(

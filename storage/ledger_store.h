@@ -115,17 +115,19 @@ class LedgerStore {
   // `db` must outlive the store.
   explicit LedgerStore(Db& db) : db_(db) {}
 
-  // A document is stored in two parts: its ciphertext (column family "documents") and its
-  // wrapped data key (column family "document_keys"), so that the small key part can be
-  // destroyed, and that destruction made physical, without rewriting the ciphertext.
+  // A document is stored in two parts: its ciphertext, appended once to a segment file
+  // (storage/segments.h) and synced before the batch, which holds a pointer to it (column
+  // family "documents"); and its wrapped data key (column family "document_keys"), so that
+  // the small key part can be destroyed, and that destruction made physical, without
+  // rewriting the ciphertext. Returns once both are durable.
   [[nodiscard]] absl::Status CommitNewLetter(const NewLetter& letter);
   // As CommitNewLetter, with `extra` adding another store's changes of the same state change
   // (e.g. the submission a receipt letter is for) to the same synced batch.
   [[nodiscard]] absl::Status CommitNewLetter(
       const NewLetter& letter, absl::FunctionRef<absl::Status(rocksdb::WriteBatch&)> extra);
-  // With purge_documents, also deletes the documents' ciphertext and wrapped keys and records
+  // With purge_documents, also deletes the documents' pointers and wrapped keys and records
   // in the same batch that a shred is pending (PendingShreds); the caller then calls
-  // ShredDocuments.
+  // ShredDocuments. A segment left with nothing live is deleted after the batch.
   [[nodiscard]] absl::Status CommitLetterUpdate(const LetterUpdate& update);
 
   // Crypto-shredding: makes the deletion of letter `id`'s wrapped data keys physical (see
@@ -219,6 +221,7 @@ class LedgerStore {
  private:
   // Adds the writes of `letter` to `batch`; appends the queue entries it adds to `inserted`.
   absl::Status AddNewLetter(rocksdb::WriteBatch& batch, const NewLetter& letter,
+                            const std::vector<SegmentPointer>& pointers,
                             std::vector<std::pair<uint8_t, int64_t>>& inserted);
   // Adds `changes` to `batch`; appends the queue entries it adds to `inserted`.
   absl::Status AddTaskChanges(rocksdb::WriteBatch& batch, const std::vector<TaskChange>& changes,

@@ -68,8 +68,8 @@ void LedgerModule::RefreshMetrics() {
 
 absl::StatusOr<std::vector<service::StoreCheckpoint>> LedgerModule::Checkpoint(
     const std::filesystem::path& dir) {
-  UTPOST_ASSIGN_OR_RETURN(const uint64_t bytes,
-                          storage::CheckpointTo(db->raw(), dir / kLedgerComponent));
+  // The database and, beside it, the document segments its pointers name.
+  UTPOST_ASSIGN_OR_RETURN(const uint64_t bytes, db->Checkpoint(dir / kLedgerComponent));
   return std::vector<service::StoreCheckpoint>{{kLedgerComponent, bytes}};
 }
 
@@ -165,6 +165,13 @@ absl::StatusOr<std::unique_ptr<service::Module>> NewLedgerModule(service::Module
   storage::DbOptions db_options;
   db_options.path = config.data_dir;
   UTPOST_ASSIGN_OR_RETURN(module->db, storage::Db::Open(db_options));
+  for (const storage::SegmentRepair& repair : module->db->segments().repairs()) {
+    service::Log(spdlog::level::warn,
+                 "document segment had a torn tail (a write cut short by a stop); truncated",
+                 {{"segment", storage::SegmentFileName(repair.segment)},
+                  {"valid_bytes", absl::StrCat(repair.valid_bytes)},
+                  {"dropped_bytes", absl::StrCat(repair.dropped_bytes)}});
+  }
   module->store = std::make_unique<storage::LedgerStore>(*module->db);
   if (!keys.ok()) {
     return storage::KeyStoreUnavailable(*module->store, config.key_dir, keys.status());

@@ -411,21 +411,25 @@ TEST_F(LetterServiceTest, CancelDestroysDocumentsAndOnlyWorksBeforeHandOver) {
   EXPECT_TRUE(still.ok()) << "a refused cancel must not destroy documents";
 }
 
-TEST_F(LetterServiceTest, EveryAcknowledgedLetterWasSyncedToTheWal) {
+TEST_F(LetterServiceTest, EveryAcknowledgedLetterWasSyncedToTheWalAndItsSegment) {
   auto client = stack_->Client();
   storage::Db& db = *stack_->ledger().db;
   for (int i = 0; i < 5; ++i) {
-    const uint64_t before = db.Ticker(rocksdb::WAL_FILE_SYNCED);
+    const uint64_t wal_before = db.Ticker(rocksdb::WAL_FILE_SYNCED);
+    const uint64_t segments_before = db.segments().syncs();
     auto response = client.Send(ValidLetter(absl::StrCat("MARKER-SYNC-", i)));
     ASSERT_TRUE(response.ok()) << response.status();
-    // The ack came after at least one WAL sync that this write was part of.
-    EXPECT_GT(db.Ticker(rocksdb::WAL_FILE_SYNCED), before) << "letter " << i;
+    // The ack came after at least one WAL sync that this write was part of, and after an
+    // fdatasync of the segment its document went to.
+    EXPECT_GT(db.Ticker(rocksdb::WAL_FILE_SYNCED), wal_before) << "letter " << i;
+    EXPECT_GT(db.segments().syncs(), segments_before) << "letter " << i;
   }
 }
 
-TEST_F(LetterServiceTest, ConcurrentLettersShareWalSyncs) {
+TEST_F(LetterServiceTest, ConcurrentLettersShareWalAndSegmentSyncs) {
   storage::Db& db = *stack_->ledger().db;
   const uint64_t syncs_before = db.Ticker(rocksdb::WAL_FILE_SYNCED);
+  const uint64_t segment_syncs_before = db.segments().syncs();
   constexpr int kThreads = 16, kPerThread = 20;
   std::atomic<int> ok{0};
   std::vector<std::thread> threads;
@@ -449,6 +453,11 @@ TEST_F(LetterServiceTest, ConcurrentLettersShareWalSyncs) {
   EXPECT_GE(syncs, 1u);
   EXPECT_LT(syncs, static_cast<uint64_t>(kThreads * kPerThread))
       << "concurrent letters should be grouped into fewer WAL syncs";
+  const uint64_t segment_syncs = db.segments().syncs() - segment_syncs_before;
+  RecordProperty("segment_syncs", std::to_string(segment_syncs));
+  EXPECT_GE(segment_syncs, 1u);
+  EXPECT_LT(segment_syncs, static_cast<uint64_t>(kThreads * kPerThread))
+      << "concurrent letters should share segment fdatasyncs";
 }
 
 TEST_F(LetterServiceTest, NoPlaintextDocumentReachesTheDisk) {
