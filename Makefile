@@ -2,7 +2,8 @@
 #   make run          install missing Debian packages, build, start utpost --target=all
 #   make test         install, build, lint the protos, run every test and every fuzz harness
 #                     for FUZZ_REGRESS_SECONDS from its checked-in corpus
-#   make bench        build optimised and run the benchmarks (writes bench/results.md)
+#   make bench        install PostgreSQL and libpq too (the benchmark's peer), build optimised
+#                     and run the benchmarks (writes bench/results.md)
 #   make asan         build and test with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz         build the libFuzzer harnesses (clang) and run each for FUZZ_SECONDS
 #   make fuzz-merge   add what make fuzz found that reaches new coverage to fuzz/corpus
@@ -21,11 +22,15 @@ CMAKE_FLAGS ?=
 BUF_VERSION = 1.47.2
 SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
 
-.PHONY: run test build deps bench asan format format-check lint-proto clean \
+.PHONY: run test build deps bench-deps bench asan format format-check lint-proto clean \
         fuzz fuzz-build fuzz-merge fuzz-seeds fuzz-regress
 
 deps:
 	@tools/install-deps.sh
+
+# make bench also needs PostgreSQL (the benchmark's peer) and libpq; make run and make test do not.
+bench-deps:
+	@tools/install-deps.sh bench
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
@@ -51,11 +56,11 @@ lint-proto: deps
 	cd proto && ../$(BUILD)/npm/node_modules/.bin/buf lint
 	@echo "buf lint: passed"
 
-bench: deps
+bench: bench-deps
 	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DUTPOST_BUILD_TESTS=OFF
 	cmake --build $(BENCH_BUILD) -j$(JOBS) --target utpost utpost_loadgen utpost_bench_ceilings \
 	  utpost_bench_lease utpost_registry_import utpost_bench_routing utpost_bench_forms \
-	  utpost_crypto_bench
+	  utpost_crypto_bench utpost_bench_pg
 	bench/run.sh $(BENCH_BUILD)
 	$(BENCH_BUILD)/bench/utpost_crypto_bench --benchmark_min_time=0.5 | tee bench/crypto_results.txt
 

@@ -10,6 +10,13 @@
 #   transport ceiling  utpost_bench_ceilings echo-server: same gRPC, mTLS and threading,
 #                      no work; driven by the same utpost_loadgen command
 #   disk ceiling       utpost_bench_ceilings disk: appends + fdatasync on the same filesystem
+#   PostgreSQL peer    what a municipality would otherwise run: a throwaway PostgreSQL
+#                      cluster (initdb in the bench directory, so on the same disk; started
+#                      on 127.0.0.1 and a free port, see start_pg), driven by utpost_bench_pg:
+#                      the same documents, one autocommit INSERT per letter over libpq. As
+#                      root, initdb, postgres and pg_ctl run as the user postgres (PostgreSQL
+#                      refuses root). Skipped, with a note in the table, when PostgreSQL's
+#                      server or utpost_bench_pg (built only where libpq is found) is missing.
 # Then utpost_bench_lease, once: LeaseTasks of 1000 tasks on an empty queue and after 10^6
 # tasks were queued, leased and finished (BENCH_LEASE_FINISHED, default 1000000).
 # Then the registry import: utpost --target=registry on a fresh data directory, and
@@ -40,15 +47,19 @@
 #   BENCH_SECONDS  measured seconds per run (default 15; each run adds 2 s of warm-up)
 #   BENCH_DIR      parent of the temporary directories (default ./build-bench/tmp). All runs
 #                  write there, so utpost and the disk ceiling use the same disk.
-#   BENCH_ONLY     unset: everything, and bench/results.md is rewritten. "routing": the
+#   BENCH_ONLY     unset: everything, and bench/results.md is rewritten. "send": the two
+#                  SendLetter scenarios alone (utpost, the ceilings and the PostgreSQL peer
+#                  at 64 KiB and 1 MiB; about 3 minutes at BENCH_SECONDS=15); "routing": the
 #                  routing scenario alone (about 40 s at BENCH_SECONDS=15); "delivery": the
-#                  delivery scenario alone (a few minutes, most of it the drain). Only that
-#                  section of bench/results.md is replaced (added if missing), the rest kept.
+#                  delivery scenario alone (a few minutes, most of it the drain); "forms": the
+#                  forms scenario alone. Only that section of bench/results.md is replaced
+#                  (added if missing), the rest kept.
+#   BENCH_PG_BIN   the PostgreSQL peer's load generator (default BUILD_DIR/bench/utpost_bench_pg)
 #   BENCH_BACKLOG        letters in the drain's backlog (default 100000)
 #   BENCH_BACKLOG_BYTES  their document size (default 65536)
 #
-# Every server started here is stopped (SIGTERM, then SIGKILL after 60 s) and every temporary
-# directory removed, also on failure or Ctrl-C.
+# Every server started here is stopped (SIGTERM, then SIGKILL after 60 s; PostgreSQL with
+# `pg_ctl stop -m fast`) and every temporary directory removed, also on failure or Ctrl-C.
 set -euo pipefail
 
 if [[ $# -ne 1 ]]; then
@@ -60,9 +71,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$build_arg" && pwd)
 seconds=${BENCH_SECONDS:-15}
 only=${BENCH_ONLY:-}
-if [[ -n $only && $only != routing && $only != delivery && $only != forms ]]; then
-  echo "run.sh: BENCH_ONLY=$only: the scenarios that run alone are 'routing', 'delivery' and" \
-    "'forms'" >&2
+if [[ -n $only && $only != send && $only != routing && $only != delivery && $only != forms ]]
+then
+  echo "run.sh: BENCH_ONLY=$only: the scenarios that run alone are 'send', 'routing'," \
+    "'delivery' and 'forms'" >&2
   exit 2
 fi
 backlog=${BENCH_BACKLOG:-100000}
@@ -79,15 +91,22 @@ registry_import_bin=$build/bench/utpost_registry_import
 registry_rows=${BENCH_REGISTRY_ROWS:-1000000}
 routing_bin=$build/bench/utpost_bench_routing
 forms_bin=$build/bench/utpost_bench_forms
-needed=("$utpost_bin" "$routing_bin")
+pg_peer_bin=${BENCH_PG_BIN:-$build/bench/utpost_bench_pg}
+needed=("$utpost_bin")
+if [[ $only != send ]]; then
+  needed+=("$routing_bin")
+fi
 if [[ -z $only || $only == forms ]]; then
   needed+=("$forms_bin")
 fi
 if [[ $only != routing ]]; then
   needed+=("$loadgen_bin")
 fi
+if [[ -z $only || $only == send ]]; then
+  needed+=("$ceilings_bin")
+fi
 if [[ -z $only ]]; then
-  needed+=("$ceilings_bin" "$lease_bin" "$registry_import_bin")
+  needed+=("$lease_bin" "$registry_import_bin")
 fi
 for bin in "${needed[@]}"; do
   if [[ ! -x $bin ]]; then
@@ -101,6 +120,7 @@ done
 mkdir -p "$bench_dir"
 work=$(mktemp -d "$bench_dir/run.XXXXXX")
 results=$work/results.jsonl
+send_commands=$work/send_commands.txt
 lease_results=$work/lease.jsonl
 commands=$work/commands.txt
 routing_results=$work/routing.jsonl
@@ -112,6 +132,7 @@ forms_commands=$work/forms_commands.txt
 : >"$forms_results"
 : >"$forms_commands"
 : >"$results"
+: >"$send_commands"
 : >"$lease_results"
 : >"$commands"
 : >"$routing_results"
@@ -181,6 +202,74 @@ stop_sim() {
   stop_process "$pid"
 }
 
+# The PostgreSQL peer's cluster: pg_dir is its temporary directory (data in pg_dir/data, its
+# Unix socket and logs in pg_dir) while it exists, pg_port and pg_pid (the postmaster) while
+# it runs. pg_bindir holds initdb, postgres, pg_ctl and pg_isready; pg_as runs them as the
+# user postgres when this script runs as root (PostgreSQL refuses to run as root), directly
+# otherwise. pg_skip says why the peer cannot run here ("" when it can).
+pg_dir=""
+pg_port=""
+pg_pid=""
+pg_bindir=""
+pg_as=()
+pg_skip=""
+
+# find_pg_bindir: prints the directory with PostgreSQL's server programs: pg_config --bindir,
+# else Debian's /usr/lib/postgresql/<major>/bin (not on PATH; the newest major), else where
+# initdb is on PATH. Fails if there is none.
+find_pg_bindir() {
+  local dir candidates=()
+  if command -v pg_config >/dev/null 2>&1; then
+    candidates+=("$(pg_config --bindir 2>/dev/null || true)")
+  fi
+  while IFS= read -r dir; do
+    candidates+=("$dir")
+  done < <(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5,5nr)
+  if command -v initdb >/dev/null 2>&1; then
+    candidates+=("$(dirname "$(command -v initdb)")")
+  fi
+  for dir in "${candidates[@]}"; do
+    if [[ -n $dir && -x $dir/initdb && -x $dir/postgres && -x $dir/pg_ctl && -x $dir/pg_isready ]]
+    then
+      echo "$dir"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# pg_run COMMAND...: runs COMMAND as PostgreSQL's user (see pg_as), from / so that no
+# working directory it cannot enter is in its way.
+pg_run() {
+  (cd / && "${pg_as[@]}" "$@")
+}
+
+# free_port: prints a TCP port on 127.0.0.1 that was free a moment ago.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# stop_pg: stops the peer's cluster (pg_ctl stop -m fast, then -m immediate if that fails),
+# then removes its directory and forgets it. Returns 1 if the fast stop failed.
+stop_pg() {
+  [[ -n $pg_dir ]] || return 0
+  local dir=$pg_dir rc=0
+  pg_dir=""
+  pg_pid=""
+  if [[ -f $dir/data/postmaster.pid ]]; then
+    if ! pg_run "$pg_bindir/pg_ctl" stop -D "$dir/data" -m fast -w -t 60 >"$dir/stop.log" 2>&1
+    then
+      rc=1
+      echo "run.sh: PostgreSQL did not stop with pg_ctl stop -m fast:" >&2
+      cat "$dir/stop.log" >&2
+      tail -n 20 "$dir/server.log" >&2 || true
+      pg_run "$pg_bindir/pg_ctl" stop -D "$dir/data" -m immediate -w -t 60 >/dev/null 2>&1 || true
+    fi
+  fi
+  rm -rf "$dir"
+  return "$rc"
+}
+
 cleanup() {
   if [[ -n $sampler_pid ]]; then
     kill -TERM "$sampler_pid" 2>/dev/null || true
@@ -194,12 +283,36 @@ cleanup() {
   stop_sim || true
   stop_router || true
   stop_server || true
+  stop_pg || true
   rm -rf "$work"
   rmdir "$bench_dir" 2>/dev/null || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# The PostgreSQL peer: whether it can run here (else its rows say why not).
+pg_version=""
+if [[ -z $only || $only == send ]]; then
+  if [[ ! -x $pg_peer_bin ]]; then
+    echo "run.sh: $pg_peer_bin is missing" >&2
+    pg_skip="utpost_bench_pg is missing (it is built only where libpq is found: install"
+    pg_skip+=" libpq-dev, or run tools/install-deps.sh bench, then configure and build again)"
+  elif ! pg_bindir=$(find_pg_bindir); then
+    pg_skip="PostgreSQL is not installed (no initdb, postgres, pg_ctl and pg_isready found;"
+    pg_skip+=" tools/install-deps.sh bench installs it)"
+  elif [[ $(id -u) -eq 0 ]] && ! id -u postgres >/dev/null 2>&1; then
+    pg_skip="running as root, and there is no user postgres to run PostgreSQL as"
+  else
+    if [[ $(id -u) -eq 0 ]]; then
+      pg_as=(runuser -u postgres --)
+    fi
+    pg_version=$("$pg_bindir/postgres" --version)
+  fi
+  if [[ -n $pg_skip ]]; then
+    echo "run.sh: the PostgreSQL peer will be skipped: $pg_skip" >&2
+  fi
+fi
 
 # start_process PID_VAR CLIENT_CONFIG LOG COMMAND...: starts COMMAND in the background,
 # stores its pid in the variable named PID_VAR (server_pid, router_pid, courier_pid or
@@ -282,6 +395,88 @@ run_disk() {
   record "${disk[@]}"
   "${disk[@]}" >>"$results"
   rm -rf "$dir"
+}
+
+# start_pg NAME: a fresh PostgreSQL cluster in a new directory under $work (the bench
+# directory, so on the same disk as utpost's data and the disk ceiling's file), serving on
+# 127.0.0.1 at a free port with its Unix socket in that directory; sets pg_dir, pg_port and
+# pg_pid. Settings, on the command line so that results.md shows them: fsync,
+# synchronous_commit and full_page_writes on (PostgreSQL's defaults, named so that nobody
+# wonders), shared_buffers 128MB (the default: the documents are written once and never read
+# back here, so a larger cache would only hold pages nobody asks for; a municipality's
+# server shares its memory with other work), max_connections 32 (16 workers, the set-up
+# connection, room for pg_isready); everything else at initdb's defaults (max_wal_size 1GB,
+# checkpoint_timeout 5min, wal_level replica, autovacuum on). Trust authentication: a
+# throwaway cluster reachable only on loopback.
+start_pg() {
+  local name=$1
+  pg_dir=$(cd "$(mktemp -d "$work/$name.XXXXXX")" && pwd)
+  if ((${#pg_as[@]} > 0)); then
+    # The user postgres owns the cluster's directory and must reach it through $work.
+    chmod 711 "$work"
+    chown postgres: "$pg_dir"
+    if ! pg_run test -w "$pg_dir"; then
+      echo "run.sh: the user postgres cannot write to $pg_dir; set BENCH_DIR to a directory" \
+        "whose parents it can enter" >&2
+      exit 1
+    fi
+  fi
+  pg_port=$(free_port)
+  local initdb=("$pg_bindir/initdb" -D "$pg_dir/data" -U postgres --auth=trust --no-locale
+    -E UTF8 --no-instructions)
+  record "${pg_as[@]}" "${initdb[@]}"
+  if ! pg_run "${initdb[@]}" >"$pg_dir/initdb.log" 2>&1; then
+    echo "run.sh: initdb failed:" >&2
+    cat "$pg_dir/initdb.log" >&2
+    exit 1
+  fi
+  local settings="-c listen_addresses=127.0.0.1 -c port=$pg_port"
+  settings+=" -c unix_socket_directories=$pg_dir -c max_connections=32"
+  settings+=" -c shared_buffers=128MB -c fsync=on -c synchronous_commit=on"
+  settings+=" -c full_page_writes=on"
+  local start=("$pg_bindir/pg_ctl" start -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60
+    -o "$settings")
+  record "${pg_as[@]}" "${start[@]}"
+  if ! pg_run "${start[@]}" >"$pg_dir/start.log" 2>&1; then
+    echo "run.sh: PostgreSQL did not start:" >&2
+    cat "$pg_dir/start.log" "$pg_dir/server.log" >&2 || true
+    exit 1
+  fi
+  local tenths=0
+  until "$pg_bindir/pg_isready" -q -h 127.0.0.1 -p "$pg_port"; do
+    if ((tenths >= 600)); then
+      echo "run.sh: PostgreSQL did not accept connections on 127.0.0.1:$pg_port within 60 s" >&2
+      tail -n 20 "$pg_dir/server.log" >&2
+      exit 1
+    fi
+    sleep 0.1
+    tenths=$((tenths + 1))
+  done
+  pg_pid=$(head -n 1 "$pg_dir/data/postmaster.pid")
+}
+
+# run_pg DOCUMENT_BYTES NAME: the PostgreSQL peer: a fresh cluster, one utpost_bench_pg run
+# against it, the cluster stopped and removed. When the peer cannot run here, a row that
+# says why.
+run_pg() {
+  local bytes=$1 name=$2
+  if [[ -n $pg_skip ]]; then
+    python3 -c 'import json, sys
+print(json.dumps({"label": "PostgreSQL peer", "document_bytes": int(sys.argv[1]),
+                  "skipped": sys.argv[2]}))' "$bytes" "$pg_skip" >>"$results"
+    return 0
+  fi
+  start_pg "$name"
+  local peer=("$pg_peer_bin" --conninfo "host=127.0.0.1 port=$pg_port user=postgres dbname=postgres"
+    --concurrency "$concurrency" --document-bytes "$bytes" --duration "$seconds" --warmup 2
+    --server-pid "$pg_pid" --label "PostgreSQL peer")
+  record "${peer[@]}"
+  "${peer[@]}" >>"$results"
+  local stop=("$pg_bindir/pg_ctl" stop -D "$pg_dir/data" -m fast -w -t 60)
+  record "${pg_as[@]}" "${stop[@]}"
+  if ! stop_pg; then
+    exit 1
+  fi
 }
 
 # start_routing_ledger DIR: utpost --target=ledger,registry on DIR/data (log DIR/ledger.log);
@@ -629,7 +824,8 @@ run_forms() {
   done
 }
 
-if [[ -z $only ]]; then
+if [[ -z $only || $only == send ]]; then
+  record_file=$send_commands
   for scenario in 65536:64k 1048576:1m; do
     bytes=${scenario%%:*}
     name=${scenario##*:}
@@ -637,8 +833,12 @@ if [[ -z $only ]]; then
     run_loadgen_against utpost "utpost-$name" "$bytes" "$utpost_bin" --target=ledger --log-level warn
     run_loadgen_against "transport ceiling" "echo-$name" "$bytes" "$ceilings_bin" echo-server
     run_disk "$bytes" "disk-$name"
+    run_pg "$bytes" "pg-$name"
   done
+  record_file=$commands
+fi
 
+if [[ -z $only ]]; then
   echo "run.sh: lease cost: 1000 tasks, empty queue and after $lease_finished finished" >&2
   lease=("$lease_bin" --dir "$work" --finished "$lease_finished")
   record "${lease[@]}"
@@ -711,15 +911,16 @@ export BENCH_ONLY=$only
 export BENCH_CONCURRENCY=$concurrency BENCH_MEASURED=$seconds BENCH_BUILD_ARG=$build_arg
 export BENCH_BUILD_TYPE=${build_type:-unknown} BENCH_REVISION=$revision BENCH_CPU=$cpu
 export BENCH_FILESYSTEM=$filesystem BENCH_NPROC BENCH_KERNEL BENCH_DATE
+export BENCH_PG_VERSION=$pg_version
 if [[ $only != forms ]]; then
 python3 - "$results" "$commands" "$root/bench/results.md" "$lease_results" \
   "$routing_results" "$routing_commands" "$delivery_results" "$delivery_commands" \
-  "$delivery_defaults_config" "$delivery_config" <<'PY'
+  "$delivery_defaults_config" "$delivery_config" "$send_commands" <<'PY'
 import json, os, re, sys
 
 (results_path, commands_path, out_path, lease_path, routing_path, routing_commands_path,
  delivery_path, delivery_commands_path, delivery_defaults_config_path,
- delivery_config_path) = sys.argv[1:11]
+ delivery_config_path, send_commands_path) = sys.argv[1:12]
 env = os.environ
 only = env["BENCH_ONLY"]
 runs = [json.loads(line) for line in open(results_path) if line.strip()]
@@ -727,16 +928,27 @@ leases = [json.loads(line) for line in open(lease_path) if line.strip()]
 routings = [json.loads(line) for line in open(routing_path) if line.strip()]
 commands = [line.rstrip("\n") for line in open(commands_path)]
 routing_commands = [line.rstrip("\n") for line in open(routing_commands_path)]
+send_commands = [line.rstrip("\n") for line in open(send_commands_path)]
 scenarios = [(65536, "64 KiB documents"), (1048576, "1 MiB documents")]
-rows = ["utpost", "transport ceiling", "disk ceiling"]
+PEER = "PostgreSQL peer"
+rows = ["utpost", "transport ceiling", "disk ceiling", PEER]
 concurrency, seconds = env["BENCH_CONCURRENCY"], env["BENCH_MEASURED"]
 build_arg = env["BENCH_BUILD_ARG"]
 
 
 def find(label, size):
+    """The run of `label` at `size`; None if it is missing or was skipped."""
     for run in runs:
-        if run["label"] == label and run["document_bytes"] == size:
+        if run["label"] == label and run["document_bytes"] == size and "skipped" not in run:
             return run
+    return None
+
+
+def skipped(label, size):
+    """Why the run of `label` at `size` was skipped, or None."""
+    for run in runs:
+        if run["label"] == label and run["document_bytes"] == size and "skipped" in run:
+            return run["skipped"]
     return None
 
 
@@ -1022,15 +1234,155 @@ delivery += [
     "```",
 ] + delivery_commands + ["```", DELIVERY_END]
 
+# The SendLetter section, between markers so that BENCH_ONLY=send can replace it alone.
+SEND_START, SEND_END = "<!-- send:start -->", "<!-- send:end -->"
+pg_version = env.get("BENCH_PG_VERSION", "")
+send = [
+    SEND_START,
+    "# SendLetter benchmark",
+    "",
+    f"Closed loop, {concurrency} concurrent clients (one mTLS connection each, or one libpq",
+    "connection each for the PostgreSQL peer), one PDF document per letter, "
+    f"{seconds} s measured after",
+    "2 s of warm-up. Latency is client-side, per SendLetter call (or per write + fdatasync for",
+    "the disk ceiling, per INSERT for the peer); the table counts successful calls only. MiB/s",
+    "counts document bytes. Peak RSS is the server's VmHWM (for the peer: see below); CPU cores",
+    "are CPU seconds per second during the measured window.",
+    "",
+    "- utpost: `utpost --target=ledger` (RocksDB, synced write per letter, AES-256-GCM per",
+    "  document).",
+    "- transport ceiling: the same gRPC server set-up (mTLS, limits, keepalive, 32-thread",
+    "  executor) answering SendLetter at once without storing anything.",
+    f"- disk ceiling: {concurrency} threads appending the same bytes per letter to one file on",
+    "  the same filesystem, fdatasync after each write.",
+    "- PostgreSQL peer: what a municipality would otherwise run, its case system storing each",
+    f"  letter in its own PostgreSQL" + (f" (`{pg_version}`)." if pg_version else "."),
+    "  A throwaway cluster per scenario, made by `initdb` in the same bench directory (same",
+    "  disk) and started on 127.0.0.1 with",
+    "  `fsync=on`, `synchronous_commit=on` and `full_page_writes=on` (PostgreSQL's defaults,",
+    "  named explicitly), `shared_buffers=128MB` (the default: the documents are written once",
+    "  and never read back here, so a larger cache would only hold pages nobody asks for),",
+    "  `max_connections=32`, everything else at initdb's defaults (`max_wal_size` 1GB,",
+    "  `checkpoint_timeout` 5min, autovacuum on). `utpost_bench_pg`: "
+    f"{concurrency} threads, each with its",
+    "  own libpq connection over TCP on loopback (no TLS, unlike utpost's mTLS), each in a",
+    "  closed loop one autocommit `INSERT ... RETURNING id` of a row (recipient text, status",
+    "  text, document bytea) into `letters` (bigserial primary key, `created_at` default",
+    "  `now()`), the same document bytes as utpost_loadgen sends, as a binary parameter of a",
+    "  prepared statement. Like utpost it writes each document twice: into the WAL, synced at",
+    "  commit, then into the table's heap/TOAST pages, written back later by the background",
+    "  writer and the checkpointer. Its server peak RSS is the highest sum of PSS over the",
+    "  postmaster and all its processes, sampled every 250 ms (shared buffers counted once;",
+    "  the sum of their VmHWM, which counts them once per process, is in the JSON as",
+    "  `server_vmhwm_sum_mib`); its server CPU is that of all those processes.",
+    "",
+    "| scenario | run | letters/s | MiB/s | p50 ms | p99 ms | server peak RSS MiB "
+    "| server CPU cores | loadgen CPU cores | errors |",
+    "|---|---|--:|--:|--:|--:|--:|--:|--:|---|",
+]
+for size, title in scenarios:
+    for label in rows:
+        run = find(label, size)
+        if run is None:
+            why = skipped(label, size)
+            what = "missing" if why is None else f"skipped: {why}"
+            send.append(f"| {title} | {label} | {what} | | | | | | | |")
+            continue
+        errors = ", ".join(f"{k} {v}" for k, v in run["errors"].items()) or "0"
+        send.append(
+            f"| {title} | {label} | {cell(run['letters_per_s'])} | {cell(run['mib_per_s'])} "
+            f"| {cell(run['p50_ms'], 2)} | {cell(run['p99_ms'], 2)} "
+            f"| {cell(run['server_peak_rss_mib'], 0)} | {cell(run.get('server_cpu_cores'), 2)} "
+            f"| {cell(run.get('loadgen_cpu_cores'), 2)} | {errors} |")
+send.append("")
+
+
+def peer_missing(size):
+    return "the PostgreSQL peer " + ("was skipped (see its row)" if skipped(PEER, size)
+                                     else "is missing")
+
+
+utpost, echo = find("utpost", 65536), find("transport ceiling", 65536)
+disk, peer = find("disk ceiling", 65536), find(PEER, 65536)
+if (utpost and echo and disk and echo["letters_per_s"] and disk["letters_per_s"]
+        and utpost["p99_ms"] is not None):
+    lower, lower_name = min((echo["letters_per_s"], "transport"), (disk["letters_per_s"], "disk"))
+    share = 100.0 * utpost["letters_per_s"] / lower
+    p99 = utpost["p99_ms"]
+    if peer and peer["letters_per_s"]:
+        times = utpost["letters_per_s"] / peer["letters_per_s"]
+        versus = (f"{times:.2f}× the PostgreSQL peer's {cell(peer['letters_per_s'])} letters/s "
+                  f"(target ≥ 2.5×: {verdict(times >= 2.5)})")
+    else:
+        versus = f"against the PostgreSQL peer: not computed, {peer_missing(65536)}"
+    send.append(
+        f"- **64 KiB, {concurrency} in flight:** SendLetter reaches {share:.0f} % of the lower "
+        f"of the transport and disk ceilings (the {lower_name} ceiling, {cell(lower)} letters/s; "
+        f"target ≥ 60 %: {verdict(share >= 60)}), {versus}, with p99 {p99:.1f} ms "
+        f"(target < 30 ms: {verdict(p99 < 30)}).")
+else:
+    send.append("- **64 KiB:** not computed: a run is missing or had no successful letters.")
+utpost, disk, peer = find("utpost", 1048576), find("disk ceiling", 1048576), find(PEER, 1048576)
+if utpost and disk and disk["mib_per_s"] and utpost["server_peak_rss_mib"] is not None:
+    share = 100.0 * utpost["mib_per_s"] / disk["mib_per_s"]
+    rss = utpost["server_peak_rss_mib"]
+    if peer and peer["mib_per_s"]:
+        beside = (f"; the PostgreSQL peer {cell(peer['mib_per_s'])} MiB/s "
+                  f"({100.0 * peer['mib_per_s'] / disk['mib_per_s']:.0f} % of the disk "
+                  f"ceiling; utpost {utpost['mib_per_s'] / peer['mib_per_s']:.2f}× the peer)")
+    else:
+        beside = f"; {peer_missing(1048576)}"
+    send.append(
+        f"- **1 MiB:** SendLetter reaches {share:.0f} % of the disk ceiling's bytes/s "
+        f"(target ≥ 75 %: {verdict(share >= 75)}), peak RSS {rss:.0f} MiB "
+        f"(target < 1 GiB: {verdict(rss < 1024)}){beside}.")
+else:
+    send.append("- **1 MiB:** not computed: a run is missing or reported no peak RSS.")
+peers = [run for run in (find(PEER, size) for size, _ in scenarios) if run]
+if peers:
+    send.append(
+        "- **PostgreSQL peer, bytes written:** "
+        + "; ".join(
+            f"{size_name(run['document_bytes'])}: {cell(run.get('wal_mib'), 0)} MiB of WAL and "
+            f"a table of {cell(run.get('table_mib'), 0)} MiB (heap, TOAST, index) for "
+            f"{run.get('inserted', 0):,} letters of "
+            f"{cell(run.get('inserted', 0) * run['document_bytes'] / 1048576, 0)} MiB"
+            for run in peers)
+        + ".")
+if any(run.get("errors") for run in runs):
+    send.append("- Some calls failed (see the errors column); their latencies are not in the table.")
+send += [
+    "",
+    f"Measured {env['BENCH_DATE']}, revision {env['BENCH_REVISION']}, "
+    f"{env['BENCH_BUILD_TYPE']} build, nproc {env['BENCH_NPROC']}, data on "
+    f"{env['BENCH_FILESYSTEM']}, with `"
+    + ("BENCH_ONLY=send " if only else "")
+    + f"BENCH_SECONDS={seconds} bench/run.sh {build_arg}`.",
+    "",
+    "Commands (`$tmp` is a fresh `mktemp -d` under the bench directory; each utpost and echo",
+    "server was stopped with SIGTERM after its load run; as root, PostgreSQL's programs run as",
+    "the user postgres):",
+    "",
+    "```",
+] + send_commands + ["```", SEND_END]
+
 if only:
     old = open(out_path).read() if os.path.exists(out_path) else ""
     start, end, block = {
+        "send": (SEND_START, SEND_END, "\n".join(send)),
         "routing": (ROUTING_START, ROUTING_END, "\n".join(routing)),
         "delivery": (DELIVERY_START, DELIVERY_END, "\n".join(delivery)),
     }[only]
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    # A results.md written before the SendLetter section had markers: the section is the
+    # file's start, up to the next section or marker.
+    legacy = re.compile(r"\A# SendLetter benchmark\n.*?(?=\n## |\n<!-- |\Z)", re.S)
     if pattern.search(old):
         text = pattern.sub(lambda _: block, old)
+    elif only == "send" and legacy.search(old):
+        text = legacy.sub(lambda _: block, old)
+    elif only == "send":
+        text = block + "\n\n" + old.lstrip("\n")
     elif "\n## Environment\n" in old:
         text = old.replace("\n## Environment\n", "\n" + block + "\n\n## Environment\n", 1)
     else:
@@ -1041,68 +1393,16 @@ if only:
     sys.exit(0)
 
 
-lines = [
-    "# SendLetter benchmark",
-    "",
-    f"Closed loop, {concurrency} concurrent clients (one mTLS connection each), one PDF document",
-    f"per letter, {seconds} s measured after 2 s of warm-up. Latency is client-side, per",
-    "SendLetter call (or per write + fdatasync for the disk ceiling); the table counts",
-    "successful calls only. MiB/s counts document bytes. Peak RSS is the server's VmHWM;",
-    "CPU cores are CPU seconds per second during the measured window.",
-    "",
-    "- utpost: `utpost` (RocksDB, synced write per letter, AES-256-GCM per document).",
-    "- transport ceiling: the same gRPC server set-up (mTLS, limits, keepalive, 32-thread",
-    "  executor) answering SendLetter at once without storing anything.",
-    f"- disk ceiling: {concurrency} threads appending the same bytes per letter to one file on",
-    "  the same filesystem, fdatasync after each write.",
-    "",
-    "| scenario | run | letters/s | MiB/s | p50 ms | p99 ms | server peak RSS MiB "
-    "| server CPU cores | loadgen CPU cores | errors |",
-    "|---|---|--:|--:|--:|--:|--:|--:|--:|---|",
-]
-for size, title in scenarios:
-    for label in rows:
-        run = find(label, size)
-        if run is None:
-            lines.append(f"| {title} | {label} | missing | | | | | | | |")
-            continue
-        errors = ", ".join(f"{k} {v}" for k, v in run["errors"].items()) or "0"
-        lines.append(
-            f"| {title} | {label} | {cell(run['letters_per_s'])} | {cell(run['mib_per_s'])} "
-            f"| {cell(run['p50_ms'], 2)} | {cell(run['p99_ms'], 2)} "
-            f"| {cell(run['server_peak_rss_mib'], 0)} | {cell(run.get('server_cpu_cores'), 2)} "
-            f"| {cell(run.get('loadgen_cpu_cores'), 2)} | {errors} |")
-lines.append("")
-
-utpost, echo = find("utpost", 65536), find("transport ceiling", 65536)
-if utpost and echo and echo["letters_per_s"] and utpost["p99_ms"] is not None:
-    share = 100.0 * utpost["letters_per_s"] / echo["letters_per_s"]
-    p99 = utpost["p99_ms"]
-    lines.append(
-        f"- **64 KiB:** SendLetter reaches {share:.0f} % of the transport ceiling "
-        f"(target ≥ 80 %: {verdict(share >= 80)}) with p99 {p99:.1f} ms "
-        f"(target < 50 ms: {verdict(p99 < 50)}).")
-else:
-    lines.append("- **64 KiB:** not computed: a run is missing or had no successful letters.")
 registry = json.loads(env["BENCH_REGISTRY_RESULT"])
-lines.append(
+lines = send + [
+    "",
+    "## Registry import",
+    "",
     f"- **Registry import:** {registry['imported']:,} of {registry['rows']:,} rows in "
     f"{registry['seconds']:.1f} s ({registry['rows_per_s']:,.0f} rows/s) through "
     f"RegistryService.Import (one stream, messages of 1000 rows, each a synced batch) "
-    f"(target < 60 s: {verdict(registry['seconds'] < 60 and registry['errors'] == 0)}).")
-utpost, disk = find("utpost", 1048576), find("disk ceiling", 1048576)
-if utpost and disk and disk["mib_per_s"] and utpost["server_peak_rss_mib"] is not None:
-    share = 100.0 * utpost["mib_per_s"] / disk["mib_per_s"]
-    rss = utpost["server_peak_rss_mib"]
-    lines.append(
-        f"- **1 MiB:** SendLetter reaches {share:.0f} % of the disk ceiling's bytes/s "
-        f"(target ≥ 70 %: {verdict(share >= 70)}), peak RSS {rss:.0f} MiB "
-        f"(target < 1 GiB: {verdict(rss < 1024)}).")
-else:
-    lines.append("- **1 MiB:** not computed: a run is missing or reported no peak RSS.")
-if any(run["errors"] for run in runs):
-    lines.append("- Some calls failed (see the errors column); their latencies are not in the table.")
-
+    f"(target < 60 s: {verdict(registry['seconds'] < 60 and registry['errors'] == 0)}).",
+]
 lines += [
     "",
     "## Lease cost",
@@ -1147,8 +1447,9 @@ lines += [""] + routing + [""] + delivery + [
     f"- command: `BENCH_SECONDS={seconds} bench/run.sh {build_arg}` (`make bench` builds "
     "build-bench in Release, then runs `bench/run.sh build-bench`)",
     "",
-    "Commands run (`$tmp` is a fresh `mktemp -d` under the bench directory; each server was",
-    "stopped with SIGTERM after its load run):",
+    "Commands of the lease benchmark and the registry import (`$tmp` is a fresh `mktemp -d`",
+    "under the bench directory; the server was stopped with SIGTERM after its load run; the",
+    "other sections list their own):",
     "",
     "```",
 ] + commands + ["```", ""]

@@ -3,21 +3,18 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
-#include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "bench/document.h"
 #include "common/status_macros.h"
 
 namespace utpost::bench {
 namespace {
-
-constexpr std::string_view kPdfHeader = "%PDF-1.4\n";
 
 absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -63,13 +60,7 @@ v1::SendLetterRequest MakeLetter(uint64_t document_bytes, std::string_view refer
   v1::Document* document = request.add_documents();
   document->set_filename("letter.pdf");
   document->set_media_type("application/pdf");
-  std::string content(std::max<uint64_t>(document_bytes, kPdfHeader.size()), '\0');
-  content.replace(0, kPdfHeader.size(), kPdfHeader);
-  for (size_t i = kPdfHeader.size(); i < content.size(); i += sizeof(uint64_t)) {
-    const uint64_t word = random();
-    std::memcpy(content.data() + i, &word, std::min(sizeof(word), content.size() - i));
-  }
-  document->set_content(std::move(content));
+  document->set_content(MakePdfDocument(document_bytes, random));
   return request;
 }
 

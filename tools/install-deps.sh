@@ -1,7 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages utpost needs to build, test and run, if any are missing.
 # Uses apt-get as root, sudo apt-get otherwise. Quiet when everything is there already.
+#
+#   tools/install-deps.sh          what make run and make test need
+#   tools/install-deps.sh bench    that, and what only make bench needs: PostgreSQL, the
+#                                  benchmark's peer (its server, run as a throwaway cluster
+#                                  by bench/run.sh), and libpq to build utpost_bench_pg.
+#                                  Debian's postgresql package creates and, where it can,
+#                                  starts a cluster "main"; the benchmark does not use it.
 set -euo pipefail
+
+mode=${1:-}
+if [[ $# -gt 1 || ( -n $mode && $mode != bench ) ]]; then
+  echo "usage: $0 [bench]" >&2
+  exit 2
+fi
 
 packages=(
   build-essential cmake pkg-config make git python3 openssl
@@ -16,6 +29,12 @@ packages=(
   chromium      # renders the stats report in a test (headless)
   python3-yaml  # tools/check-helm.py and tools/run-chart-topology.py parse the Helm chart's rendered manifests
 )
+if [[ $mode == bench ]]; then
+  packages+=(
+    postgresql  # the PostgreSQL peer in make bench (initdb, postgres, pg_ctl, pg_isready)
+    libpq-dev   # libpq, which utpost_bench_pg (bench/pg_peer.cc) is built with
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
