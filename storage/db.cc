@@ -1,6 +1,5 @@
 #include "storage/db.h"
 
-
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -163,8 +162,7 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const DbOptions& options) {
   // batch never committed (a crash between the two writes).
   Db& self = *db;
   UTPOST_RETURN_IF_ERROR(
-      db->segments_->ReclaimAll([&](uint64_t id) { return self.SegmentLiveBytes(id); })
-          .status());
+      db->segments_->ReclaimAll([&](uint64_t id) { return self.SegmentLiveBytes(id); }).status());
   return db;
 }
 

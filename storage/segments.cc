@@ -178,7 +178,8 @@ std::optional<uint64_t> ParseSegmentName(const std::string& name) {
 absl::Status CopyFile(const fs::path& from, const fs::path& to) {
   std::error_code ec;
   fs::copy_file(from, to, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("cannot copy ", from.string(), ": ", ec.message()));
+  if (ec)
+    return absl::UnavailableError(absl::StrCat("cannot copy ", from.string(), ": ", ec.message()));
   return absl::OkStatus();
 }
 
@@ -492,8 +493,7 @@ absl::StatusOr<std::string> SegmentStore::Read(const SegmentPointer& pointer,
   }
   auto decoded = DecodeHeader(h.data(), pointer.segment, pointer.offset);
   if (!decoded || decoded->magic != kRecordMagic) return corrupt("no record header");
-  if (decoded->owner != owner || decoded->length != pointer.length ||
-      decoded->crc != pointer.crc) {
+  if (decoded->owner != owner || decoded->length != pointer.length || decoded->crc != pointer.crc) {
     return corrupt("the record there is not the one the pointer names");
   }
   std::string payload(pointer.length, '\0');
@@ -552,7 +552,8 @@ absl::StatusOr<uint64_t> SegmentStore::LinkSealed(const fs::path& dir,
   }
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("cannot create ", dir.string(), ": ", ec.message()));
+  if (ec)
+    return absl::UnavailableError(absl::StrCat("cannot create ", dir.string(), ": ", ec.message()));
   std::map<uint64_t, uint64_t> sealed;
   {
     std::lock_guard<std::mutex> files_lock(files_mutex_);

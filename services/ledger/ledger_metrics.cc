@@ -66,7 +66,29 @@ LedgerMetrics::LedgerMetrics(prometheus::Registry& registry)
                  {"kind"}),
       oldest_due_(registry, "utpost_ledger_task_oldest_due_age_seconds",
                   "How long the longest-waiting due task of a kind has been due (0: none due)",
-                  {"kind"}) {}
+                  {"kind"}),
+      segments_(registry, "utpost_ledger_document_segments",
+                "Document segment files, by state (sealed, active)", {"state"}),
+      segment_bytes_(registry, "utpost_ledger_document_segment_bytes",
+                     "Bytes of the document segment files (stored), and of them the bytes "
+                     "that letters' documents still need (live); stored minus live is space "
+                     "a sealed segment gives back when nothing in it is live any more",
+                     {"kind"}) {}
+
+void LedgerMetrics::RefreshSegments(const storage::Db& db) {
+  double sealed = 0, active = 0, stored = 0, live = 0;
+  for (const storage::SegmentInfo& segment : db.segments().Segments()) {
+    (segment.sealed ? sealed : active) += 1;
+    stored += static_cast<double>(segment.bytes);
+    absl::StatusOr<uint64_t> bytes = db.SegmentLiveBytes(segment.id);
+    if (!bytes.ok()) return;  // keep the last values
+    live += static_cast<double>(*bytes);
+  }
+  segments_.Set({"sealed"}, sealed);
+  segments_.Set({"active"}, active);
+  segment_bytes_.Set({"stored"}, stored);
+  segment_bytes_.Set({"live"}, live);
+}
 
 void LedgerMetrics::Accepted(std::string_view municipality) { accepted_.Inc({municipality}); }
 

@@ -29,6 +29,9 @@
 //       (RefreshForms), and how long the longest-waiting one not under a lease has waited.
 //   utpost_ledger_tasks_due{kind}, utpost_ledger_task_oldest_due_age_seconds{kind}
 //       the task queue at scrape time (RefreshQueue).
+//   utpost_ledger_document_segments{state}, utpost_ledger_document_segment_bytes{kind}
+//       the document segment files at scrape time (RefreshSegments): how many are sealed
+//       and active, their bytes stored and the bytes of them still live.
 //
 // Thread-safe.
 #pragma once
@@ -67,6 +70,8 @@ class LedgerMetrics {
   // Reads the task queue of every kind (LedgerStore::SummarizeDue, at most `cap` entries a
   // kind) and sets the queue gauges. A kind whose read fails keeps its last values.
   void RefreshQueue(const storage::LedgerStore& store, absl::Time now, size_t cap = 100000);
+  // Sets the document segment gauges (one live-bytes read per segment).
+  void RefreshSegments(const storage::Db& db);
   // Reads the pending submissions (FormsStore::SummarizePending) and sets their gauges; a
   // municipality seen before (pending at an earlier scrape, or with a submission accepted
   // since the start) with none pending now shows 0.
@@ -84,6 +89,8 @@ class LedgerMetrics {
   absl::flat_hash_set<std::string> form_municipalities_ ABSL_GUARDED_BY(forms_mu_);
   common::GaugeVec tasks_due_;
   common::GaugeVec oldest_due_;
+  common::GaugeVec segments_;
+  common::GaugeVec segment_bytes_;
 };
 
 }  // namespace utpost::ledger

@@ -64,6 +64,7 @@ void LedgerModule::Stop() {
 void LedgerModule::RefreshMetrics() {
   if (metrics && store) metrics->RefreshQueue(*store, clock_->Now());
   if (metrics && forms_store) metrics->RefreshForms(*forms_store, clock_->Now());
+  if (metrics && db) metrics->RefreshSegments(*db);
 }
 
 absl::StatusOr<std::vector<service::StoreCheckpoint>> LedgerModule::Checkpoint(

@@ -206,6 +206,12 @@ TEST(MetricsTest, QueueGaugesShowDueTasks) {
   EXPECT_EQ(Find(m, "utpost_ledger_tasks_due", {{"kind", "print"}}), 0);
   EXPECT_GE(Find(m, "utpost_ledger_task_oldest_due_age_seconds", {{"kind", "route"}}).value_or(-1),
             0);
+  // The letters' documents are in one active segment, all of it live.
+  EXPECT_EQ(Find(m, "utpost_ledger_document_segments", {{"state", "active"}}), 1);
+  EXPECT_EQ(Find(m, "utpost_ledger_document_segments", {{"state", "sealed"}}), 0);
+  const auto stored = Find(m, "utpost_ledger_document_segment_bytes", {{"kind", "stored"}});
+  EXPECT_GT(stored.value_or(0), 0);
+  EXPECT_EQ(Find(m, "utpost_ledger_document_segment_bytes", {{"kind", "live"}}), stored);
   // Only the ledger's store runs here.
   EXPECT_GT(Find(m, "utpost_store_size_bytes", {{"store", "ledger"}}).value_or(0), 0);
   EXPECT_EQ(Find(m, "utpost_store_size_bytes", {{"store", "registry"}}), std::nullopt);

@@ -38,8 +38,8 @@ class LedgerStoreDocumentsTest : public ::testing::Test {
   void Reopen(const fs::path& path = {}) {
     store_.reset();
     db_.reset();
-    auto db = Db::Open({.path = path.empty() ? dir_.path() / "ledger" : path,
-                        .segment_bytes = 256 << 10});
+    auto db = Db::Open(
+        {.path = path.empty() ? dir_.path() / "ledger" : path, .segment_bytes = 256 << 10});
     ASSERT_TRUE(db.ok()) << db.status();
     db_ = *std::move(db);
     store_ = std::make_unique<LedgerStore>(*db_);
@@ -173,9 +173,9 @@ TEST_F(LedgerStoreDocumentsTest, PurgedDocumentsGiveTheirSegmentBack) {
 TEST_F(LedgerStoreDocumentsTest, ACrashBetweenTheTwoWritesLeavesNothingVisible) {
   const NewLetter committed = Letter({50000}, "kept");
   ASSERT_TRUE(store_->CommitNewLetter(committed).ok());
-  ASSERT_TRUE(db_->segments().LinkSealed(dir_.path() / "unused", [] {
-    return absl::OkStatus();
-  }).ok());  // seals the first segment; the orphans go to a segment of their own
+  ASSERT_TRUE(db_->segments()
+                  .LinkSealed(dir_.path() / "unused", [] { return absl::OkStatus(); })
+                  .ok());  // seals the first segment; the orphans go to a segment of their own
   const NewLetter lost = Letter({60000, 70000}, "lost");
   const std::string owner0 = keys::Document(lost.id, 0), owner1 = keys::Document(lost.id, 1);
   std::vector<SegmentRecord> records = {{owner0, lost.documents[0].ciphertext()},
@@ -248,8 +248,7 @@ TEST_F(LedgerStoreDocumentsTest, ACorruptSegmentIsNamedAndTheDocumentNotServed) 
   }
   auto document = store_->GetDocument(letter.id, 0);
   EXPECT_EQ(document.status().code(), absl::StatusCode::kDataLoss) << document.status();
-  EXPECT_NE(document.status().message().find(SegmentFileName(pointer.segment)),
-            std::string::npos);
+  EXPECT_NE(document.status().message().find(SegmentFileName(pointer.segment)), std::string::npos);
 }
 
 }  // namespace

@@ -33,8 +33,8 @@ std::string Owner(int i) { return absl::StrCat("owner-", i); }
 
 std::unique_ptr<SegmentStore> OpenStore(const fs::path& dir, uint64_t segment_bytes = 1 << 20,
                                         std::function<void(const SegmentEvent&)> observer = {}) {
-  auto store = SegmentStore::Open({.dir = dir, .segment_bytes = segment_bytes,
-                                   .observer = std::move(observer)});
+  auto store = SegmentStore::Open(
+      {.dir = dir, .segment_bytes = segment_bytes, .observer = std::move(observer)});
   EXPECT_TRUE(store.ok()) << store.status();
   return store.ok() ? *std::move(store) : nullptr;
 }
@@ -159,8 +159,8 @@ TEST(SegmentStoreTest, EveryAcknowledgedAppendWasSyncedAfterItsWriteAndSyncsAreS
     // The write that put these bytes there.
     size_t written = log.size();
     for (size_t j = 0; j < i; ++j) {
-      if (log[j].kind == Entry::kWritten && log[j].segment == ack.segment &&
-          log[j].a <= ack.a && ack.b <= log[j].b) {
+      if (log[j].kind == Entry::kWritten && log[j].segment == ack.segment && log[j].a <= ack.a &&
+          ack.b <= log[j].b) {
         written = j;
       }
     }
@@ -307,8 +307,8 @@ TEST(SegmentStoreTest, ReclaimDeletesOnlySealedSegmentsWithNothingLiveOrHeld) {
   auto live = [&](uint64_t id) -> absl::StatusOr<uint64_t> {
     return id == pointers[1].segment ? pointers[1].RecordBytes() : 0;
   };
-  std::vector<uint64_t> candidates = {pointers[0].segment, pointers[1].segment,
-                                      pointers[2].segment, held_segment, active};
+  std::vector<uint64_t> candidates = {pointers[0].segment, pointers[1].segment, pointers[2].segment,
+                                      held_segment, active};
   auto deleted = store->Reclaim(candidates, live);
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_EQ(*deleted, 2);
