@@ -7,9 +7,15 @@
 // counted. One JSON object (bench/run_stats.h) is printed on stdout; progress and the first
 // error of each kind go to stderr.
 //
+// With --fill N, the workers first store N letters the same way (as fast as they go, not
+// measured), then the warm-up and the measured window follow: the cost of a send into a
+// store that already holds N letters. The JSON then has stored_before and fill_seconds.
+//
 // Usage: utpost_loadgen --config DIR/utpostctl.yaml [--concurrency 16] [--document-bytes 65536]
-//                       [--duration 10] [--warmup 2] [--server-pid PID] [--label TEXT]
+//                       [--duration 10] [--warmup 2] [--fill N] [--server-pid PID]
+//                       [--label TEXT]
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -33,7 +39,24 @@ constexpr auto kErrorPause = std::chrono::milliseconds(10);
 struct Flags : LoadFlags {
   std::optional<int> server_pid;
   std::string label = "utpost";
+  uint64_t fill = 0;
 };
+
+// Stores letters until `next` reaches `total` (shared by the workers), retrying a failed one.
+void Fill(client::LetterClient& client, v1::SendLetterRequest request,
+          const std::string& key_prefix, std::atomic<uint64_t>& next, uint64_t total,
+          ErrorSampler& sampler) {
+  for (uint64_t i = next++; i < total; i = next++) {
+    request.set_idempotency_key(absl::StrCat(key_prefix, "fill-", i));
+    while (true) {
+      absl::StatusOr<v1::SendLetterResponse> response = client.Send(request);
+      if (response.ok()) break;
+      sampler.Note(response.status());
+      std::this_thread::sleep_for(kErrorPause);
+    }
+    if ((i + 1) % 10000 == 0) std::cerr << "utpost_loadgen: stored " << i + 1 << " letters\n";
+  }
+}
 
 void Work(client::LetterClient& client, v1::SendLetterRequest request,
           const std::string& key_prefix, const Window& window, ErrorSampler& sampler,
@@ -87,13 +110,28 @@ int Run(const Flags& flags) {
     requests.push_back(std::move(request));
   }
 
+  ErrorSampler sampler("utpost_loadgen");
+  double fill_seconds = 0;
+  if (flags.fill > 0) {
+    std::cerr << "utpost_loadgen: storing " << flags.fill << " letters first\n";
+    const SteadyTime begin = std::chrono::steady_clock::now();
+    std::atomic<uint64_t> next{0};
+    std::vector<std::thread> fillers;
+    for (int i = 0; i < flags.concurrency; ++i) {
+      fillers.emplace_back(Fill, std::ref(*clients[i]), requests[i],
+                           absl::StrCat("bench-", run_id, "-", i, "-"), std::ref(next), flags.fill,
+                           std::ref(sampler));
+    }
+    for (std::thread& filler : fillers) filler.join();
+    fill_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  }
+
   const Window window =
       Window::After(std::chrono::steady_clock::now(), flags.warmup_s, flags.duration_s);
   std::cerr << "utpost_loadgen: " << flags.label << ": " << flags.concurrency << " workers, "
             << flags.document_bytes << " bytes per letter, " << flags.warmup_s << " s warm-up + "
             << flags.duration_s << " s against " << options->address << "\n";
 
-  ErrorSampler sampler("utpost_loadgen");
   std::vector<WorkerStats> stats(flags.concurrency);
   std::vector<std::thread> workers;
   for (int i = 0; i < flags.concurrency; ++i) {
@@ -128,6 +166,10 @@ int Run(const Flags& flags) {
     }
   }
   out["loadgen_cpu_cores"] = Round3(own_cpu / window.Seconds());
+  if (flags.fill > 0) {
+    out["stored_before"] = flags.fill;
+    out["fill_seconds"] = Round3(fill_seconds);
+  }
   if (server_cpu) {
     out["server_cpu_cores"] = Round3(*server_cpu / window.Seconds());
   } else {
@@ -147,6 +189,8 @@ int main(int argc, char** argv) {
   cli.add_option("--server-pid", flags.server_pid,
                  "server process: report its peak RSS (VmHWM) and CPU use");
   cli.add_option("--label", flags.label, "names the run in the JSON output");
+  cli.add_option("--fill", flags.fill,
+                 "store this many letters first (not measured), then warm up and measure");
   CLI11_PARSE(cli, argc, argv);
   return utpost::bench::Run(flags);
 }

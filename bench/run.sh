@@ -55,6 +55,8 @@
 #                  forms scenario alone. Only that section of bench/results.md is replaced
 #                  (added if missing), the rest kept.
 #   BENCH_PG_BIN   the PostgreSQL peer's load generator (default BUILD_DIR/bench/utpost_bench_pg)
+#   BENCH_FILL     letters of 64 KiB stored before the "store filled" run of the SendLetter
+#                  scenario (default 100000, about 6.4 GB; 0 skips that run)
 #   BENCH_BACKLOG        letters in the drain's backlog (default 100000)
 #   BENCH_BACKLOG_BYTES  their document size (default 65536)
 #
@@ -78,6 +80,9 @@ then
   exit 2
 fi
 backlog=${BENCH_BACKLOG:-100000}
+fill=${BENCH_FILL:-100000}
+# Extra arguments of the next run_loadgen_against's load generator.
+loadgen_extra=()
 backlog_bytes=${BENCH_BACKLOG_BYTES:-65536}
 bench_dir=${BENCH_DIR:-$(pwd)/build-bench/tmp}
 concurrency=16
@@ -375,7 +380,7 @@ run_loadgen_against() {
   start_server "$dir/data/utpostctl.yaml" "$dir/server.log" "${server[@]}"
   local loadgen=("$loadgen_bin" --config "$dir/data/utpostctl.yaml" --concurrency "$concurrency"
     --document-bytes "$bytes" --duration "$seconds" --warmup 2 --server-pid "$server_pid"
-    --label "$label")
+    --label "$label" "${loadgen_extra[@]}")
   record "${loadgen[@]}"
   "${loadgen[@]}" >>"$results"
   if ! stop_server; then
@@ -831,6 +836,14 @@ if [[ -z $only || $only == send ]]; then
     name=${scenario##*:}
     echo "run.sh: scenario $name: $bytes-byte documents, concurrency $concurrency, $seconds s" >&2
     run_loadgen_against utpost "utpost-$name" "$bytes" "$utpost_bin" --target=ledger --log-level warn
+    if [[ $name == 64k && $fill -gt 0 ]]; then
+      # The same, into a store that already holds $fill letters (stored first, not measured).
+      echo "run.sh: utpost with $fill letters stored first" >&2
+      loadgen_extra=(--fill "$fill")
+      run_loadgen_against "utpost, store filled" "utpost-filled-$name" "$bytes" "$utpost_bin" \
+        --target=ledger --log-level warn
+      loadgen_extra=()
+    fi
     run_loadgen_against "transport ceiling" "echo-$name" "$bytes" "$ceilings_bin" echo-server
     run_disk "$bytes" "disk-$name"
     run_pg "$bytes" "pg-$name"
@@ -911,7 +924,7 @@ export BENCH_ONLY=$only
 export BENCH_CONCURRENCY=$concurrency BENCH_MEASURED=$seconds BENCH_BUILD_ARG=$build_arg
 export BENCH_BUILD_TYPE=${build_type:-unknown} BENCH_REVISION=$revision BENCH_CPU=$cpu
 export BENCH_FILESYSTEM=$filesystem BENCH_NPROC BENCH_KERNEL BENCH_DATE
-export BENCH_PG_VERSION=$pg_version
+export BENCH_PG_VERSION=$pg_version BENCH_FILL=$fill
 if [[ $only != forms ]]; then
 python3 - "$results" "$commands" "$root/bench/results.md" "$lease_results" \
   "$routing_results" "$routing_commands" "$delivery_results" "$delivery_commands" \
@@ -923,6 +936,7 @@ import json, os, re, sys
  delivery_config_path, send_commands_path) = sys.argv[1:12]
 env = os.environ
 only = env["BENCH_ONLY"]
+fill_count = int(env.get("BENCH_FILL", "0"))
 runs = [json.loads(line) for line in open(results_path) if line.strip()]
 leases = [json.loads(line) for line in open(lease_path) if line.strip()]
 routings = [json.loads(line) for line in open(routing_path) if line.strip()]
@@ -931,7 +945,8 @@ routing_commands = [line.rstrip("\n") for line in open(routing_commands_path)]
 send_commands = [line.rstrip("\n") for line in open(send_commands_path)]
 scenarios = [(65536, "64 KiB documents"), (1048576, "1 MiB documents")]
 PEER = "PostgreSQL peer"
-rows = ["utpost", "transport ceiling", "disk ceiling", PEER]
+FILLED = "utpost, store filled"
+rows = ["utpost", FILLED, "transport ceiling", "disk ceiling", PEER]
 concurrency, seconds = env["BENCH_CONCURRENCY"], env["BENCH_MEASURED"]
 build_arg = env["BENCH_BUILD_ARG"]
 
@@ -1249,8 +1264,10 @@ send = [
     "counts document bytes. Peak RSS is the server's VmHWM (for the peer: see below); CPU cores",
     "are CPU seconds per second during the measured window.",
     "",
-    "- utpost: `utpost --target=ledger` (RocksDB, synced write per letter, AES-256-GCM per",
-    "  document).",
+    "- utpost: `utpost --target=ledger` (AES-256-GCM per document; each document appended once",
+    "  to a segment file and synced, then a synced RocksDB batch with the letter and a pointer",
+    "  to it). \"utpost, store filled\": the same, on a store that first received",
+    f"  {fill_count:,} letters the same way (`utpost_loadgen --fill`).",
     "- transport ceiling: the same gRPC server set-up (mTLS, limits, keepalive, 32-thread",
     "  executor) answering SendLetter at once without storing anything.",
     f"- disk ceiling: {concurrency} threads appending the same bytes per letter to one file on",
@@ -1283,6 +1300,8 @@ send = [
 for size, title in scenarios:
     for label in rows:
         run = find(label, size)
+        if label == FILLED and (size != 65536 or run is None):
+            continue
         if run is None:
             why = skipped(label, size)
             what = "missing" if why is None else f"skipped: {why}"
@@ -1322,6 +1341,17 @@ if (utpost and echo and disk and echo["letters_per_s"] and disk["letters_per_s"]
         f"(target < 30 ms: {verdict(p99 < 30)}).")
 else:
     send.append("- **64 KiB:** not computed: a run is missing or had no successful letters.")
+filled, empty = find(FILLED, 65536), find("utpost", 65536)
+if filled and empty and empty["letters_per_s"]:
+    change = 100.0 * (filled["letters_per_s"] / empty["letters_per_s"] - 1)
+    send.append(
+        f"- **Store filled:** with {filled.get('stored_before', 0):,} letters of 64 KiB "
+        f"(about {filled.get('stored_before', 0) * 65536 / 1e9:.1f} GB) stored first "
+        f"(in {cell(filled.get('fill_seconds'), 0)} s), SendLetter reaches "
+        f"{cell(filled['letters_per_s'])} letters/s against {cell(empty['letters_per_s'])} on an "
+        f"empty store ({change:+.0f} %; target within 10 %: {verdict(abs(change) <= 10)}), p99 "
+        f"{filled['p99_ms']:.1f} ms, peak RSS {cell(filled['server_peak_rss_mib'], 0)} MiB over "
+        "the filling and the measurement.")
 utpost, disk, peer = find("utpost", 1048576), find("disk ceiling", 1048576), find(PEER, 1048576)
 if utpost and disk and disk["mib_per_s"] and utpost["server_peak_rss_mib"] is not None:
     share = 100.0 * utpost["mib_per_s"] / disk["mib_per_s"]

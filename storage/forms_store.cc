@@ -53,6 +53,14 @@ std::string FormTypeKey(std::string_view municipality, std::string_view form_typ
   return absl::StrCat(common::Av(municipality), "/", common::Av(form_type_id));
 }
 
+// The owner key of a submission's envelope in its segment record: 's' + id (17 bytes, so it
+// is never a letter document's, which is 20).
+std::string EnvelopeOwner(const common::LetterIdBytes& id) {
+  std::string owner(1, 's');
+  owner.append(reinterpret_cast<const char*>(id.data()), id.size());
+  return owner;
+}
+
 std::string SubmissionKey(const common::LetterIdBytes& id) {
   std::string key;
   AppendId(key, id);
@@ -147,7 +155,14 @@ absl::StatusOr<std::string> FormsStore::GetEnvelope(const common::LetterIdBytes&
                                     SubmissionKey(id), &value);
   if (s.IsNotFound()) return absl::NotFoundError("the submission's envelope is gone");
   UTPOST_RETURN_IF_ERROR(FromRocksDb(s, "get submission envelope"));
-  return value;
+  std::optional<SegmentPointer> pointer = DecodeSegmentPointer(value);
+  // Stored before envelopes went to segments: the value is the envelope.
+  if (!pointer) return value;
+  absl::StatusOr<std::string> envelope = db_.segments().Read(*pointer, EnvelopeOwner(id));
+  if (absl::IsNotFound(envelope.status())) {
+    return absl::NotFoundError("the submission's envelope is gone");
+  }
+  return envelope;
 }
 
 absl::StatusOr<std::optional<SubmissionIdempotencyRecord>> FormsStore::GetIdempotency(
@@ -162,7 +177,8 @@ absl::StatusOr<std::optional<SubmissionIdempotencyRecord>> FormsStore::GetIdempo
   return record;
 }
 
-absl::Status FormsStore::AddNew(rocksdb::WriteBatch& batch, const NewSubmission& submission) {
+absl::Status FormsStore::AddNew(rocksdb::WriteBatch& batch, const NewSubmission& submission,
+                                const SegmentPointer& envelope) {
   if (!IsPending(submission.record)) return absl::InternalError("a new submission must be pending");
   const std::string& municipality = submission.record.municipality();
   auto put = [&](Cf cf, const std::string& key, std::string_view value) {
@@ -172,7 +188,9 @@ absl::Status FormsStore::AddNew(rocksdb::WriteBatch& batch, const NewSubmission&
   UTPOST_RETURN_IF_ERROR(
       put(Cf::kSubmissions, SubmissionKey(submission.id), Serialize(submission.record)));
   UTPOST_RETURN_IF_ERROR(
-      put(Cf::kSubmissionEnvelopes, SubmissionKey(submission.id), submission.envelope));
+      put(Cf::kSubmissionEnvelopes, SubmissionKey(submission.id), EncodeSegmentPointer(envelope)));
+  UTPOST_RETURN_IF_ERROR(
+      db_.AddSegmentBytes(batch, envelope.segment, static_cast<int64_t>(envelope.RecordBytes())));
   UTPOST_RETURN_IF_ERROR(
       put(Cf::kFormIndex, PendingKey(municipality, submission.record.due_unix_ms(), submission.id),
           ""));
@@ -186,7 +204,8 @@ absl::Status FormsStore::AddNew(rocksdb::WriteBatch& batch, const NewSubmission&
 }
 
 absl::Status FormsStore::AddChanges(rocksdb::WriteBatch& batch,
-                                    const std::vector<SubmissionChange>& changes) {
+                                    const std::vector<SubmissionChange>& changes,
+                                    std::vector<uint64_t>& emptied) {
   for (const SubmissionChange& change : changes) {
     const std::string& municipality = change.record.municipality();
     const bool pending = IsPending(change.record);
@@ -211,6 +230,17 @@ absl::Status FormsStore::AddChanges(rocksdb::WriteBatch& batch,
         batch.Put(db_.cf(Cf::kSubmissions), SubmissionKey(change.id), Serialize(change.record)),
         "batch put"));
     if (change.delete_envelope) {
+      std::string value;
+      rocksdb::Status s = db_.raw().Get(rocksdb::ReadOptions(), db_.cf(Cf::kSubmissionEnvelopes),
+                                        SubmissionKey(change.id), &value);
+      if (!s.IsNotFound()) {
+        UTPOST_RETURN_IF_ERROR(FromRocksDb(s, "get submission envelope"));
+        if (std::optional<SegmentPointer> pointer = DecodeSegmentPointer(value)) {
+          UTPOST_RETURN_IF_ERROR(db_.AddSegmentBytes(
+              batch, pointer->segment, -static_cast<int64_t>(pointer->RecordBytes())));
+          emptied.push_back(pointer->segment);
+        }
+      }
       UTPOST_RETURN_IF_ERROR(
           FromRocksDb(batch.Delete(db_.cf(Cf::kSubmissionEnvelopes), SubmissionKey(change.id)),
                       "batch delete"));
@@ -229,12 +259,34 @@ absl::Status FormsStore::Write(absl::FunctionRef<absl::Status(rocksdb::WriteBatc
 
 absl::Status FormsStore::CommitNewSubmission(const NewSubmission& submission,
                                              const NewLetter* letter) {
-  return Write([&](rocksdb::WriteBatch& batch) { return AddNew(batch, submission); }, letter);
+  // The envelope first, to a segment, synced; then the batch that points to it (as a
+  // letter's documents, see LedgerStore::CommitNewLetter).
+  const std::string owner = EnvelopeOwner(submission.id);
+  const SegmentRecord record{owner, submission.envelope};
+  UTPOST_ASSIGN_OR_RETURN(const SegmentAppend appended, db_.segments().Append({&record, 1}));
+  return Write(
+      [&](rocksdb::WriteBatch& batch) {
+        return AddNew(batch, submission, appended.pointers().front());
+      },
+      letter);
 }
 
 absl::Status FormsStore::CommitChanges(const std::vector<SubmissionChange>& changes,
                                        const NewLetter* letter) {
-  return Write([&](rocksdb::WriteBatch& batch) { return AddChanges(batch, changes); }, letter);
+  std::vector<uint64_t> emptied;
+  UTPOST_RETURN_IF_ERROR(Write(
+      [&](rocksdb::WriteBatch& batch) {
+        emptied.clear();
+        return AddChanges(batch, changes, emptied);
+      },
+      letter));
+  if (emptied.empty()) return absl::OkStatus();
+  // Committed: a failure to delete a file only delays getting the space back (the next start
+  // reclaims it).
+  std::sort(emptied.begin(), emptied.end());
+  emptied.erase(std::unique(emptied.begin(), emptied.end()), emptied.end());
+  db_.ReclaimSegments(emptied).IgnoreError();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<FormsStore::PendingSummaries> FormsStore::SummarizePending(int64_t now_ms,

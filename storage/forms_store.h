@@ -8,7 +8,10 @@
 // time-ordered; org keys have a fixed length per country, so no prefix is another's):
 //   form_types            municipality "/" form type id      -> FormTypeRecord
 //   submissions           id(16)                             -> SubmissionRecord
-//   submission_envelopes  id(16)                             -> the CMS envelope (blob files)
+//   submission_envelopes  id(16)                             -> SegmentPointer to the CMS
+//                                                          envelope, written once to a
+//                                                          segment (storage/segments.h);
+//                                                          before segments, the envelope
 //   form_index            'p' municipality "/" due_ms(8) id(16) -> ""   pending queue: due at
 //                                                          due_ms (receipt, or a lease's end)
 //                         'l' municipality "/" id(16)      -> ""        every submission, for
@@ -116,8 +119,11 @@ class FormsStore {
       size_t limit) const;
 
  private:
-  absl::Status AddNew(rocksdb::WriteBatch& batch, const NewSubmission& submission);
-  absl::Status AddChanges(rocksdb::WriteBatch& batch, const std::vector<SubmissionChange>& changes);
+  absl::Status AddNew(rocksdb::WriteBatch& batch, const NewSubmission& submission,
+                      const SegmentPointer& envelope);
+  // Appends to `emptied` the segments whose live bytes the changes lower.
+  absl::Status AddChanges(rocksdb::WriteBatch& batch, const std::vector<SubmissionChange>& changes,
+                          std::vector<uint64_t>& emptied);
   // Writes what `add` adds, with `letter` if given, in one synced batch.
   absl::Status Write(absl::FunctionRef<absl::Status(rocksdb::WriteBatch&)> add,
                      const NewLetter* letter);

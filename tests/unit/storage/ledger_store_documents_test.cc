@@ -12,6 +12,7 @@
 #include "common/strings.h"
 #include "crypto/envelope.h"
 #include "crypto/file_key_store.h"
+#include "storage/forms_store.h"
 #include "storage/keys.h"
 #include "storage/ledger_store.h"
 #include "tests/testutil/files.h"
@@ -249,6 +250,52 @@ TEST_F(LedgerStoreDocumentsTest, ACorruptSegmentIsNamedAndTheDocumentNotServed) 
   auto document = store_->GetDocument(letter.id, 0);
   EXPECT_EQ(document.status().code(), absl::StatusCode::kDataLoss) << document.status();
   EXPECT_NE(document.status().message().find(SegmentFileName(pointer.segment)), std::string::npos);
+}
+
+// A citizen's form submission: its CMS envelope goes to a segment the same way, and gives the
+// segment back once it is deleted (archived or rejected by the case system).
+TEST_F(LedgerStoreDocumentsTest, SubmissionEnvelopesGoToSegmentsAndComeBackOut) {
+  FormsStore forms(*db_, *store_);
+  std::vector<NewSubmission> submissions;
+  for (int i = 0; i < 3; ++i) {
+    NewSubmission s;
+    s.id = *common::DecodeLetterId(ids_.Next(kNow));
+    s.record.set_municipality("NO958935420");
+    s.record.mutable_info()->set_state(utpost::v1::SUBMISSION_STATE_PENDING);
+    s.envelope = absl::StrCat("envelope-", i, std::string(120000, static_cast<char>('a' + i)));
+    ASSERT_TRUE(forms.CommitNewSubmission(s, nullptr).ok());
+    submissions.push_back(std::move(s));
+  }
+  std::vector<uint64_t> segments;
+  for (const NewSubmission& s : submissions) {
+    auto envelope = forms.GetEnvelope(s.id);
+    ASSERT_TRUE(envelope.ok()) << envelope.status();
+    EXPECT_EQ(*envelope, s.envelope);
+    std::string value;
+    ASSERT_TRUE(db_->raw()
+                    .Get(rocksdb::ReadOptions(), db_->cf(Cf::kSubmissionEnvelopes),
+                         std::string(reinterpret_cast<const char*>(s.id.data()), s.id.size()),
+                         &value)
+                    .ok());
+    auto pointer = DecodeSegmentPointer(value);
+    ASSERT_TRUE(pointer.has_value()) << "the envelope itself is in the database";
+    segments.push_back(pointer->segment);
+  }
+  // 120 KB envelopes in 256 KiB segments: the first two share one, the third starts another.
+  ASSERT_EQ(segments[0], segments[1]);
+  ASSERT_LT(segments[1], segments[2]);
+  for (int i = 0; i < 2; ++i) {
+    SubmissionChange change;
+    change.id = submissions[i].id;
+    change.pending_due_before = submissions[i].record.due_unix_ms();
+    change.record = submissions[i].record;
+    change.record.mutable_info()->set_state(utpost::v1::SUBMISSION_STATE_ARCHIVED);
+    change.delete_envelope = true;
+    ASSERT_TRUE(forms.CommitChanges({change}, nullptr).ok());
+    EXPECT_EQ(forms.GetEnvelope(submissions[i].id).status().code(), absl::StatusCode::kNotFound);
+  }
+  EXPECT_FALSE(SegmentExists(segments[0])) << "both envelopes in it were deleted";
+  EXPECT_EQ(*forms.GetEnvelope(submissions[2].id), submissions[2].envelope);
 }
 
 }  // namespace
