@@ -83,10 +83,9 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const DbOptions& options) {
   db_options.statistics = db->statistics_;
   db_options.max_background_jobs = options.background_jobs;
   // Document bytes do not pass through RocksDB (they go to segments), so its I/O is small
-  // records and its defaults hold on any disk: no direct I/O, no tuned sync sizes.
-  // WAL writes of one group overlap memtable inserts of the previous one; more letters per
-  // second from concurrent writers, same durability (each write still waits for its sync).
-  db_options.enable_pipelined_write = true;
+  // records and its defaults hold on any disk: no direct I/O, no tuned sync sizes, and no
+  // pipelined writes (with small batches the memtable insert is short, and a write that goes
+  // through one write group rather than two wakes fewer threads).
   // Keep the info LOG small: operators read utpost's own logs.
   db_options.max_log_file_size = 8 << 20;
   db_options.keep_log_file_num = 3;
