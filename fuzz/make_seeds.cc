@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "services/ledger/form_validation.h"
 #include "services/ledger/page_token.h"
 #include "services/ledger/send_letter_validation.h"
+#include "storage/segments.h"
 #include "utpost/storage/v1/records.pb.h"
 #include "utpost/v1/forms.pb.h"
 #include "utpost/v1/letters.pb.h"
@@ -466,6 +468,47 @@ void FormSeeds(SeedWriter& w) {
   w.Write(kHarness, "submission-bad", prefix + wrong.SerializeAsString());
 }
 
+// Segment files (segment_fuzzer): each seed is a 32-byte pointer and owner, then the file.
+void SegmentSeeds(SeedWriter& w) {
+  constexpr std::string_view kHarness = "segment_fuzzer";
+  char pattern[] = "/tmp/utpost-seeds-XXXXXX";
+  const char* made = ::mkdtemp(pattern);
+  if (made == nullptr) return;
+  const fs::path dir(made);
+  std::vector<storage::SegmentPointer> pointers;
+  {
+    auto store = storage::SegmentStore::Open({.dir = dir});
+    if (!store.ok()) return;
+    for (int i = 0; i < 3; ++i) {
+      const std::string payload(100 + 50 * i, static_cast<char>('a' + i));
+      const storage::SegmentRecord record{"ownerkey", payload};
+      auto appended = (*store)->Append({&record, 1});
+      if (!appended.ok()) return;
+      pointers.push_back(appended->pointers()[0]);
+    }
+  }  // closed: sealed
+  std::ifstream in(dir / storage::SegmentFileName(1), std::ios::binary);
+  const std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  fs::remove_all(dir);
+  auto head = [](const storage::SegmentPointer& p) {
+    std::string h(32, '\0');
+    for (int i = 0; i < 8; ++i) h[i] = static_cast<char>(p.offset >> (8 * i));
+    for (int i = 0; i < 4; ++i) h[8 + i] = static_cast<char>(p.length >> (8 * i));
+    for (int i = 0; i < 4; ++i) h[12 + i] = static_cast<char>(p.crc >> (8 * i));
+    // The owner key: its length, then its bytes.
+    h[16] = 8;
+    std::memcpy(h.data() + 17, "ownerkey", 8);
+    return h;
+  };
+  w.Write(kHarness, "sealed", head(pointers[1]) + file);
+  // The seal gone and the last record cut: a crash during its write.
+  const std::string torn = file.substr(0, pointers[2].offset + storage::kSegmentHeaderBytes + 20);
+  w.Write(kHarness, "torn", head(pointers[2]) + torn);
+  w.Write(kHarness, "garbage-tail",
+          head(pointers[0]) + file.substr(0, file.size() - 40) + std::string(64, '\0'));
+  w.Write(kHarness, "empty", std::string(32, '\0'));
+}
+
 }  // namespace
 
 }  // namespace utpost::fuzz
@@ -481,6 +524,7 @@ int main(int argc, char** argv) {
   utpost::fuzz::PageTokenSeeds(w);
   utpost::fuzz::WatchCursorSeeds(w);
   utpost::fuzz::FormSeeds(w);
+  utpost::fuzz::SegmentSeeds(w);
   const bool sealed = utpost::fuzz::SealedRecordSeeds(w);
   if (!sealed || !w.ok()) return 1;
   std::printf("wrote %d seeds under %s\n", w.count(), argv[1]);

@@ -486,6 +486,15 @@ absl::StatusOr<std::string> SegmentStore::Read(const SegmentPointer& pointer,
     return absl::DataLossError(absl::StrCat("segment ", name, " is corrupt at offset ",
                                             pointer.offset, ": ", common::Av(what)));
   };
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Errno("cannot stat segment", path, errno);
+  // Checked before anything is allocated: a damaged pointer or header cannot ask for more
+  // memory than the file holds.
+  const auto file_size = static_cast<uint64_t>(st.st_size);
+  if (pointer.offset > file_size ||
+      file_size - pointer.offset < kSegmentHeaderBytes + uint64_t{pointer.length}) {
+    return corrupt("the file ends before the end of the record");
+  }
   Header h{};
   if (!PreadAll(fd, h.data(), h.size(), static_cast<off_t>(pointer.offset))) {
     if (errno != 0) return Errno("cannot read segment", path, errno);
