@@ -94,6 +94,13 @@ TEST(SegmentStoreTest, RecordsAreContiguousAndReadBackByOwner) {
   SegmentPointer wrong = pointers[2];
   wrong.length -= 1;
   EXPECT_EQ(store->Read(wrong, owners[2]).status().code(), absl::StatusCode::kDataLoss);
+  // A damaged pointer asks for more than the file holds: refused before anything is allocated.
+  SegmentPointer huge = pointers[2];
+  huge.length = UINT32_MAX - 100;
+  EXPECT_EQ(store->Read(huge, owners[2]).status().code(), absl::StatusCode::kDataLoss);
+  SegmentPointer far = pointers[0];
+  far.offset = UINT64_MAX - 10;
+  EXPECT_EQ(store->Read(far, owners[0]).status().code(), absl::StatusCode::kDataLoss);
   // An owner key longer than the header holds is refused, and nothing is written.
   const std::string long_owner(kSegmentOwnerBytes + 1, 'x');
   SegmentRecord bad{long_owner, "x"};
