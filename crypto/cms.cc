@@ -8,8 +8,11 @@
 #include <openssl/x509.h>
 
 #include <climits>
+#include <mutex>
+#include <string>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
@@ -55,6 +58,13 @@ absl::Status OpenSslError(std::string_view what) {
   return absl::InternalError(absl::StrCat(common::Av(what), ": ", DrainOpenSslErrors()));
 }
 
+// The content cipher, fetched once for the process (a fetch per envelope looks it up in
+// OpenSSL's method store under its global locks). Immutable, shared by threads.
+const EVP_CIPHER* ContentCipher() {
+  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  return cipher;
+}
+
 absl::StatusOr<BioPtr> MemBio(std::string_view bytes) {
   if (bytes.size() > static_cast<size_t>(INT_MAX)) {
     return absl::InvalidArgumentError("input is larger than 2 GiB");
@@ -64,13 +74,54 @@ absl::StatusOr<BioPtr> MemBio(std::string_view bytes) {
   return bio;
 }
 
-absl::StatusOr<X509StackPtr> RecipientStack(std::string_view cert_pem) {
-  if (absl::Status usable = CheckEncryptionCertificatePem(cert_pem); !usable.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("the recipient certificate ", usable.message()));
+// Recipient certificates already checked and parsed, by their PEM. A municipality's
+// certificate receives every submission to it, and checking and parsing it (OpenSSL's decoders
+// for its public key) cost more than the CMS encryption itself. The check depends on the PEM
+// alone, so an entry never goes stale; the cache is emptied when it reaches kMaxEntries. X509
+// objects are reference-counted and may be shared by threads once parsed.
+class RecipientCache {
+ public:
+  static constexpr size_t kMaxEntries = 1024;
+
+  // A new reference to the parsed certificate of `pem`, or null if it is not cached.
+  X509Ptr Find(std::string_view pem) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find(common::Av(pem));
+    if (it == entries_.end()) return nullptr;
+    X509_up_ref(it->second.get());
+    return X509Ptr(it->second.get());
   }
-  UTPOST_ASSIGN_OR_RETURN(BioPtr bio, MemBio(cert_pem));
-  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr));
-  if (cert == nullptr) return OpenSslError("reading the recipient certificate");
+
+  void Add(std::string_view pem, X509* cert) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (entries_.size() >= kMaxEntries) entries_.clear();
+    if (entries_.contains(common::Av(pem))) return;
+    X509_up_ref(cert);
+    entries_.emplace(std::string(pem), X509Ptr(cert));
+  }
+
+ private:
+  std::mutex mutex_;
+  absl::flat_hash_map<std::string, X509Ptr> entries_;
+};
+
+RecipientCache& Recipients() {
+  static RecipientCache* const cache = new RecipientCache();
+  return *cache;
+}
+
+absl::StatusOr<X509StackPtr> RecipientStack(std::string_view cert_pem) {
+  X509Ptr cert = Recipients().Find(cert_pem);
+  if (cert == nullptr) {
+    if (absl::Status usable = CheckEncryptionCertificatePem(cert_pem); !usable.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the recipient certificate ", usable.message()));
+    }
+    UTPOST_ASSIGN_OR_RETURN(BioPtr bio, MemBio(cert_pem));
+    cert.reset(PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr));
+    if (cert == nullptr) return OpenSslError("reading the recipient certificate");
+    Recipients().Add(cert_pem, cert.get());
+  }
   X509StackPtr stack(sk_X509_new_null());
   if (stack == nullptr || sk_X509_push(stack.get(), cert.get()) <= 0) {
     return OpenSslError("allocating a certificate stack");
@@ -131,7 +182,7 @@ absl::StatusOr<std::string> CmsEncrypt(std::string_view recipient_cert_pem,
                                        std::string_view plaintext) {
   UTPOST_ASSIGN_OR_RETURN(X509StackPtr recipients, RecipientStack(recipient_cert_pem));
   UTPOST_ASSIGN_OR_RETURN(BioPtr in, MemBio(plaintext));
-  CmsPtr cms(CMS_encrypt(recipients.get(), in.get(), EVP_aes_256_gcm(), kFlags));
+  CmsPtr cms(CMS_encrypt(recipients.get(), in.get(), ContentCipher(), kFlags));
   if (cms == nullptr) return OpenSslError("encrypting a CMS envelope");
   const int size = i2d_CMS_ContentInfo(cms.get(), nullptr);
   if (size <= 0) return OpenSslError("encoding a CMS envelope");
@@ -177,7 +228,7 @@ absl::StatusOr<std::unique_ptr<CmsEnvelopeWriter>> CmsEnvelopeWriter::Create(
   UTPOST_ASSIGN_OR_RETURN(state->method, NewSinkMethod());
   UTPOST_ASSIGN_OR_RETURN(state->out, NewSinkBio(state->method.get(), &state->sink_state));
   // CMS_STREAM: no content yet; BIO_new_CMS encrypts what is written to its chain.
-  state->cms.reset(CMS_encrypt(recipients.get(), nullptr, EVP_aes_256_gcm(), kFlags | CMS_STREAM));
+  state->cms.reset(CMS_encrypt(recipients.get(), nullptr, ContentCipher(), kFlags | CMS_STREAM));
   if (state->cms == nullptr) return OpenSslError("starting a CMS envelope");
   state->chain = BIO_new_CMS(state->out.get(), state->cms.get());
   if (state->chain == nullptr) {

@@ -39,24 +39,28 @@ constexpr std::string_view kDocumentAadPrefix{"utpost.v1.document", sizeof("utpo
 struct CipherCtxFree {
   void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
 };
-struct CipherFree {
-  void operator()(EVP_CIPHER* cipher) const { EVP_CIPHER_free(cipher); }
-};
 using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
-using CipherPtr = std::unique_ptr<EVP_CIPHER, CipherFree>;
 
 [[nodiscard]] absl::Status OpenSslInternal(absl::string_view what) {
   return absl::InternalError(absl::StrCat("AES-256-GCM: ", what, ": ", DrainOpenSslErrors()));
 }
 
 struct GcmContext {
-  CipherPtr cipher;
+  const EVP_CIPHER* cipher = nullptr;  // shared, never freed
   CipherCtxPtr ctx;
 };
 
+// Fetched once for the process: a fetch per call looks the algorithm up in OpenSSL's method
+// store under its global locks, which cost more than encrypting a small document. A fetched
+// cipher is immutable and may be shared by threads.
+const EVP_CIPHER* Aes256Gcm() {
+  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  return cipher;
+}
+
 [[nodiscard]] absl::StatusOr<GcmContext> NewGcmContext() {
   GcmContext gcm;
-  gcm.cipher.reset(EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr));
+  gcm.cipher = Aes256Gcm();
   if (gcm.cipher == nullptr) return OpenSslInternal("fetching the cipher");
   gcm.ctx.reset(EVP_CIPHER_CTX_new());
   if (gcm.ctx == nullptr) return OpenSslInternal("allocating a cipher context");
@@ -117,7 +121,7 @@ absl::StatusOr<std::string> AesGcmSeal(const SecretBytes& key, std::string_view 
   }
 
   // AES-256-GCM's default IV length is 12 bytes, so no IV-length parameter is needed.
-  if (EVP_EncryptInit_ex2(gcm.ctx.get(), gcm.cipher.get(), key.data(), nonce, nullptr) != 1) {
+  if (EVP_EncryptInit_ex2(gcm.ctx.get(), gcm.cipher, key.data(), nonce, nullptr) != 1) {
     return OpenSslInternal("initialising encryption");
   }
   if (!UpdateAad(gcm.ctx.get(), aad, /*encrypt=*/true)) {
@@ -155,7 +159,7 @@ absl::StatusOr<std::string> AesGcmOpen(const SecretBytes& key, std::string_view 
   unsigned char tag[kTagSize];
   std::memcpy(tag, sealed.data() + sealed.size() - kTagSize, kTagSize);
 
-  if (EVP_DecryptInit_ex2(gcm.ctx.get(), gcm.cipher.get(), key.data(), nonce, nullptr) != 1) {
+  if (EVP_DecryptInit_ex2(gcm.ctx.get(), gcm.cipher, key.data(), nonce, nullptr) != 1) {
     return OpenSslInternal("initialising decryption");
   }
   if (!UpdateAad(gcm.ctx.get(), aad, /*encrypt=*/false)) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "crypto/dev_provider_cert.h"
 #include "crypto/secret.h"
@@ -125,6 +126,27 @@ TEST_P(CmsTest, StreamedEnvelopeOpensWithOpensslCommandLine) {
   ASSERT_TRUE(ours.ok()) << ours.status();
   EXPECT_EQ(*ours, document);
   EXPECT_EQ((*writer)->Write("more").code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// Recipient certificates are parsed once and kept (RecipientCache): envelopes to several
+// recipients, interleaved and repeated, each open with its own key only, and a certificate
+// refused once is refused again.
+TEST_P(CmsTest, RepeatedRecipientsEachGetTheirOwnEnvelope) {
+  const Recipient other = OtherRecipient();
+  for (int round = 0; round < 3; ++round) {
+    for (const Recipient* r : std::vector<const Recipient*>{&recipient_, &other}) {
+      const std::string document = Document(1000 + round);
+      absl::StatusOr<std::string> der = CmsEncrypt(r->cert_pem, document);
+      ASSERT_TRUE(der.ok()) << der.status();
+      EXPECT_EQ(OpensslDecrypt(*der, r->key_path), document);
+      const Recipient* wrong = r == &recipient_ ? &other : &recipient_;
+      EXPECT_FALSE(CmsDecrypt(ReadAll(wrong->key_path), *der).ok());
+    }
+  }
+  const std::string two = recipient_.cert_pem + other.cert_pem;
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(CmsEncrypt(two, "x").status().code(), absl::StatusCode::kInvalidArgument);
+  }
 }
 
 TEST_P(CmsTest, EmptyDocumentRoundTrips) {
