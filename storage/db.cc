@@ -118,6 +118,13 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const DbOptions& options) {
       cf_options.compression = rocksdb::kNoCompression;
       cf_options.bottommost_compression = rocksdb::kNoCompression;
     }
+    if (static_cast<Cf>(i) == Cf::kSegments) {
+      // A segment's counter gets a merge for every document stored in it and every one
+      // purged, and is read after each purge (ReclaimSegments): without a bound, a read folds
+      // every operand in the memtable, thousands for a busy segment. Past this many, a write
+      // folds them into one value instead.
+      cf_options.max_successive_merges = 32;
+    }
     if (static_cast<Cf>(i) == Cf::kStats || static_cast<Cf>(i) == Cf::kSegments) {
       // Counters: merges that add, folded by compaction.
       cf_options.merge_operator = NewAdd64MergeOperator();

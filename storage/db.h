@@ -100,6 +100,12 @@ class Db {
 
   // A RocksDB statistics ticker, e.g. rocksdb::WAL_FILE_SYNCED.
   uint64_t Ticker(rocksdb::Tickers ticker) const { return statistics_->getTickerCount(ticker); }
+  // A RocksDB statistics histogram, e.g. rocksdb::READ_NUM_MERGE_OPERANDS.
+  rocksdb::HistogramData Histogram(rocksdb::Histograms histogram) const {
+    rocksdb::HistogramData data;
+    statistics_->histogramData(histogram, &data);
+    return data;
+  }
 
   // Flushes every memtable to SST and blob files (for tests and clean shutdown).
   [[nodiscard]] absl::Status FlushAll();

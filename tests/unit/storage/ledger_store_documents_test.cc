@@ -169,6 +169,26 @@ TEST_F(LedgerStoreDocumentsTest, PurgedDocumentsGiveTheirSegmentBack) {
   EXPECT_FALSE(SegmentExists(last));
 }
 
+// A busy segment's counter gets a merge for every document stored and purged, and is read
+// after every purge: a read must not fold them all (max_successive_merges on "segments").
+TEST_F(LedgerStoreDocumentsTest, ASegmentCounterReadStaysCheapAfterManyMerges) {
+  std::vector<NewLetter> letters;
+  for (int i = 0; i < 300; ++i) {
+    letters.push_back(Letter({100}, absl::StrCat("small", i)));
+    ASSERT_TRUE(store_->CommitNewLetter(letters.back()).ok());
+  }
+  const uint64_t segment = PointerOf(letters.back(), 0)->segment;
+  ASSERT_EQ(PointerOf(letters.front(), 0)->segment, segment);
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(Purge(letters[i]).ok());
+  auto live = db_->SegmentLiveBytes(segment);
+  ASSERT_TRUE(live.ok());
+  uint64_t expected = 0;
+  for (int i = 200; i < 300; ++i) expected += PointerOf(letters[i], 0)->RecordBytes();
+  EXPECT_EQ(*live, expected);
+  // 500 merges went to this one key; no read folded more than a few dozen.
+  EXPECT_LE(db_->Histogram(rocksdb::READ_NUM_MERGE_OPERANDS).max, 64);
+}
+
 // The documents are synced to a segment, then the process dies before the batch that points
 // to them: the letter is not there, and the space comes back at the next start.
 TEST_F(LedgerStoreDocumentsTest, ACrashBetweenTheTwoWritesLeavesNothingVisible) {
