@@ -4,6 +4,8 @@
 #include <rocksdb/utilities/checkpoint.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <system_error>
 
@@ -11,19 +13,22 @@
 #include "storage/db.h"
 
 namespace utpost::storage {
-namespace {
 
-// fsync of a directory, so that the names in it survive a power loss.
 absl::Status SyncDir(const std::filesystem::path& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot open ", dir.string()));
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot open ", dir.string(), ": ", std::strerror(errno)));
+  }
   const int rc = ::fsync(fd);
+  const int error = errno;
   ::close(fd);
-  if (rc != 0) return absl::UnavailableError(absl::StrCat("cannot sync ", dir.string()));
+  if (rc != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot sync ", dir.string(), ": ", std::strerror(error)));
+  }
   return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::StatusOr<uint64_t> CheckpointTo(rocksdb::DB& db, const std::filesystem::path& dir) {
   std::error_code ec;

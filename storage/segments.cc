@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "storage/checkpoint.h"
 
 namespace utpost::storage {
 namespace {
@@ -144,16 +145,6 @@ bool PreadAll(int fd, char* out, size_t size, off_t offset) {
     offset += n;
   }
   return true;
-}
-
-absl::Status SyncDir(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Errno("cannot open", dir, errno);
-  const int rc = ::fsync(fd);
-  const int error = errno;
-  ::close(fd);
-  if (rc != 0) return Errno("cannot sync", dir, error);
-  return absl::OkStatus();
 }
 
 std::optional<uint64_t> ParseSegmentName(const std::string& name) {

@@ -14,21 +14,13 @@
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "services/common/log.h"
+#include "storage/checkpoint.h"
 
 namespace utpost::app {
 namespace {
 
 constexpr char kPartialPrefix[] = ".partial-";
 constexpr char kManifest[] = "utpost-checkpoint.json";
-
-absl::Status SyncDir(const std::filesystem::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot open ", dir.string()));
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return absl::UnavailableError(absl::StrCat("cannot sync ", dir.string()));
-  return absl::OkStatus();
-}
 
 absl::Status WriteSynced(const std::filesystem::path& path, const std::string& text) {
   {
@@ -150,10 +142,10 @@ absl::StatusOr<v1::CreateCheckpointResponse> AdminServiceImpl::Create(
   }
   absl::StrAppend(&manifest, "]}\n");
   if (absl::Status s = WriteSynced(partial / kManifest, manifest); !s.ok()) return discard(s);
-  if (absl::Status s = SyncDir(partial); !s.ok()) return discard(s);
+  if (absl::Status s = storage::SyncDir(partial); !s.ok()) return discard(s);
   std::filesystem::rename(partial, dir_ / name, ec);
   if (ec) return discard(absl::UnavailableError(absl::StrCat("cannot rename ", partial.string())));
-  UTPOST_RETURN_IF_ERROR(SyncDir(dir_));
+  UTPOST_RETURN_IF_ERROR(storage::SyncDir(dir_));
 
   // Keep the newest `keep` (names sort by time).
   std::vector<std::string> names;
