@@ -17,6 +17,7 @@
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "crypto/dev_provider_cert.h"
+#include "crypto/digest.h"
 #include "crypto/internal.h"
 
 namespace utpost::crypto {
@@ -107,6 +108,53 @@ class RecipientCache {
 
 RecipientCache& Recipients() {
   static RecipientCache* const cache = new RecipientCache();
+  return *cache;
+}
+
+// Private keys already parsed, by the SHA-256 of their PEM (the PEM itself is not kept). A
+// provider opens every envelope made for it with one key, and OpenSSL 3's decoders for a PEM
+// key cost more than opening a 64 KiB envelope. Emptied when it reaches kMaxEntries. EVP_PKEY
+// objects are reference-counted and may be shared by threads for decryption once parsed.
+class PrivateKeyCache {
+ public:
+  static constexpr size_t kMaxEntries = 64;
+
+  // A new reference to the parsed key of `pem`, or null if `pem` is not a PEM private key.
+  PkeyPtr Get(std::string_view pem) {
+    Sha256 digest;
+    digest.Update(pem);
+    const std::string id = digest.Finish();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = entries_.find(id);
+      if (it != entries_.end()) {
+        EVP_PKEY_up_ref(it->second.get());
+        return PkeyPtr(it->second.get());
+      }
+    }
+    absl::StatusOr<BioPtr> bio = MemBio(pem);
+    if (!bio.ok()) return nullptr;
+    PkeyPtr key(PEM_read_bio_PrivateKey(bio->get(), nullptr, NoPassphrase, nullptr));
+    if (key == nullptr) {
+      ERR_clear_error();
+      return nullptr;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (entries_.size() >= kMaxEntries) entries_.clear();
+    if (!entries_.contains(id)) {
+      EVP_PKEY_up_ref(key.get());
+      entries_.emplace(id, PkeyPtr(key.get()));
+    }
+    return key;
+  }
+
+ private:
+  std::mutex mutex_;
+  absl::flat_hash_map<std::string, PkeyPtr> entries_;
+};
+
+PrivateKeyCache& PrivateKeys() {
+  static PrivateKeyCache* const cache = new PrivateKeyCache();
   return *cache;
 }
 
@@ -268,12 +316,8 @@ absl::Status CmsEnvelopeWriter::Finish() {
 }
 
 absl::Status CmsDecryptTo(std::string_view key_pem, std::string_view der, const CmsSink& sink) {
-  UTPOST_ASSIGN_OR_RETURN(BioPtr key_bio, MemBio(key_pem));
-  PkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, NoPassphrase, nullptr));
-  if (key == nullptr) {
-    ERR_clear_error();
-    return absl::InvalidArgumentError("the key is not a PEM private key");
-  }
+  PkeyPtr key = PrivateKeys().Get(key_pem);
+  if (key == nullptr) return absl::InvalidArgumentError("the key is not a PEM private key");
   UTPOST_ASSIGN_OR_RETURN(BioPtr in, MemBio(der));
   CmsPtr cms(d2i_CMS_bio(in.get(), nullptr));
   if (cms == nullptr) {

@@ -165,6 +165,24 @@ TEST_P(CmsTest, WrongKeyFails) {
   EXPECT_EQ(opened.status().code(), absl::StatusCode::kInvalidArgument) << opened.status();
 }
 
+// Parsed keys are kept between calls: each envelope still opens with its own key only, in
+// any order, and a key that is not one still fails after good ones were used.
+TEST_P(CmsTest, KeysKeptBetweenCallsAreNeverConfused) {
+  const Recipient other = OtherRecipient();
+  const std::string other_key = ReadAll(other.key_path);
+  absl::StatusOr<std::string> mine = CmsEncrypt(recipient_.cert_pem, "for the first");
+  absl::StatusOr<std::string> theirs = CmsEncrypt(other.cert_pem, "for the second");
+  ASSERT_TRUE(mine.ok()) << mine.status();
+  ASSERT_TRUE(theirs.ok()) << theirs.status();
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_EQ(CmsDecrypt(Key(), *mine).value_or("failed"), "for the first");
+    EXPECT_EQ(CmsDecrypt(other_key, *theirs).value_or("failed"), "for the second");
+    EXPECT_EQ(CmsDecrypt(Key(), *theirs).status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(CmsDecrypt(other_key, *mine).status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(CmsDecrypt("not a key", *mine).status().code(), absl::StatusCode::kInvalidArgument);
+  }
+}
+
 TEST_P(CmsTest, ChangedOrCutContentFails) {
   absl::StatusOr<std::string> der = CmsEncrypt(recipient_.cert_pem, Document(10'000));
   ASSERT_TRUE(der.ok()) << der.status();
