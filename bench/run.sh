@@ -720,6 +720,12 @@ sample_rss() {
 }
 
 # vm_hwm_mib PID: the peak RSS (VmHWM) of PID in MiB, or null.
+# cpu_seconds PID: the CPU time (user + system) PID has used so far, in seconds.
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' \
+    "/proc/$1/stat" 2>/dev/null || echo null
+}
+
 vm_hwm_mib() {
   local kib
   kib=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null)
@@ -759,6 +765,9 @@ run_drain() {
   # From here on VmHWM is the peak of the drain alone (5: reset it to the current RSS).
   echo 5 >"/proc/$server_pid/clear_refs"
   echo 5 >"/proc/$sim_pid/clear_refs"
+  local ledger_cpu0 sim_cpu0
+  ledger_cpu0=$(cpu_seconds "$server_pid")
+  sim_cpu0=$(cpu_seconds "$sim_pid")
   start_courier "$dir" "$delivery_config"
   sample_rss "$dir/rss.txt" "$server_pid" "$courier_pid" "$sim_pid" &
   sampler_pid=$!
@@ -769,13 +778,20 @@ run_drain() {
   ledger_hwm=$(vm_hwm_mib "$server_pid")
   courier_hwm=$(vm_hwm_mib "$courier_pid")
   sim_hwm=$(vm_hwm_mib "$sim_pid")
+  # CPU seconds each process spent from the courier's start to the last delivery (the
+  # courier's includes its start-up, and the ledger's process also routes nothing new here).
+  local cpu_json
+  cpu_json=$(printf '{"ledger": %s, "courier": %s, "sim": %s}' \
+    "$(awk -v a="$ledger_cpu0" -v b="$(cpu_seconds "$server_pid")" 'BEGIN { print b - a }')" \
+    "$(cpu_seconds "$courier_pid")" \
+    "$(awk -v a="$sim_cpu0" -v b="$(cpu_seconds "$sim_pid")" 'BEGIN { print b - a }')")
   kill -TERM "$sampler_pid" 2>/dev/null || true
   wait "$sampler_pid" 2>/dev/null || true
   sampler_pid=""
   local disk_mib
   disk_mib=$(du -sm "$data" | cut -f1)
   python3 - "$dir/drain.json" "$dir/rss.txt" "$load_hwm" "$ledger_hwm" "$courier_hwm" \
-    "$disk_mib" "$sim_load_hwm" "$sim_hwm" >>"$delivery_results" <<'PY'
+    "$disk_mib" "$sim_load_hwm" "$sim_hwm" "$cpu_json" >>"$delivery_results" <<'PY'
 import json, sys
 run = json.load(open(sys.argv[1]))
 samples = []
@@ -789,6 +805,8 @@ run["courier_drain_peak_rss_mib"] = json.loads(sys.argv[5])
 run["data_dir_mib"] = int(sys.argv[6])
 run["sim_load_peak_rss_mib"] = json.loads(sys.argv[7])
 run["sim_drain_peak_rss_mib"] = json.loads(sys.argv[8])
+# CPU seconds per process over the drain: {"ledger": ..., "courier": ..., "sim": ...}.
+run["drain_cpu_s"] = json.loads(sys.argv[9])
 # RSS over the drain, every second: [seconds, ledger's process, courier, mailbox-sim] (MiB).
 run["rss_samples"] = [[round(t - samples[0][0], 1), round(l), round(c), round(m)]
                       for t, l, c, m in samples]
@@ -1218,6 +1236,19 @@ if drain:
         f"ledger's memory stay flat while "
         f"the backlog drains: {verdict(flat)}); {drain['not_routed']:,} not delivered, "
         f"{drain['duplicate_events']:,} delivered twice.")
+    cpu = drain.get("drain_cpu_s") or {}
+    if all(isinstance(cpu.get(k), (int, float)) for k in ("ledger", "courier", "sim")):
+        # CPU per delivered letter, each process from the courier's start to the last
+        # delivery. With everything on this machine's cores, their sum bounds the drain.
+        letters = max(drain["acknowledged"], 1)
+        per = {k: 1000 * cpu[k] / letters for k in ("ledger", "courier", "sim")}
+        total = sum(per.values())
+        cores = int(env["BENCH_NPROC"])
+        delivery.append(
+            f"- **CPU per delivered letter** over the drain: ledger process {per['ledger']:.2f} "
+            f"ms, courier {per['courier']:.2f} ms, mailbox-sim {per['sim']:.2f} ms, "
+            f"{total:.2f} ms in all; on {cores} cores that bounds the drain at "
+            f"{1000 * cores / total:,.0f} letters/s when nothing else runs.")
 if deliveries:
     outcomes = {}
     for run in deliveries:
