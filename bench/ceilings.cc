@@ -11,8 +11,10 @@
 //   disk --dir DIR [--concurrency 16] [--document-bytes 65536] [--duration 10] [--warmup 2]
 //     The disk ceiling: each of N threads, in a closed loop, reserves the next
 //     document-bytes of one file in DIR, pwrites them there and calls fdatasync, so an
-//     operation ends when its bytes are durable, like an acknowledged letter. Prints the
-//     same JSON as utpost_loadgen. The file is removed at the end.
+//     operation ends when its bytes are durable, like an acknowledged letter. Then it gives
+//     the synced pages back to the page cache (POSIX_FADV_DONTNEED), as utpost's segment
+//     store does, so both write into pages the cache reuses; --keep-pages leaves them
+//     cached instead. Prints the same JSON as utpost_loadgen. The file is removed at the end.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
@@ -172,6 +174,7 @@ struct DiskFlags {
   double duration_s = 10;
   double warmup_s = 2;
   std::string label = "disk ceiling";
+  bool keep_pages = false;
 };
 
 std::string ErrnoName(int error) {
@@ -227,6 +230,9 @@ int RunDisk(const DiskFlags& flags) {
         const off_t offset = static_cast<off_t>(next_offset.fetch_add(data.size()));
         int error = PwriteAll(fd, data, offset);
         if (error == 0 && fdatasync(fd) != 0) error = errno;
+        if (error == 0 && !flags.keep_pages) {
+          (void)posix_fadvise(fd, offset, static_cast<off_t>(data.size()), POSIX_FADV_DONTNEED);
+        }
         const SteadyTime end = std::chrono::steady_clock::now();
         if (!window.Counts(end)) continue;
         if (error == 0) {
@@ -279,6 +285,8 @@ int main(int argc, char** argv) {
   disk->add_option("--warmup", disk_flags.warmup_s, "seconds of writing before measuring")
       ->check(CLI::Range(0.0, 86400.0));
   disk->add_option("--label", disk_flags.label, "names the run in the JSON output");
+  disk->add_flag("--keep-pages", disk_flags.keep_pages,
+                 "leave written pages in the page cache instead of giving them back");
 
   CLI11_PARSE(cli, argc, argv);
   if (echo->parsed()) return utpost::bench::RunEchoServer(echo_dir, echo_listen);

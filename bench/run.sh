@@ -399,6 +399,13 @@ run_disk() {
     --document-bytes "$bytes" --duration "$seconds" --warmup 2 --label "disk ceiling")
   record "${disk[@]}"
   "${disk[@]}" >>"$results"
+  # The same appends leaving their pages in the page cache: what buffered writes cost when
+  # the cache grows instead of reusing pages (context for the row above, not a ceiling).
+  disk=("$ceilings_bin" disk --dir "$dir" --concurrency "$concurrency"
+    --document-bytes "$bytes" --duration "$seconds" --warmup 2 --keep-pages
+    --label "disk, pages kept")
+  record "${disk[@]}"
+  "${disk[@]}" >>"$results"
   rm -rf "$dir"
 }
 
@@ -964,7 +971,7 @@ send_commands = [line.rstrip("\n") for line in open(send_commands_path)]
 scenarios = [(65536, "64 KiB documents"), (1048576, "1 MiB documents")]
 PEER = "PostgreSQL peer"
 FILLED = "utpost, store filled"
-rows = ["utpost", FILLED, "transport ceiling", "disk ceiling", PEER]
+rows = ["utpost", FILLED, "transport ceiling", "disk ceiling", "disk, pages kept", PEER]
 concurrency, seconds = env["BENCH_CONCURRENCY"], env["BENCH_MEASURED"]
 build_arg = env["BENCH_BUILD_ARG"]
 
@@ -1302,7 +1309,10 @@ send = [
     "- transport ceiling: the same gRPC server set-up (mTLS, limits, keepalive, 32-thread",
     "  executor) answering SendLetter at once without storing anything.",
     f"- disk ceiling: {concurrency} threads appending the same bytes per letter to one file on",
-    "  the same filesystem, fdatasync after each write.",
+    "  the same filesystem, fdatasync after each write, then giving the synced pages back to",
+    "  the page cache (`POSIX_FADV_DONTNEED`), as utpost's segment store does. \"disk, pages",
+    "  kept\": the same without giving them back (`--keep-pages`), so the cache grows into",
+    "  pages it has not held before; not a ceiling, it shows what that costs on this machine.",
     "- PostgreSQL peer: what a municipality would otherwise run, its case system storing each",
     f"  letter in its own PostgreSQL" + (f" (`{pg_version}`)." if pg_version else "."),
     "  A throwaway cluster per scenario, made by `initdb` in the same bench directory (same",

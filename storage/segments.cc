@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -183,7 +184,31 @@ struct SegmentStore::File {
   }
   const uint64_t id;
   const int fd;
+  // End of the bytes written so far (set after each write, under append_mutex_).
+  std::atomic<uint64_t> written{0};
+  // Start of the bytes still in the page cache after a sync (only the sync leader).
+  uint64_t dropped = 0;
 };
+
+namespace {
+
+// Gives the page cache's copies of [from, to) of a synced file back. Documents are written
+// once and read at most a few times later, so caching them only crowds out what is read
+// often (RocksDB's tables), and writing into pages the cache has not held before costs more
+// than into pages it gave back (on the virtual machines measured, 0.5 against 4 GB/s for a
+// buffered write). Returns where the next drop starts: the page that `to` falls in, which
+// may still take more bytes.
+uint64_t DropSyncedPages(int fd, uint64_t from, uint64_t to) {
+  const uint64_t page = 4096;
+  const uint64_t end = to / page * page;
+  if (end <= from) return from;
+  // Advice only: a failure leaves the pages cached, which is harmless.
+  (void)::posix_fadvise(fd, static_cast<off_t>(from), static_cast<off_t>(end - from),
+                        POSIX_FADV_DONTNEED);
+  return end;
+}
+
+}  // namespace
 
 std::string EncodeSegmentPointer(const SegmentPointer& pointer) {
   std::string out(kPointerBytes, '\0');
@@ -337,6 +362,7 @@ absl::Status SegmentStore::RollLocked() {
     return Errno("cannot seal segment", options_.dir / SegmentFileName(active_->id), errno);
   }
   Notify(SegmentEvent::Kind::kWritten, active_->id, tail_, seal.size());
+  active_->written.store(tail_ + seal.size(), std::memory_order_release);
   {
     // The seal is synced by the next group sync (or by LinkSealed, which syncs what it links).
     std::lock_guard<std::mutex> lock(sync_mutex_);
@@ -404,6 +430,7 @@ absl::StatusOr<SegmentAppend> SegmentStore::Append(absl::Span<const SegmentRecor
     }
     Notify(SegmentEvent::Kind::kWritten, active_->id, tail_, total);
     tail_ += total;
+    active_->written.store(tail_, std::memory_order_release);
     file = active_;
     std::lock_guard<std::mutex> files_lock(files_mutex_);
     ++held_[active_->id];
@@ -433,12 +460,15 @@ absl::Status SegmentStore::WaitDurable(const std::shared_ptr<File>& file) {
     lock.unlock();
     absl::Status status;
     for (const auto& f : files) {
+      // Everything written before this point is covered by the sync below.
+      const uint64_t written = f->written.load(std::memory_order_acquire);
       Notify(SegmentEvent::Kind::kSyncing, f->id, generation, 0);
       if (::fdatasync(f->fd) != 0) {
         status = Errno("cannot sync segment", options_.dir / SegmentFileName(f->id), errno);
         break;
       }
       Notify(SegmentEvent::Kind::kSynced, f->id, generation, 0);
+      f->dropped = DropSyncedPages(f->fd, f->dropped, written);
     }
     files.clear();
     lock.lock();

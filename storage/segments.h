@@ -19,7 +19,9 @@
 // together share one fdatasync (group commit), of every file written since the last one.
 // The caller commits the pointers afterwards, so a pointer never names bytes that are not on
 // the disk; a crash between the two leaves records no pointer names, whose space comes back
-// with their segment.
+// with their segment. Once synced, a record's pages are given back to the page cache
+// (POSIX_FADV_DONTNEED): documents are written once and read rarely, and a cache that reuses
+// pages takes writes faster than one that grows (README, "Writing each document once").
 //
 // Recovery: Open seals every segment it finds and starts a new one. A segment without a seal
 // was being written when the process stopped: it is scanned, and a torn tail (a record cut

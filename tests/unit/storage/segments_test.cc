@@ -5,6 +5,9 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -106,6 +109,49 @@ TEST(SegmentStoreTest, RecordsAreContiguousAndReadBackByOwner) {
   SegmentRecord bad{long_owner, "x"};
   EXPECT_EQ(store->Append({&bad, 1}).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store->Segments().back().bytes, pointers[2].offset + pointers[2].RecordBytes());
+}
+
+// Pages of `path` in the page cache, of its first `bytes` bytes (mincore on a mapping that is
+// never touched, so mapping it brings nothing in).
+size_t ResidentPages(const fs::path& path, uint64_t bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  EXPECT_GE(fd, 0);
+  void* map = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  EXPECT_NE(map, MAP_FAILED);
+  if (map == MAP_FAILED) return SIZE_MAX;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> resident((bytes + page - 1) / page);
+  EXPECT_EQ(::mincore(map, bytes, resident.data()), 0);
+  ::munmap(map, bytes);
+  size_t count = 0;
+  for (unsigned char r : resident) count += r & 1;
+  return count;
+}
+
+// Documents are written once and read rarely: once synced, their pages leave the page cache
+// (so the cache reuses pages instead of growing), and they still read back, from the disk.
+TEST(SegmentStoreTest, SyncedRecordsLeaveThePageCacheAndStillReadBack) {
+  testutil::TempDir dir;
+  struct statfs fs_info {};
+  ASSERT_EQ(::statfs(dir.path().c_str(), &fs_info), 0);
+  if (fs_info.f_type == TMPFS_MAGIC) GTEST_SKIP() << "tmpfs keeps every page in memory";
+  auto store = OpenStore(dir.path(), 64 << 20);
+  std::vector<std::pair<SegmentPointer, std::string>> written;
+  for (int i = 0; i < 8; ++i) {
+    std::string payload = Payload(1 << 20, 100 + i);
+    written.emplace_back(AppendOne(*store, Owner(i), payload), std::move(payload));
+  }
+  const fs::path file = dir.path() / SegmentFileName(written.front().first.segment);
+  const uint64_t end = written.back().first.offset + written.back().first.RecordBytes();
+  // All but the page the last record ends in, which the next append may still fill.
+  const uint64_t whole_pages = end / 4096 * 4096;
+  EXPECT_EQ(ResidentPages(file, whole_pages), 0u);
+  for (int i = 0; i < 8; ++i) {
+    auto read = store->Read(written[i].first, Owner(i));
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_EQ(*read, written[i].second);
+  }
 }
 
 // Every acknowledged append was covered by an fdatasync of its segment that began after the
