@@ -9,8 +9,12 @@
 
 namespace utpost::bench {
 
-// A document of `bytes` bytes (at least the header's 9): the PDF header "%PDF-1.4\n", then
-// random bytes (random so that nothing on the way can compress it).
+// A valid, printable PDF of exactly `bytes` bytes (at least kMinPdfBytes): one A4 portrait
+// page that shows an uncompressed grey image of random pixels (random so that nothing on
+// the way can compress it), as a letter with a scanned page would be. utpost's printability
+// check opens it like any letter's PDF.
 std::string MakePdfDocument(uint64_t bytes, std::mt19937_64& random);
+
+inline constexpr uint64_t kMinPdfBytes = 1024;
 
 }  // namespace utpost::bench
