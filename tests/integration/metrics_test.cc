@@ -28,7 +28,7 @@ v1::SendLetterRequest LetterTo(std::string_view identifier, std::string_view mar
 
 // Waits until the letter is in one of `statuses`.
 void AwaitStatus(client::LetterClient& client, const std::string& letter_id,
-                 std::initializer_list<v1::LetterStatus> statuses) {
+                 const std::vector<v1::LetterStatus>& statuses) {
   const absl::Time give_up = absl::Now() + absl::Seconds(30);
   v1::LetterStatus last = v1::LETTER_STATUS_UNSPECIFIED;
   while (absl::Now() < give_up) {
@@ -60,7 +60,8 @@ TEST(MetricsTest, CountsLettersByMunicipalityChannelAndReasonAndPassesPromtool) 
 
   struct Sent {
     std::string id;
-    std::initializer_list<v1::LetterStatus> final;
+    // A copy: a braced list's array lives only until the end of the call that made it.
+    std::vector<v1::LetterStatus> final;
   };
   std::vector<Sent> sent;
   auto send = [&](client::LetterClient& client, v1::SendLetterRequest request,

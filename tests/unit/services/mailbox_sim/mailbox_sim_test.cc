@@ -502,6 +502,7 @@ TEST_F(MailboxSimTest, DocumentsStayEncryptedOnDisk) {
   ASSERT_TRUE((*upload)->Add(header).ok());
   ASSERT_TRUE((*upload)->Add(chunk).ok());
   ASSERT_TRUE((*upload)->Finish().ok());
+  upload->reset();  // an upload refers to its simulator: it goes first
   sim_.reset();
   store_.reset();  // closed: everything is in files
   EXPECT_FALSE(testutil::FilesContaining(config_.data_dir, "kari.nordmann@dev").empty())
