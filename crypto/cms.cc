@@ -75,87 +75,65 @@ absl::StatusOr<BioPtr> MemBio(std::string_view bytes) {
   return bio;
 }
 
-// Recipient certificates already checked and parsed, by their PEM. A municipality's
-// certificate receives every submission to it, and checking and parsing it (OpenSSL's decoders
-// for its public key) cost more than the CMS encryption itself. The check depends on the PEM
-// alone, so an entry never goes stale; the cache is emptied when it reaches kMaxEntries. X509
-// objects are reference-counted and may be shared by threads once parsed.
-class RecipientCache {
+// Parsed OpenSSL objects by a key, for objects that cost more to parse than to use. Entries
+// never go stale (each depends on its key alone); the cache is emptied when it reaches its
+// size. The objects are reference-counted and may be shared by threads once parsed.
+template <typename Ptr, int (*UpRef)(typename Ptr::element_type*)>
+class ParsedCache {
  public:
-  static constexpr size_t kMaxEntries = 1024;
+  using Object = typename Ptr::element_type;
+  explicit ParsedCache(size_t max_entries) : max_entries_(max_entries) {}
 
-  // A new reference to the parsed certificate of `pem`, or null if it is not cached.
-  X509Ptr Find(std::string_view pem) {
+  // A new reference to the object kept under `key`, or null.
+  Ptr Find(std::string_view key) {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = entries_.find(common::Av(pem));
+    auto it = entries_.find(common::Av(key));
     if (it == entries_.end()) return nullptr;
-    X509_up_ref(it->second.get());
-    return X509Ptr(it->second.get());
+    UpRef(it->second.get());
+    return Ptr(it->second.get());
   }
 
-  void Add(std::string_view pem, X509* cert) {
+  void Add(std::string_view key, Object* object) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (entries_.size() >= kMaxEntries) entries_.clear();
-    if (entries_.contains(common::Av(pem))) return;
-    X509_up_ref(cert);
-    entries_.emplace(std::string(pem), X509Ptr(cert));
+    if (entries_.size() >= max_entries_) entries_.clear();
+    if (entries_.contains(common::Av(key))) return;
+    UpRef(object);
+    entries_.emplace(std::string(key), Ptr(object));
   }
 
  private:
+  const size_t max_entries_;
   std::mutex mutex_;
-  absl::flat_hash_map<std::string, X509Ptr> entries_;
+  absl::flat_hash_map<std::string, Ptr> entries_;
 };
 
-RecipientCache& Recipients() {
-  static RecipientCache* const cache = new RecipientCache();
+// Recipient certificates already checked and parsed, by their PEM. A municipality's
+// certificate receives every submission to it, and checking and parsing it (OpenSSL's decoders
+// for its public key) cost more than the CMS encryption itself.
+ParsedCache<X509Ptr, X509_up_ref>& Recipients() {
+  static auto* const cache = new ParsedCache<X509Ptr, X509_up_ref>(1024);
   return *cache;
 }
 
-// Private keys already parsed, by the SHA-256 of their PEM (the PEM itself is not kept). A
-// provider opens every envelope made for it with one key, and OpenSSL 3's decoders for a PEM
-// key cost more than opening a 64 KiB envelope. Emptied when it reaches kMaxEntries. EVP_PKEY
-// objects are reference-counted and may be shared by threads for decryption once parsed.
-class PrivateKeyCache {
- public:
-  static constexpr size_t kMaxEntries = 64;
-
-  // A new reference to the parsed key of `pem`, or null if `pem` is not a PEM private key.
-  PkeyPtr Get(std::string_view pem) {
-    Sha256 digest;
-    digest.Update(pem);
-    const std::string id = digest.Finish();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      auto it = entries_.find(id);
-      if (it != entries_.end()) {
-        EVP_PKEY_up_ref(it->second.get());
-        return PkeyPtr(it->second.get());
-      }
-    }
-    absl::StatusOr<BioPtr> bio = MemBio(pem);
-    if (!bio.ok()) return nullptr;
-    PkeyPtr key(PEM_read_bio_PrivateKey(bio->get(), nullptr, NoPassphrase, nullptr));
-    if (key == nullptr) {
-      ERR_clear_error();
-      return nullptr;
-    }
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (entries_.size() >= kMaxEntries) entries_.clear();
-    if (!entries_.contains(id)) {
-      EVP_PKEY_up_ref(key.get());
-      entries_.emplace(id, PkeyPtr(key.get()));
-    }
-    return key;
+// The parsed private key of `pem`, or null if it is not a PEM private key. Keys are kept by
+// the SHA-256 of their PEM (the PEM itself is not kept): a provider opens every envelope made
+// for it with one key, and OpenSSL 3's decoders for a PEM key cost more than opening a 64 KiB
+// envelope.
+PkeyPtr ParsedPrivateKey(std::string_view pem) {
+  static auto* const keys = new ParsedCache<PkeyPtr, EVP_PKEY_up_ref>(64);
+  Sha256 digest;
+  digest.Update(pem);
+  const std::string id = digest.Finish();
+  if (PkeyPtr key = keys->Find(id)) return key;
+  absl::StatusOr<BioPtr> bio = MemBio(pem);
+  if (!bio.ok()) return nullptr;
+  PkeyPtr key(PEM_read_bio_PrivateKey(bio->get(), nullptr, NoPassphrase, nullptr));
+  if (key == nullptr) {
+    ERR_clear_error();
+    return nullptr;
   }
-
- private:
-  std::mutex mutex_;
-  absl::flat_hash_map<std::string, PkeyPtr> entries_;
-};
-
-PrivateKeyCache& PrivateKeys() {
-  static PrivateKeyCache* const cache = new PrivateKeyCache();
-  return *cache;
+  keys->Add(id, key.get());
+  return key;
 }
 
 absl::StatusOr<X509StackPtr> RecipientStack(std::string_view cert_pem) {
@@ -316,7 +294,7 @@ absl::Status CmsEnvelopeWriter::Finish() {
 }
 
 absl::Status CmsDecryptTo(std::string_view key_pem, std::string_view der, const CmsSink& sink) {
-  PkeyPtr key = PrivateKeys().Get(key_pem);
+  PkeyPtr key = ParsedPrivateKey(key_pem);
   if (key == nullptr) return absl::InvalidArgumentError("the key is not a PEM private key");
   UTPOST_ASSIGN_OR_RETURN(BioPtr in, MemBio(der));
   CmsPtr cms(d2i_CMS_bio(in.get(), nullptr));

@@ -186,26 +186,22 @@ struct SegmentStore::File {
   const int fd;
   // End of the bytes written so far (set after each write, under append_mutex_).
   std::atomic<uint64_t> written{0};
-  // Start of the bytes still in the page cache after a sync (only the sync leader).
+  // Start of the synced bytes not yet given back to the page cache (under sync_mutex_).
   uint64_t dropped = 0;
 };
 
 namespace {
 
+constexpr uint64_t kPageBytes = 4096;
+
 // Gives the page cache's copies of [from, to) of a synced file back. Documents are written
 // once and read at most a few times later, so caching them only crowds out what is read
 // often (RocksDB's tables), and writing into pages the cache has not held before costs more
 // than into pages it gave back (on the virtual machines measured, 0.5 against 4 GB/s for a
-// buffered write). Returns where the next drop starts: the page that `to` falls in, which
-// may still take more bytes.
-uint64_t DropSyncedPages(int fd, uint64_t from, uint64_t to) {
-  const uint64_t page = 4096;
-  const uint64_t end = to / page * page;
-  if (end <= from) return from;
-  // Advice only: a failure leaves the pages cached, which is harmless.
-  (void)::posix_fadvise(fd, static_cast<off_t>(from), static_cast<off_t>(end - from),
+// buffered write). Advice only: a failure leaves the pages cached, which is harmless.
+void DropSyncedPages(int fd, uint64_t from, uint64_t to) {
+  (void)::posix_fadvise(fd, static_cast<off_t>(from), static_cast<off_t>(to - from),
                         POSIX_FADV_DONTNEED);
-  return end;
 }
 
 }  // namespace
@@ -446,6 +442,13 @@ absl::Status SegmentStore::WaitDurable(const std::shared_ptr<File>& file) {
   if (std::find(dirty_.begin(), dirty_.end(), file) == dirty_.end()) dirty_.push_back(file);
   // A sync in progress may have begun before this write: wait for the next one.
   const uint64_t target = syncs_started_ + 1;
+  // What a sync this call led gives back to the page cache, once the waiters are released.
+  struct Drop {
+    std::shared_ptr<File> file;
+    uint64_t from = 0;
+    uint64_t to = 0;
+  };
+  std::vector<Drop> drops;
   while (syncs_completed_ < target) {
     UTPOST_RETURN_IF_ERROR(broken_);
     if (syncing_) {
@@ -468,20 +471,30 @@ absl::Status SegmentStore::WaitDurable(const std::shared_ptr<File>& file) {
         break;
       }
       Notify(SegmentEvent::Kind::kSynced, f->id, generation, 0);
-      f->dropped = DropSyncedPages(f->fd, f->dropped, written);
+      // Whole pages only: the page `written` falls in may still take more bytes.
+      drops.push_back({f, 0, written / kPageBytes * kPageBytes});
     }
     files.clear();
     lock.lock();
     syncing_ = false;
     if (status.ok()) {
       syncs_completed_ = generation;
+      for (Drop& drop : drops) {
+        drop.from = drop.file->dropped;
+        drop.file->dropped = std::max(drop.from, drop.to);
+      }
     } else {
+      drops.clear();
       // After a failed fdatasync the kernel may have dropped the dirty pages: nothing written
       // since the last good sync can be trusted, so no later append is acknowledged either.
       broken_ = absl::UnavailableError(
           absl::StrCat(status.message(), "; the segment store refuses writes until restarted"));
     }
     sync_cv_.notify_all();
+  }
+  lock.unlock();
+  for (const Drop& drop : drops) {
+    if (drop.to > drop.from) DropSyncedPages(drop.file->fd, drop.from, drop.to);
   }
   return absl::OkStatus();
 }
