@@ -105,11 +105,16 @@ std::string ChannelName(v1::Channel channel) {
 
 // 4190000 minor units -> "41 900.00": thousands apart, as Norwegian print does.
 std::string Grouped(const v1::Money& money) {
-  std::string text = Amount(money);
-  const size_t point = text.find('.');
-  const size_t first = text[0] == '-' ? 1 : 0;
-  for (size_t i = point; i > first + 3; i -= 3) text.insert(i - 3, " ");
-  return text;
+  const std::string text = Amount(money);
+  const size_t first = !text.empty() && text[0] == '-' ? 1 : 0;
+  const size_t point = std::min(text.find('.'), text.size());
+  std::string out(text, 0, first);
+  for (size_t i = first; i < point; ++i) {
+    if (i > first && (point - i) % 3 == 0) out += ' ';
+    out += text[i];
+  }
+  out.append(text, point, std::string::npos);
+  return out;
 }
 
 std::string CsvField(std::string_view text) {

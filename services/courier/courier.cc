@@ -113,7 +113,9 @@ void Courier::Stop() {
     in_flight_ -= static_cast<int>(jobs_.size());
     jobs_.clear();
   }
-  cv_.notify_all();
+  jobs_cv_.notify_all();
+  room_cv_.notify_all();
+  stop_cv_.notify_all();
   for (auto& t : threads) t.join();
 }
 
@@ -139,7 +141,7 @@ bool Courier::stopping() const {
 
 bool Courier::Wait(absl::Duration d) {
   std::unique_lock lock(mu_);
-  cv_.wait_for(lock, absl::ToChronoNanoseconds(d), [this] { return stopping_; });
+  stop_cv_.wait_for(lock, absl::ToChronoNanoseconds(d), [this] { return stopping_; });
   return !stopping_;
 }
 
@@ -170,7 +172,7 @@ void Courier::PoolLoop() {
     std::function<void()> job;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      jobs_cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
       if (stopping_) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();
@@ -181,7 +183,31 @@ void Courier::PoolLoop() {
 
 void Courier::AwaitIdle() {
   std::unique_lock lock(mu_);
-  cv_.wait(lock, [this] { return in_flight_ == 0 || stopping_; });
+  room_cv_.wait(lock, [this] { return in_flight_ == 0 || stopping_; });
+}
+
+int Courier::RoomWanted() const {
+  // A quarter of a batch: fewer, fuller leases than one per finished delivery, and the pool
+  // never waits long for work while the ledger has some.
+  return std::max(1, std::min(config_.batch_size, config_.max_in_flight) / 4);
+}
+
+void Courier::Release(int n) {
+  if (n == 0) return;
+  bool wake = false;
+  {
+    std::lock_guard lock(mu_);
+    in_flight_ -= n;
+    wake = in_flight_ == 0 || config_.max_in_flight - in_flight_ >= RoomWanted();
+  }
+  if (wake) room_cv_.notify_all();
+}
+
+void Courier::WaitForRoom(absl::Duration most) {
+  std::unique_lock lock(mu_);
+  room_cv_.wait_for(lock, absl::ToChronoNanoseconds(most), [&] {
+    return stopping_ || config_.max_in_flight - in_flight_ >= RoomWanted();
+  });
 }
 
 void Courier::LeaseLoop(int index) {
@@ -189,7 +215,13 @@ void Courier::LeaseLoop(int index) {
       .component = "courier",
       .worker = absl::StrCat(config_.name, "/", index),
       .poll_interval = config_.poll_interval,
-      .lease_once = [this] { return LeaseOnce(); },
+      .lease_once =
+          [this] {
+            // A full pool is not an empty queue: lease again as soon as deliveries end,
+            // not a poll interval later.
+            WaitForRoom(config_.poll_interval);
+            return LeaseOnce();
+          },
       .wait = [this](absl::Duration d) { return Wait(d); },
       .stopping = [this] { return stopping(); },
       .unit_random = [this] { return UnitRandom(); },
@@ -239,11 +271,7 @@ absl::StatusOr<int> Courier::LeaseOnce() {
     }
     absl::StatusOr<std::vector<Task>> tasks = Lease(kind, room);
     const int got = tasks.ok() ? static_cast<int>(tasks->size()) : 0;
-    {
-      std::lock_guard lock(mu_);
-      in_flight_ -= room - got;  // each leased task keeps its place until it ends
-    }
-    cv_.notify_all();
+    Release(room - got);  // each leased task keeps its place until it ends
     if (!tasks.ok()) return tasks.status();
     leased += got;
     if (got > 0) DispatchDeliveries(*std::move(tasks));
@@ -288,30 +316,23 @@ void Courier::DispatchDeliveries(std::vector<Task> tasks) {
   }
 
   // Each task ends here (given back, completed) or in a job, which releases its place.
-  auto release = [this](int n) {
-    {
-      std::lock_guard lock(mu_);
-      in_flight_ -= n;
-    }
-    cv_.notify_all();
-  };
   for (size_t i = 0; i < tasks.size(); ++i) {
     Task& task = tasks[i];
     if (stopping()) {
-      release(1);
+      Release(1);
       continue;
     }
     if (!lookup_status.ok()) {
       RetryOrFallBack(task, absl::StrCat("registry lookup failed: ",
                                          service::CodeName(lookup_status.error_code())));
-      release(1);
+      Release(1);
       continue;
     }
     v1::LookupResult result;
     if (key_of[i] >= 0) result = lookup.results(key_of[i]);
     if (key_of[i] >= 0 && !router::LookupAnswersRecipient(task.letter().recipient(), result)) {
       RetryOrFallBack(task, "registry answered about another entry than the recipient");
-      release(1);
+      Release(1);
       continue;
     }
     // The router's rules decide whether this letter still goes to this channel: the
@@ -323,7 +344,7 @@ void Courier::DispatchDeliveries(std::vector<Task> tasks) {
       if (metrics_ != nullptr) metrics_->Delivery("", "permanent");
       CompleteUndeliverable(
           task, absl::StrCat("the registry no longer allows this delivery: ", decision.detail));
-      release(1);
+      Release(1);
       continue;
     }
     Target target;
@@ -355,7 +376,7 @@ void Courier::DispatchDeliveries(std::vector<Task> tasks) {
       }
     }
     if (admitted) {
-      cv_.notify_all();
+      jobs_cv_.notify_one();
       continue;
     }
     const std::string label = ProviderLabel(id);
@@ -382,7 +403,7 @@ void Courier::DispatchDeliveries(std::vector<Task> tasks) {
                        deadline));
       }
     }
-    release(1);
+    Release(1);
   }
 }
 
@@ -474,9 +495,8 @@ void Courier::Deliver(const Task& task, const Target& target) {
   {
     std::lock_guard lock(mu_);
     --provider_in_flight_[id];
-    --in_flight_;
   }
-  cv_.notify_all();
+  Release(1);
 }
 
 Courier::DeliveryResult Courier::RunDelivery(const Task& task, const Target& target) {

@@ -169,6 +169,12 @@ class Courier {
   struct DeliveryResult;  // how one delivery ended
 
   void LeaseLoop(int index);
+  // Waits up to `most` until a batch's worth of deliveries has room, or the courier stops.
+  void WaitForRoom(absl::Duration most);
+  // How much room a lease loop waits for.
+  int RoomWanted() const;
+  // Gives back `n` places in in_flight_ and wakes whoever waits for room.
+  void Release(int n);
   void ReceiptLoop(std::string provider_id);
   void PoolLoop();
   absl::StatusOr<std::vector<internal::v1::Task>> Lease(internal::v1::TaskKind kind, int max);
@@ -209,7 +215,12 @@ class Courier {
   const std::function<double()> unit_random_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  // Three conditions, so that a change wakes only those who wait for it: a queued job one
+  // pool thread (not all max_in_flight of them), a place given back the lease loops and
+  // AwaitIdle, and Stop everyone.
+  std::condition_variable jobs_cv_;  // jobs_ not empty, or stopping_
+  std::condition_variable room_cv_;  // in_flight_ fell, or stopping_
+  std::condition_variable stop_cv_;  // stopping_ (Wait)
   bool started_ = false;
   bool stopping_ = false;
   // Deliveries queued or running, plus the room leases in progress have reserved.

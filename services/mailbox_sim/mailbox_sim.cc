@@ -265,7 +265,7 @@ class MailboxSim::DeliverySession final : public MailboxSim::Delivery {
     UTPOST_ASSIGN_OR_RETURN(std::optional<sim::v1::SimLetter> existing,
                             sim_.store_.GetLetter(provider_.id, header_.letter_id()));
     if (existing.has_value()) {
-      UTPOST_RETURN_IF_ERROR(sim_.store_.DiscardUpload(upload_id_));
+      if (upload_started_) UTPOST_RETURN_IF_ERROR(sim_.store_.DiscardUpload(upload_id_));
       upload_started_ = false;
       return Replay(*existing);
     }
@@ -286,7 +286,7 @@ class MailboxSim::DeliverySession final : public MailboxSim::Delivery {
       receipt->set_kind(provider::v1::RECEIPT_KIND_READ);
       *receipt->mutable_time() = common::ToProto(due);
     }
-    UTPOST_RETURN_IF_ERROR(sim_.store_.CommitLetter(provider_.id, letter_, receipt));
+    UTPOST_RETURN_IF_ERROR(sim_.store_.CommitLetter(provider_.id, letter_, receipt, held_));
     committed_ = true;
     provider::v1::DeliverResponse response;
     response.set_delivery_id(letter_.delivery_id());
@@ -322,8 +322,6 @@ class MailboxSim::DeliverySession final : public MailboxSim::Delivery {
     if (existing_.has_value()) return absl::OkStatus();
     UTPOST_RETURN_IF_ERROR(sim_.MaybeReject(provider_));
     upload_id_ = sim_.NewId();
-    UTPOST_RETURN_IF_ERROR(sim_.store_.BeginUpload(upload_id_));
-    upload_started_ = true;
     return absl::OkStatus();
   }
 
@@ -360,14 +358,35 @@ class MailboxSim::DeliverySession final : public MailboxSim::Delivery {
       return Invalid(absl::StrCat("document ", current_, " is longer than its envelope_size"));
     }
     if (!existing_.has_value()) {
-      UTPOST_RETURN_IF_ERROR(
-          sim_.store_.PutChunk(upload_id_, static_cast<uint32_t>(current_), chunks_, chunk));
+      UTPOST_RETURN_IF_ERROR(Keep(chunk));
       envelope_.append(chunk);
     }
     received_ += chunk.size();
     ++chunks_;
     if (received_ == declared_ && !existing_.has_value()) return CheckDocument();
     return absl::OkStatus();
+  }
+
+  // Holds the chunk for the commit's batch while the letter's chunks fit in kHeldBytes;
+  // past that, starts the upload (its marker, then every chunk held) and stores each chunk
+  // as it comes.
+  absl::Status Keep(const std::string& chunk) {
+    const auto part = static_cast<uint32_t>(current_);
+    if (!upload_started_ && held_bytes_ + chunk.size() <= kHeldBytes) {
+      held_.push_back({part, chunks_, chunk});
+      held_bytes_ += chunk.size();
+      return absl::OkStatus();
+    }
+    if (!upload_started_) {
+      UTPOST_RETURN_IF_ERROR(sim_.store_.BeginUpload(upload_id_));
+      upload_started_ = true;
+      for (const SimStore::HeldChunk& held : held_) {
+        UTPOST_RETURN_IF_ERROR(sim_.store_.PutChunk(upload_id_, held.part, held.chunk, held.bytes));
+      }
+      held_.clear();
+      held_bytes_ = 0;
+    }
+    return sim_.store_.PutChunk(upload_id_, part, chunks_, chunk);
   }
 
   // Proves the document can be read, without keeping what it reads.
@@ -408,7 +427,9 @@ class MailboxSim::DeliverySession final : public MailboxSim::Delivery {
   uint64_t received_ = 0;
   uint32_t chunks_ = 0;
   std::string media_type_;
-  std::string envelope_;  // the current document's envelope, until it is checked
+  std::string envelope_;                   // the current document's envelope, until it is checked
+  std::vector<SimStore::HeldChunk> held_;  // chunks for the commit's batch (see Keep)
+  size_t held_bytes_ = 0;
   sim::v1::SimLetter letter_;
 };
 

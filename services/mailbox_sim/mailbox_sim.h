@@ -46,6 +46,10 @@ inline constexpr char kProviderIdHeader[] = "utpost-provider-id";
 
 // The most bytes in one chunk message (provider.proto).
 inline constexpr size_t kMaxChunkBytes = 256 << 10;
+// A delivery's envelopes up to this size are held in memory and written in the letter's one
+// synced commit; a larger delivery stores its chunks as they come. At most max_streams
+// deliveries run at once, so this bounds what they hold.
+inline constexpr size_t kHeldBytes = 1 << 20;
 
 class MailboxSim {
  public:

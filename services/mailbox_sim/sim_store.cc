@@ -198,8 +198,14 @@ absl::StatusOr<std::optional<sim::v1::SimLetter>> SimStore::GetLetter(
 }
 
 absl::Status SimStore::CommitLetter(std::string_view provider, const sim::v1::SimLetter& letter,
-                                    const std::optional<provider::v1::Receipt>& receipt) {
+                                    const std::optional<provider::v1::Receipt>& receipt,
+                                    const std::vector<HeldChunk>& held) {
   rocksdb::WriteBatch batch;
+  for (const HeldChunk& c : held) {
+    UTPOST_RETURN_IF_ERROR(FromRocksDb(batch.Put(ChunkKey(letter.upload_id(), c.part, c.chunk),
+                                                 rocksdb::Slice(c.bytes.data(), c.bytes.size())),
+                                       "committing a letter"));
+  }
   UTPOST_RETURN_IF_ERROR(
       FromRocksDb(batch.Put(LetterKey(provider, letter.letter_id()), letter.SerializeAsString()),
                   "committing a letter"));

@@ -10,8 +10,10 @@
 //   "u" upload_id                              -> "" (an upload not yet committed)
 //   "c" upload_id \0 part (4 BE) chunk (4 BE)  -> envelope bytes as received
 //
-// Durability: chunks are written without a sync; the commit of the letter or batch is one
-// synced WriteBatch, and syncing the write-ahead log makes every earlier write durable too.
+// Durability: the commit of a letter or batch is one synced WriteBatch. A letter's chunks
+// travel in that batch while they are small (the common case: one write per letter); a
+// larger upload's chunks are written before it without a sync, under an upload marker, and
+// syncing the write-ahead log at the commit makes every earlier write durable too.
 // An upload that was never committed (a stream cut off, a crash) is removed by Open.
 // Thread-safe.
 #pragma once
@@ -54,11 +56,18 @@ class SimStore {
 
   [[nodiscard]] absl::StatusOr<std::optional<sim::v1::SimLetter>> GetLetter(
       std::string_view provider, std::string_view letter_id) const;
+  // A chunk not stored yet: CommitLetter writes it in its batch.
+  struct HeldChunk {
+    uint32_t part = 0;
+    uint32_t chunk = 0;
+    std::string bytes;
+  };
   // One synced batch: the letter, its "shown" mark, its receipt (if any, due at
-  // receipt.time()), and the end of its upload.
+  // receipt.time()), the chunks `held` (of letter.upload_id()) and the end of its upload.
   [[nodiscard]] absl::Status CommitLetter(std::string_view provider,
                                           const sim::v1::SimLetter& letter,
-                                          const std::optional<provider::v1::Receipt>& receipt);
+                                          const std::optional<provider::v1::Receipt>& receipt,
+                                          const std::vector<HeldChunk>& held = {});
 
   // Receipts due at or before `now`, oldest first, at most `max`.
   [[nodiscard]] absl::StatusOr<std::vector<provider::v1::Receipt>> DueReceipts(
