@@ -577,10 +577,16 @@ Courier::DeliveryResult Courier::RunDelivery(const Task& task, const Target& tar
     provider::v1::DeliverRequest doc;
     *doc.mutable_document() = start;
     provider_open = provider_open && writer->Write(doc);
-    for (size_t off = 0; provider_open && off < envelope.size(); off += kMaxEnvelopeChunk) {
+    if (envelope.size() <= kMaxEnvelopeChunk) {
       provider::v1::DeliverRequest chunk;
-      chunk.set_chunk(envelope.substr(off, kMaxEnvelopeChunk));
-      provider_open = writer->Write(chunk);
+      chunk.set_chunk(std::move(envelope));  // one chunk: no copy
+      provider_open = provider_open && writer->Write(chunk);
+    } else {
+      for (size_t off = 0; provider_open && off < envelope.size(); off += kMaxEnvelopeChunk) {
+        provider::v1::DeliverRequest chunk;
+        chunk.set_chunk(envelope.substr(off, kMaxEnvelopeChunk));
+        provider_open = writer->Write(chunk);
+      }
     }
     envelope.clear();
     envelope.shrink_to_fit();
