@@ -367,21 +367,23 @@ class MailboxSim::DeliverySession final : public MailboxSim::Delivery {
     return absl::OkStatus();
   }
 
-  // Holds the chunk for the commit's batch while the letter's chunks fit in kHeldBytes;
-  // past that, starts the upload (its marker, then every chunk held) and stores each chunk
-  // as it comes.
+  // Holds the chunk, with the rest of its document's envelope, for the commit (one segment
+  // append and one batch) while the letter's envelopes fit in kHeldBytes; past that, starts
+  // the upload (its marker, then what is held, as chunk 0 of each part) and stores each
+  // chunk as it comes.
   absl::Status Keep(const std::string& chunk) {
     const auto part = static_cast<uint32_t>(current_);
     if (!upload_started_ && held_bytes_ + chunk.size() <= kHeldBytes) {
-      held_.push_back({part, chunks_, chunk});
+      if (held_.empty() || held_.back().part != part) held_.push_back({part, {}});
+      held_.back().bytes.append(chunk);
       held_bytes_ += chunk.size();
       return absl::OkStatus();
     }
     if (!upload_started_) {
       UTPOST_RETURN_IF_ERROR(sim_.store_.BeginUpload(upload_id_));
       upload_started_ = true;
-      for (const SimStore::HeldChunk& held : held_) {
-        UTPOST_RETURN_IF_ERROR(sim_.store_.PutChunk(upload_id_, held.part, held.chunk, held.bytes));
+      for (const SimStore::HeldPart& held : held_) {
+        UTPOST_RETURN_IF_ERROR(sim_.store_.PutChunk(upload_id_, held.part, 0, held.bytes));
       }
       held_.clear();
       held_bytes_ = 0;
@@ -427,8 +429,8 @@ class MailboxSim::DeliverySession final : public MailboxSim::Delivery {
   uint64_t received_ = 0;
   uint32_t chunks_ = 0;
   std::string media_type_;
-  std::string envelope_;                   // the current document's envelope, until it is checked
-  std::vector<SimStore::HeldChunk> held_;  // chunks for the commit's batch (see Keep)
+  std::string envelope_;                  // the current document's envelope, until it is checked
+  std::vector<SimStore::HeldPart> held_;  // envelopes for the commit (see Keep)
   size_t held_bytes_ = 0;
   sim::v1::SimLetter letter_;
 };

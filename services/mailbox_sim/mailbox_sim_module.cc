@@ -15,8 +15,7 @@ namespace utpost::mailbox_sim {
 
 absl::StatusOr<std::vector<service::StoreCheckpoint>> MailboxSimModule::Checkpoint(
     const std::filesystem::path& dir) {
-  UTPOST_ASSIGN_OR_RETURN(const uint64_t bytes,
-                          storage::CheckpointTo(store->raw(), dir / kMailboxSimComponent));
+  UTPOST_ASSIGN_OR_RETURN(const uint64_t bytes, store->Checkpoint(dir / kMailboxSimComponent));
   return std::vector<service::StoreCheckpoint>{{kMailboxSimComponent, bytes}};
 }
 
@@ -45,6 +44,14 @@ absl::StatusOr<std::unique_ptr<service::Module>> NewMailboxSimModule(
     }
   }
   UTPOST_ASSIGN_OR_RETURN(module->store, SimStore::Open(config.data_dir));
+  for (const storage::SegmentRepair& repair : module->store->segments().repairs()) {
+    service::Log(spdlog::level::warn,
+                 "mailbox-sim envelope segment had a torn tail (a write cut short by a stop); "
+                 "truncated",
+                 {{"segment", storage::SegmentFileName(repair.segment)},
+                  {"valid_bytes", absl::StrCat(repair.valid_bytes)},
+                  {"dropped_bytes", absl::StrCat(repair.dropped_bytes)}});
+  }
   module->sim = std::make_unique<MailboxSim>(config, *module->store, context.clock(),
                                              [](absl::Duration d) { absl::SleepFor(d); });
   UTPOST_RETURN_IF_ERROR(module->sim->LoadProviders());

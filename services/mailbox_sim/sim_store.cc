@@ -11,6 +11,7 @@
 #include "common/strings.h"
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
+#include "storage/checkpoint.h"
 #include "storage/db.h"
 
 namespace utpost::mailbox_sim {
@@ -86,6 +87,15 @@ std::string PrefixEnd(std::string prefix) {
   return prefix;
 }
 
+// The owner key of a held envelope's segment record (storage/segments.h): the first 16
+// characters of its upload id (random, 32 hex digits) and its part, 20 bytes. A check that
+// the pointer and the record belong together, not an index.
+std::string SegmentOwner(std::string_view upload_id, uint32_t part) {
+  std::string owner(upload_id.substr(0, 16));
+  AppendBe32(owner, part);
+  return owner;
+}
+
 rocksdb::WriteOptions Synced() {
   rocksdb::WriteOptions options;
   options.sync = true;
@@ -116,7 +126,12 @@ absl::StatusOr<std::unique_ptr<SimStore>> SimStore::Open(const std::filesystem::
   rocksdb::DB* raw = nullptr;
   UTPOST_RETURN_IF_ERROR(
       FromRocksDb(rocksdb::DB::Open(options, path.string(), &raw), "opening mailbox-sim db"));
-  std::unique_ptr<SimStore> store(new SimStore(std::unique_ptr<rocksdb::DB>(raw)));
+  std::unique_ptr<rocksdb::DB> db(raw);
+  storage::SegmentOptions segment_options;
+  segment_options.dir = path / "segments";
+  UTPOST_ASSIGN_OR_RETURN(std::unique_ptr<storage::SegmentStore> segments,
+                          storage::SegmentStore::Open(std::move(segment_options)));
+  std::unique_ptr<SimStore> store(new SimStore(std::move(db), std::move(segments)));
   UTPOST_RETURN_IF_ERROR(store->RemoveUnfinishedUploads());
   return store;
 }
@@ -172,10 +187,22 @@ absl::Status SimStore::ReadChunks(std::string_view upload_id, uint32_t part,
                                   const std::function<void(std::string_view)>& fn) const {
   std::string prefix = ChunkPrefix(upload_id);
   AppendBe32(prefix, part);
-  return ForEach(prefix, [&](std::string_view, std::string_view value) {
-    fn(value);
+  absl::Status read = absl::OkStatus();
+  UTPOST_RETURN_IF_ERROR(ForEach(prefix, [&](std::string_view, std::string_view value) {
+    const std::optional<storage::SegmentPointer> pointer = storage::DecodeSegmentPointer(value);
+    if (!pointer.has_value()) {
+      fn(value);  // stored in RocksDB as received (an envelope begins with a DER SEQUENCE)
+      return true;
+    }
+    absl::StatusOr<std::string> bytes = segments_->Read(*pointer, SegmentOwner(upload_id, part));
+    if (!bytes.ok()) {
+      read = bytes.status();
+      return false;
+    }
+    fn(*bytes);
     return true;
-  });
+  }));
+  return read;
 }
 
 absl::Status SimStore::DiscardUpload(std::string_view upload_id) {
@@ -199,12 +226,27 @@ absl::StatusOr<std::optional<sim::v1::SimLetter>> SimStore::GetLetter(
 
 absl::Status SimStore::CommitLetter(std::string_view provider, const sim::v1::SimLetter& letter,
                                     const std::optional<provider::v1::Receipt>& receipt,
-                                    const std::vector<HeldChunk>& held) {
+                                    const std::vector<HeldPart>& held) {
   rocksdb::WriteBatch batch;
-  for (const HeldChunk& c : held) {
-    UTPOST_RETURN_IF_ERROR(FromRocksDb(batch.Put(ChunkKey(letter.upload_id(), c.part, c.chunk),
-                                                 rocksdb::Slice(c.bytes.data(), c.bytes.size())),
-                                       "committing a letter"));
+  // Held here until the batch is written, so that its segment is never taken for empty.
+  std::optional<storage::SegmentAppend> appended;
+  if (!held.empty()) {
+    std::vector<std::string> owners;
+    std::vector<storage::SegmentRecord> records;
+    owners.reserve(held.size());
+    records.reserve(held.size());
+    for (const HeldPart& h : held) {
+      owners.push_back(SegmentOwner(letter.upload_id(), h.part));
+      records.push_back({owners.back(), h.bytes});
+    }
+    UTPOST_ASSIGN_OR_RETURN(storage::SegmentAppend append, segments_->Append(records));
+    appended.emplace(std::move(append));
+    for (size_t i = 0; i < held.size(); ++i) {
+      UTPOST_RETURN_IF_ERROR(
+          FromRocksDb(batch.Put(ChunkKey(letter.upload_id(), held[i].part, 0),
+                                storage::EncodeSegmentPointer(appended->pointers()[i])),
+                      "committing a letter"));
+    }
   }
   UTPOST_RETURN_IF_ERROR(
       FromRocksDb(batch.Put(LetterKey(provider, letter.letter_id()), letter.SerializeAsString()),
@@ -221,6 +263,16 @@ absl::Status SimStore::CommitLetter(std::string_view provider, const sim::v1::Si
   UTPOST_RETURN_IF_ERROR(
       FromRocksDb(batch.Delete(UploadKey(letter.upload_id())), "committing a letter"));
   return FromRocksDb(db_->Write(Synced(), &batch), "committing a letter");
+}
+
+absl::StatusOr<uint64_t> SimStore::Checkpoint(const std::filesystem::path& dir) {
+  uint64_t database_bytes = 0;
+  UTPOST_ASSIGN_OR_RETURN(
+      const uint64_t segment_bytes, segments_->LinkSealed(dir / "segments", [&]() -> absl::Status {
+        UTPOST_ASSIGN_OR_RETURN(database_bytes, storage::CheckpointTo(*db_, dir));
+        return absl::OkStatus();
+      }));
+  return database_bytes + segment_bytes;
 }
 
 std::string SimStore::ReceiptId(absl::Time due, std::string_view letter_id) {

@@ -1,5 +1,7 @@
-// The mailbox simulator's own RocksDB (data/mailbox-sim): letters, their envelopes as
-// received, READ receipts and print batches, per provider id. No business rules here.
+// The mailbox simulator's own store (data/mailbox-sim): letters, their envelopes as received,
+// READ receipts and print batches, per provider id, in RocksDB, and the envelopes of letters
+// of up to kHeldBytes in append-only segment files (data/mailbox-sim/segments, the ledger's
+// storage::SegmentStore). No business rules here.
 //
 // Keys (one column family; provider ids are [a-z0-9-], letter and upload ids have no NUL):
 //   "l" provider \0 letter_id                  -> SimLetter
@@ -8,12 +10,15 @@
 //   "r" provider \0 due (8 bytes BE µs) letter_id -> provider.v1.Receipt
 //   "b" provider \0 batch_id                   -> SimBatch
 //   "u" upload_id                              -> "" (an upload not yet committed)
-//   "c" upload_id \0 part (4 BE) chunk (4 BE)  -> envelope bytes as received
+//   "c" upload_id \0 part (4 BE) chunk (4 BE)  -> envelope bytes as received, or a
+//                                                 storage::SegmentPointer to them
 //
-// Durability: the commit of a letter or batch is one synced WriteBatch. A letter's chunks
-// travel in that batch while they are small (the common case: one write per letter); a
-// larger upload's chunks are written before it without a sync, under an upload marker, and
-// syncing the write-ahead log at the commit makes every earlier write durable too.
+// Durability: the commit of a letter or batch is one synced WriteBatch. A letter held whole
+// (the common case) has each document's envelope appended to a segment and synced first,
+// then its pointers go in that batch: the envelope's bytes reach the disk once, and a crash
+// between the two leaves only bytes no pointer names. A larger upload's chunks are written
+// to RocksDB before the commit without a sync, under an upload marker; syncing the
+// write-ahead log at the commit makes every earlier write durable too.
 // An upload that was never committed (a stream cut off, a crash) is removed by Open.
 // Thread-safe.
 #pragma once
@@ -30,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "rocksdb/db.h"
+#include "storage/segments.h"
 #include "utpost/provider/v1/provider.pb.h"
 #include "utpost/sim/v1/mailbox_sim_records.pb.h"
 
@@ -56,18 +62,18 @@ class SimStore {
 
   [[nodiscard]] absl::StatusOr<std::optional<sim::v1::SimLetter>> GetLetter(
       std::string_view provider, std::string_view letter_id) const;
-  // A chunk not stored yet: CommitLetter writes it in its batch.
-  struct HeldChunk {
+  // A document's envelope not stored yet (every chunk of part `part`, in order).
+  struct HeldPart {
     uint32_t part = 0;
-    uint32_t chunk = 0;
     std::string bytes;
   };
-  // One synced batch: the letter, its "shown" mark, its receipt (if any, due at
-  // receipt.time()), the chunks `held` (of letter.upload_id()) and the end of its upload.
+  // Appends the envelopes `held` (of letter.upload_id()) to a segment and syncs them, then
+  // one synced batch: their pointers, the letter, its "shown" mark, its receipt (if any, due
+  // at receipt.time()) and the end of its upload.
   [[nodiscard]] absl::Status CommitLetter(std::string_view provider,
                                           const sim::v1::SimLetter& letter,
                                           const std::optional<provider::v1::Receipt>& receipt,
-                                          const std::vector<HeldChunk>& held = {});
+                                          const std::vector<HeldPart>& held = {});
 
   // Receipts due at or before `now`, oldest first, at most `max`.
   [[nodiscard]] absl::StatusOr<std::vector<provider::v1::Receipt>> DueReceipts(
@@ -100,17 +106,24 @@ class SimStore {
   // Counts by scanning the provider's keys (a simulator holds few letters).
   [[nodiscard]] absl::StatusOr<Counts> Count(std::string_view provider, bool list_mailboxes) const;
 
-  // The database beneath, for tests.
+  // A RocksDB checkpoint in `dir` (created) and the sealed segments hard-linked into
+  // dir/segments, as the ledger's. Returns the bytes written or linked.
+  [[nodiscard]] absl::StatusOr<uint64_t> Checkpoint(const std::filesystem::path& dir);
+
+  // The database and the segments beneath, for tests and start-up logs.
   rocksdb::DB& raw() { return *db_; }
+  const storage::SegmentStore& segments() const { return *segments_; }
 
  private:
-  explicit SimStore(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+  SimStore(std::unique_ptr<rocksdb::DB> db, std::unique_ptr<storage::SegmentStore> segments)
+      : db_(std::move(db)), segments_(std::move(segments)) {}
   [[nodiscard]] absl::Status RemoveUnfinishedUploads();
   [[nodiscard]] absl::Status ForEach(
       std::string_view prefix,
       const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
 
   std::unique_ptr<rocksdb::DB> db_;
+  std::unique_ptr<storage::SegmentStore> segments_;
 };
 
 }  // namespace utpost::mailbox_sim

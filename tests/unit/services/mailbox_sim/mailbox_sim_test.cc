@@ -12,6 +12,7 @@
 #include "common/proto_time.h"
 #include "crypto/cms.h"
 #include "crypto/dev_provider_cert.h"
+#include "storage/segments.h"
 #include "tests/testutil/files.h"
 
 namespace utpost::mailbox_sim {
@@ -175,8 +176,9 @@ TEST_F(MailboxSimTest, DeliveryIsIdempotentAcrossRestart) {
   ASSERT_EQ(status.mailboxes_size(), 1);
   EXPECT_EQ(status.mailboxes(0).address(), "kari.nordmann@dev");
   EXPECT_EQ(status.mailboxes(0).letter_ids(0), id);
-  // The replay stored nothing: one letter's chunks, no upload left open.
-  EXPECT_EQ(KeysWithPrefix("c"), (envelope.size() + 999) / 1000);
+  // The replay stored nothing: one letter's envelope (one pointer to a segment, however
+  // many chunks it came in), no upload left open.
+  EXPECT_EQ(KeysWithPrefix("c"), 1u);
   EXPECT_EQ(KeysWithPrefix("u"), 0u);
   // The same letter id at another provider is another letter.
   ASSERT_TRUE(Deliver(kOther, Stream(id, {Envelope(kOther, "y")})).ok());
@@ -241,7 +243,8 @@ TEST_F(MailboxSimTest, StoredEnvelopeIsTheOneReceived) {
 
 TEST_F(MailboxSimTest, AbandonedStreamLeavesNothingSmallOrLarge) {
   // Small: nothing reaches the store before the commit, so a stream cut off leaves nothing.
-  const std::vector<DeliverRequest> small = Stream(NewLetterId(), {Envelope(kDev, "short")});
+  const std::string short_envelope = Envelope(kDev, "short");
+  const std::vector<DeliverRequest> small = Stream(NewLetterId(), {short_envelope});
   {
     absl::StatusOr<std::unique_ptr<MailboxSim::Delivery>> d = sim_->StartDelivery(kDev);
     ASSERT_TRUE(d.ok());
@@ -269,10 +272,24 @@ TEST_F(MailboxSimTest, AbandonedStreamLeavesNothingSmallOrLarge) {
   EXPECT_EQ(KeysWithPrefix("u"), 0u);
   EXPECT_EQ(KeysWithPrefix("c"), 0u);
 
-  // Both delivered whole read back as received.
+  // Both delivered whole read back as received: the small one's envelope from a segment
+  // (RocksDB holds a pointer to it), the large one's chunks from RocksDB.
   ASSERT_TRUE(Deliver(kDev, small).ok());
+  EXPECT_EQ(KeysWithPrefix("c"), 1u);
+  {
+    std::unique_ptr<rocksdb::Iterator> it(store_->raw().NewIterator(rocksdb::ReadOptions()));
+    it->Seek("c");
+    ASSERT_TRUE(it->Valid());
+    const std::optional<storage::SegmentPointer> pointer =
+        storage::DecodeSegmentPointer(std::string_view(it->value().data(), it->value().size()));
+    ASSERT_TRUE(pointer.has_value());
+    EXPECT_EQ(pointer->length, short_envelope.size());
+  }
   ASSERT_TRUE(Deliver(kDev, large).ok());
   EXPECT_EQ(KeysWithPrefix("u"), 0u);
+  // a's chunks were all held when b's second chunk passed kHeldBytes, and went as one; so
+  // did b's first; b's later chunks went as they came.
+  EXPECT_EQ(KeysWithPrefix("c"), 1 + 1 + (b.size() + kMaxChunkBytes - 1) / kMaxChunkBytes);
   absl::StatusOr<std::optional<sim::v1::SimLetter>> letter = store_->GetLetter(kDev, id);
   ASSERT_TRUE(letter.ok() && letter->has_value());
   ASSERT_EQ((*letter)->documents_size(), 2);
