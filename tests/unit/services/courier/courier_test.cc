@@ -485,6 +485,36 @@ TEST_F(CourierTest, AnUnusableProviderCertificateSendsTheLetterToPrint) {
   EXPECT_THAT(Completion("t1").next_tasks(0).detail(), HasSubstr("encryption certificate"));
 }
 
+TEST_F(CourierTest, AFullPoolLeasesAgainWhenADeliveryEndsNotAPollIntervalLater) {
+  // One delivery at a time, each 50 ms at the provider, and a poll interval of 10 s: a lease
+  // loop that found the pool full and slept a poll interval would leave the other letters
+  // for 10 s. It waits for room instead, so the four go one after the other.
+  config_.max_in_flight = 1;
+  config_.max_in_flight_per_provider = 1;
+  config_.batch_size = 1;
+  config_.poll_interval = absl::Seconds(10);
+  dev_.SetDelay(absl::Milliseconds(50));
+  const char* people[] = {"15076500565", "02028234530", "17059121030", "09116441796"};
+  for (int i = 0; i < 4; ++i) {
+    ledger_.Add(absl::StrCat("t", i), kDeliver, LetterAt(dev_provider_, people[i]), {"doc"});
+  }
+  MakeCourier();
+  ASSERT_TRUE(courier_->Start().ok());
+  auto all_done = [&] {
+    for (int i = 0; i < 4; ++i) {
+      if (!ledger_.Get(absl::StrCat("t", i)).done) return false;
+    }
+    return true;
+  };
+  // Well under one poll interval, however slow the machine.
+  for (int i = 0; i < 1000 && !all_done(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(all_done());
+  EXPECT_EQ(dev_.calls(), 4);
+  courier_->Stop();
+}
+
 TEST_F(CourierTest, StartAndStopWithTheLoopsRunning) {
   config_.receipt_providers = {"dev"};
   ledger_.Add("t1", kDeliver, LetterAt(dev_provider_, "15076500565"), {"doc"});

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/proto_time.h"
@@ -307,6 +308,11 @@ class FakeProvider final : public provider::v1::MailboxProviderService::Service 
     std::lock_guard lock(mu_);
     slow_ = true;
   }
+  // Every delivery takes `delay` before it is answered.
+  void SetDelay(absl::Duration delay) {
+    std::lock_guard lock(mu_);
+    delay_ = delay;
+  }
   // A receipt; `time` set when given (the provider's time of the read).
   void AddReceipt(const std::string& receipt_id, const std::string& letter_id,
                   provider::v1::ReceiptKind kind = provider::v1::RECEIPT_KIND_READ,
@@ -372,12 +378,15 @@ class FakeProvider final : public provider::v1::MailboxProviderService::Service 
     bool slow = false;
     grpc::StatusCode answer;
     std::string message;
+    absl::Duration delay;
     {
       std::lock_guard lock(mu_);
       slow = slow_;
       answer = answer_;
       message = message_;
+      delay = delay_;
     }
+    if (delay > absl::ZeroDuration()) absl::SleepFor(delay);
     if (slow) {
       while (!context->IsCancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
       std::lock_guard lock(mu_);
@@ -434,6 +443,7 @@ class FakeProvider final : public provider::v1::MailboxProviderService::Service 
   grpc::StatusCode answer_ = grpc::StatusCode::OK;
   std::string message_;
   bool slow_ = false;
+  absl::Duration delay_;
   int calls_ = 0;
   int slow_cancelled_ = 0;
   int replays_ = 0;
