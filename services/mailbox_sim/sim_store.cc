@@ -131,6 +131,19 @@ absl::StatusOr<std::unique_ptr<SimStore>> SimStore::Open(const std::filesystem::
   segment_options.dir = path / "segments";
   UTPOST_ASSIGN_OR_RETURN(std::unique_ptr<storage::SegmentStore> segments,
                           storage::SegmentStore::Open(std::move(segment_options)));
+  // Open seals the last segment and starts another, so each start would leave one behind
+  // even with nothing in it. The simulator never deletes a letter, so a segment holding any
+  // record is kept; one holding only its seal goes.
+  std::map<uint64_t, uint64_t> sizes;
+  for (const storage::SegmentInfo& info : segments->Segments()) sizes[info.id] = info.bytes;
+  UTPOST_RETURN_IF_ERROR(segments
+                             ->ReclaimAll([&](uint64_t id) -> absl::StatusOr<uint64_t> {
+                               const auto it = sizes.find(id);
+                               return it == sizes.end() || it->second > storage::kSegmentHeaderBytes
+                                          ? 1
+                                          : 0;
+                             })
+                             .status());
   std::unique_ptr<SimStore> store(new SimStore(std::move(db), std::move(segments)));
   UTPOST_RETURN_IF_ERROR(store->RemoveUnfinishedUploads());
   return store;

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <vector>
 
 #include "common/clock.h"
@@ -390,6 +392,30 @@ TEST_F(MailboxSimTest, ProviderIdMustBeGivenAndServed) {
   // A key made after start is found on first use.
   ASSERT_TRUE(crypto::EnsureDevProviderCertificate(config_.providers_dir, "late", "late").ok());
   EXPECT_TRUE(sim_->StartDelivery("late").ok());
+}
+
+TEST_F(MailboxSimTest, RestartsLeaveNoEmptySegmentsAndKeepEveryEnvelope) {
+  const std::string id = NewLetterId();
+  const std::string envelope = Envelope(kDev, "kept across restarts");
+  ASSERT_TRUE(Deliver(kDev, Stream(id, {envelope})).ok());
+  for (int i = 0; i < 3; ++i) Open();
+  // A clean stop removes the segment a start began if nothing went into it.
+  ASSERT_EQ(store_->segments().Segments().size(), 1u);
+  // A crash leaves it behind: the next Open seals it, and then removes it.
+  const std::filesystem::path left = config_.data_dir / "segments" / storage::SegmentFileName(99);
+  { std::ofstream(left).flush(); }
+  ASSERT_TRUE(std::filesystem::exists(left));
+  Open();
+  EXPECT_FALSE(std::filesystem::exists(left));
+  EXPECT_EQ(store_->segments().Segments().size(), 1u);
+  absl::StatusOr<std::optional<sim::v1::SimLetter>> letter = store_->GetLetter(kDev, id);
+  ASSERT_TRUE(letter.ok() && letter->has_value());
+  std::string stored;
+  ASSERT_TRUE(store_
+                  ->ReadChunks((*letter)->upload_id(), 0,
+                               [&](std::string_view bytes) { stored.append(bytes); })
+                  .ok());
+  EXPECT_EQ(stored, envelope);
 }
 
 TEST_F(MailboxSimTest, UploadCutOffByACrashIsRemovedAtOpen) {
