@@ -372,7 +372,8 @@ void Courier::DispatchDeliveries(std::vector<Task> tasks) {
         ++provider_in_flight_[id];
         // The job takes over this task's place in in_flight_.
         jobs_.push_back(
-            [this, task = std::move(task), target = std::move(target)] { Deliver(task, target); });
+            [this, task = std::move(task), target = std::move(target),
+             generation = it->second.generation()] { Deliver(task, target, generation); });
       }
     }
     if (admitted) {
@@ -415,7 +416,7 @@ void Courier::NoteProvider(const v1::Provider& provider) {
   }
 }
 
-void Courier::Deliver(const Task& task, const Target& target) {
+void Courier::Deliver(const Task& task, const Target& target, uint64_t generation) {
   const std::string& id = target.provider.provider_id();
   if (metrics_ != nullptr) metrics_->InFlight(1);
   const absl::Time started = absl::Now();
@@ -435,9 +436,9 @@ void Courier::Deliver(const Task& task, const Target& target) {
         (result.stage == DeliveryResult::Stage::kProvider && !provider_failed)) {
       breaker.OnSuccess();
     } else if (provider_failed && !stopping_) {
-      breaker.OnTransientFailure(now);
+      breaker.OnTransientFailure(now, generation);
     } else {
-      breaker.OnAbandoned();
+      breaker.OnAbandoned(generation);
     }
   }
 

@@ -179,7 +179,8 @@ class Courier {
   void PoolLoop();
   absl::StatusOr<std::vector<internal::v1::Task>> Lease(internal::v1::TaskKind kind, int max);
   void DispatchDeliveries(std::vector<internal::v1::Task> tasks);
-  void Deliver(const internal::v1::Task& task, const Target& target);
+  // `generation`: the provider's breaker's generation when the delivery was admitted.
+  void Deliver(const internal::v1::Task& task, const Target& target, uint64_t generation);
   DeliveryResult RunDelivery(const internal::v1::Task& task, const Target& target);
   void CheckUnread(const internal::v1::Task& task);
 

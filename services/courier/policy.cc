@@ -75,7 +75,8 @@ void ProviderBreaker::OnSuccess() {
   open_until_ = absl::InfinitePast();
 }
 
-void ProviderBreaker::OnTransientFailure(absl::Time now) {
+void ProviderBreaker::OnTransientFailure(absl::Time now, uint64_t admitted) {
+  if (admitted != generation_) return;
   ++consecutive_failures_;
   const bool was_probe = probing_;
   probing_ = false;
@@ -84,10 +85,13 @@ void ProviderBreaker::OnTransientFailure(absl::Time now) {
     for (int i = 0; i < openings_ && cool_off < backoff_max_; ++i) cool_off *= 2;
     open_until_ = now + std::min(cool_off, backoff_max_);
     ++openings_;
+    ++generation_;
     consecutive_failures_ = 0;
   }
 }
 
-void ProviderBreaker::OnAbandoned() { probing_ = false; }
+void ProviderBreaker::OnAbandoned(uint64_t admitted) {
+  if (admitted == generation_) probing_ = false;
+}
 
 }  // namespace utpost::courier

@@ -59,15 +59,22 @@ class ProviderBreaker {
   ProviderBreaker(int failures_to_open, absl::Duration backoff_min, absl::Duration backoff_max)
       : failures_to_open_(failures_to_open), backoff_min_(backoff_min), backoff_max_(backoff_max) {}
 
-  // True if a delivery may start at `now`; the caller then reports its end with OnSuccess,
-  // OnTransientFailure or OnAbandoned. False: `*retry_after` is when to try again.
+  // True if a delivery may start at `now`; the caller then notes generation() and reports
+  // the delivery's end with OnSuccess, OnTransientFailure or OnAbandoned. False:
+  // `*retry_after` is when to try again.
   bool Admit(absl::Time now, absl::Time* retry_after);
+  // Counts the openings so far. A delivery reports the generation it was admitted in.
+  uint64_t generation() const { return generation_; }
   // The provider answered (OK, or a permanent error: it is up).
   void OnSuccess();
-  // The delivery failed transiently at `now`.
-  void OnTransientFailure(absl::Time now);
-  // The delivery ended without telling anything about the provider (cancelled, ledger side).
-  void OnAbandoned();
+  // The delivery admitted in `admitted` failed transiently at `now`. One admitted before the
+  // breaker last opened failed in the outage that opened it, which has been counted: it
+  // changes nothing. (Otherwise every max_in_flight deliveries caught by one short outage
+  // would open the breaker again and again, doubling its cool-off each time.)
+  void OnTransientFailure(absl::Time now, uint64_t admitted);
+  // The delivery admitted in `admitted` ended without telling anything about the provider
+  // (cancelled, ledger side).
+  void OnAbandoned(uint64_t admitted);
 
   bool open(absl::Time now) const { return open_until_ > now; }
   int openings() const { return openings_; }
@@ -80,6 +87,7 @@ class ProviderBreaker {
   int openings_ = 0;  // since the last success
   absl::Time open_until_ = absl::InfinitePast();
   bool probing_ = false;
+  uint64_t generation_ = 0;
 };
 
 }  // namespace utpost::courier

@@ -65,10 +65,10 @@ TEST(BreakerTest, OpensAfterFailuresProbesOneAtATimeAndCloses) {
   absl::Time retry;
   for (int i = 0; i < 2; ++i) {
     ASSERT_TRUE(b.Admit(t, &retry));
-    b.OnTransientFailure(t);
+    b.OnTransientFailure(t, b.generation());
   }
   ASSERT_TRUE(b.Admit(t, &retry));
-  b.OnTransientFailure(t);
+  b.OnTransientFailure(t, b.generation());
   EXPECT_TRUE(b.open(t));
   EXPECT_FALSE(b.Admit(t, &retry));
   EXPECT_EQ(retry, t + absl::Seconds(1));
@@ -76,7 +76,7 @@ TEST(BreakerTest, OpensAfterFailuresProbesOneAtATimeAndCloses) {
   t += absl::Seconds(1);
   EXPECT_TRUE(b.Admit(t, &retry));
   EXPECT_FALSE(b.Admit(t, &retry));
-  b.OnTransientFailure(t);  // the probe fails: open twice as long
+  b.OnTransientFailure(t, b.generation());  // the probe fails: open twice as long
   EXPECT_FALSE(b.Admit(t + absl::Milliseconds(1999), &retry));
   EXPECT_EQ(retry, t + absl::Seconds(2));
   t += absl::Seconds(2);
@@ -92,11 +92,40 @@ TEST(BreakerTest, AnAbandonedProbeLetsTheNextOneGo) {
   absl::Time t = absl::FromUnixSeconds(1000);
   absl::Time retry;
   ASSERT_TRUE(b.Admit(t, &retry));
-  b.OnTransientFailure(t);
+  b.OnTransientFailure(t, b.generation());
   t += absl::Seconds(1);
   ASSERT_TRUE(b.Admit(t, &retry));
-  b.OnAbandoned();
+  b.OnAbandoned(b.generation());
   EXPECT_TRUE(b.Admit(t, &retry));
+}
+
+TEST(BreakerTest, OneOutageOpensItOnceHoweverManyDeliveriesItCaught) {
+  // 64 deliveries in flight when the provider goes down: all fail. Only those admitted
+  // before the breaker opened fail after it, and they count no more.
+  ProviderBreaker b(5, absl::Seconds(1), absl::Minutes(10));
+  absl::Time t = absl::FromUnixSeconds(1000);
+  absl::Time retry;
+  std::vector<uint64_t> admitted;
+  for (int i = 0; i < 64; ++i) {
+    ASSERT_TRUE(b.Admit(t, &retry));
+    admitted.push_back(b.generation());
+  }
+  for (uint64_t g : admitted) b.OnTransientFailure(t, g);
+  EXPECT_EQ(b.openings(), 1);
+  EXPECT_FALSE(b.Admit(t, &retry));
+  EXPECT_EQ(retry, t + absl::Seconds(1));  // not 2^12 s
+  // The probe after the cool-off is of the new generation: its failure doubles the cool-off.
+  t += absl::Seconds(1);
+  ASSERT_TRUE(b.Admit(t, &retry));
+  b.OnTransientFailure(t, b.generation());
+  EXPECT_EQ(b.openings(), 2);
+  EXPECT_FALSE(b.Admit(t + absl::Milliseconds(1999), &retry));
+  EXPECT_EQ(retry, t + absl::Seconds(2));
+  // A delivery of the first generation abandoned now does not end the next probe.
+  t += absl::Seconds(2);
+  ASSERT_TRUE(b.Admit(t, &retry));
+  b.OnAbandoned(admitted[0]);
+  EXPECT_FALSE(b.Admit(t, &retry));
 }
 
 TEST(EndpointTest, ComponentNamesHostPortAndHttps) {
