@@ -1,9 +1,10 @@
 // The whole way of a letter with every component in its own process: ledger, registry,
 // router, courier, print and mailbox-sim each run as `utpost --target=...` and talk over
 // mutual TLS on loopback. 1 000 letters flow while the simulator fails a share of deliveries
-// (transiently) and its recipients read only half of their letters; the courier and then the
-// ledger are killed with -9 and started again mid-run. At the end every letter has exactly
-// one final outcome, and no mailbox or print batch holds a letter twice.
+// (transiently) and its recipients read only half of their letters; the courier, the
+// simulator (the provider) and then the ledger are killed with -9 and started again mid-run.
+// At the end every letter has exactly one final outcome, and no mailbox or print batch holds
+// a letter twice.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -52,7 +53,7 @@ bool IsFinal(const v1::GetLetterResponse& got) {
   }
 }
 
-TEST(DeliveryMultiProcessTest, EveryLetterEndsOnceThroughCourierAndLedgerKillNine) {
+TEST(DeliveryMultiProcessTest, EveryLetterEndsOnceThroughCourierProviderAndLedgerKillNine) {
   TempDir root;
   const fs::path data = root.path() / "data";
   const std::map<std::string, int> ports = {{"ledger", FreePort()}, {"registry", FreePort()},
@@ -146,7 +147,9 @@ TEST(DeliveryMultiProcessTest, EveryLetterEndsOnceThroughCourierAndLedgerKillNin
       }
     });
   }
-  // Mid-run: kill the courier, then the ledger, without warning, and start each again.
+  // Mid-run: kill the courier, then the provider, then the ledger, without warning, and start
+  // each again. The provider may have stored a letter it never answered for: the courier's
+  // retry must find it there (a replay), not store it twice.
   auto kill_and_restart = [&](const char* name) {
     const int status = processes.at(name)->Kill(SIGKILL);
     ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << name;
@@ -155,6 +158,8 @@ TEST(DeliveryMultiProcessTest, EveryLetterEndsOnceThroughCourierAndLedgerKillNin
   };
   while (acked < kLetters / 3) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_NO_FATAL_FAILURE(kill_and_restart("courier"));
+  while (acked < kLetters / 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_NO_FATAL_FAILURE(kill_and_restart("mailbox-sim"));
   while (acked < 2 * kLetters / 3) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_NO_FATAL_FAILURE(kill_and_restart("ledger"));
   for (auto& sender : senders) sender.join();
