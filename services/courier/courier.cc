@@ -203,6 +203,20 @@ void Courier::Release(int n) {
   if (wake) room_cv_.notify_all();
 }
 
+void Courier::WaitWhileEveryProviderBacksOff() {
+  std::unique_lock lock(mu_);
+  if (breakers_.empty()) return;
+  const absl::Time now = clock_.Now();
+  absl::Time first = absl::InfiniteFuture();
+  for (const auto& [id, breaker] : breakers_) {
+    if (!breaker.open(now)) return;
+    first = std::min(first, breaker.open_until());
+  }
+  const absl::Duration wait =
+      std::min(first - now, std::max(config_.poll_interval, absl::Seconds(1)));
+  stop_cv_.wait_for(lock, absl::ToChronoNanoseconds(wait), [this] { return stopping_; });
+}
+
 void Courier::WaitForRoom(absl::Duration most) {
   std::unique_lock lock(mu_);
   room_cv_.wait_for(lock, absl::ToChronoNanoseconds(most), [&] {
@@ -220,6 +234,7 @@ void Courier::LeaseLoop(int index) {
             // A full pool is not an empty queue: lease again as soon as deliveries end,
             // not a poll interval later.
             WaitForRoom(config_.poll_interval);
+            WaitWhileEveryProviderBacksOff();
             return LeaseOnce();
           },
       .wait = [this](absl::Duration d) { return Wait(d); },

@@ -171,6 +171,10 @@ class Courier {
   void LeaseLoop(int index);
   // Waits up to `most` until a batch's worth of deliveries has room, or the courier stops.
   void WaitForRoom(absl::Duration most);
+  // While every provider the courier knows is backed off, waits until the first cool-off
+  // ends, at most max(poll_interval, 1 s) (a provider not seen yet may be up), or the
+  // courier stops. Leasing then would only give every task back.
+  void WaitWhileEveryProviderBacksOff();
   // How much room a lease loop waits for.
   int RoomWanted() const;
   // Gives back `n` places in in_flight_ and wakes whoever waits for room.

@@ -77,6 +77,8 @@ class ProviderBreaker {
   void OnAbandoned(uint64_t admitted);
 
   bool open(absl::Time now) const { return open_until_ > now; }
+  // When the cool-off ends (the past when closed).
+  absl::Time open_until() const { return open_until_; }
   int openings() const { return openings_; }
 
  private:

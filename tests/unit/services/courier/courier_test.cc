@@ -515,6 +515,30 @@ TEST_F(CourierTest, AFullPoolLeasesAgainWhenADeliveryEndsNotAPollIntervalLater) 
   courier_->Stop();
 }
 
+TEST_F(CourierTest, WhileEveryProviderIsBackedOffTheLoopsDoNotChurnTheQueue) {
+  // The only provider is down: its breaker opens at the first failure. Leasing on would give
+  // each of the 50 letters back at once (a synced FailTask each); the loops wait for the
+  // cool-off instead (1 s here, on the courier's clock).
+  dev_.Answer(grpc::StatusCode::UNAVAILABLE, "down");
+  config_.breaker_failures = 1;
+  config_.max_in_flight = 1;
+  config_.max_in_flight_per_provider = 1;
+  config_.batch_size = 1;
+  for (int i = 0; i < 50; ++i) {
+    ledger_.Add(absl::StrCat("t", i), kDeliver, LetterAt(dev_provider_, "15076500565"), {"doc"});
+  }
+  MakeCourier();
+  ASSERT_TRUE(courier_->Start().ok());
+  for (int i = 0; i < 100 && dev_.calls() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(dev_.calls(), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  courier_->Stop();
+  EXPECT_EQ(dev_.calls(), 1);
+  EXPECT_LT(ledger_.fails().size(), 10u) << "the loops gave the queue back while waiting";
+}
+
 TEST_F(CourierTest, StartAndStopWithTheLoopsRunning) {
   config_.receipt_providers = {"dev"};
   ledger_.Add("t1", kDeliver, LetterAt(dev_provider_, "15076500565"), {"doc"});
