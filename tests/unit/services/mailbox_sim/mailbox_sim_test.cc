@@ -122,6 +122,25 @@ class MailboxSimTest : public ::testing::Test {
   }
 
   // Keys of the store that start with `prefix` ("c": envelope chunks, "u": uploads).
+  // The envelopes stored for letter `id` at `provider`, in order (empty after a failure).
+  std::vector<std::string> StoredEnvelopes(const std::string& provider, const std::string& id) {
+    absl::StatusOr<std::optional<sim::v1::SimLetter>> letter = store_->GetLetter(provider, id);
+    if (!letter.ok() || !letter->has_value()) {
+      ADD_FAILURE() << "letter " << id << " not stored";
+      return {};
+    }
+    std::vector<std::string> out((*letter)->documents_size());
+    for (uint32_t part = 0; part < out.size(); ++part) {
+      const absl::Status read = store_->ReadChunks(
+          (*letter)->upload_id(), part, [&](std::string_view bytes) { out[part].append(bytes); });
+      if (!read.ok()) {
+        ADD_FAILURE() << read;
+        return {};
+      }
+    }
+    return out;
+  }
+
   size_t KeysWithPrefix(const std::string& prefix) {
     std::unique_ptr<rocksdb::Iterator> it(store_->raw().NewIterator(rocksdb::ReadOptions()));
     size_t n = 0;
@@ -230,17 +249,7 @@ TEST_F(MailboxSimTest, StoredEnvelopeIsTheOneReceived) {
   const std::string id = NewLetterId();
   const std::string a = Envelope(kDev, "first"), b = Envelope(kDev, std::string(3000, 'b'));
   ASSERT_TRUE(Deliver(kDev, Stream(id, {a, b}, "x@dev", 700)).ok());
-  absl::StatusOr<std::optional<sim::v1::SimLetter>> letter = store_->GetLetter(kDev, id);
-  ASSERT_TRUE(letter.ok() && letter->has_value());
-  ASSERT_EQ((*letter)->documents_size(), 2);
-  for (uint32_t part = 0; part < 2; ++part) {
-    std::string stored;
-    ASSERT_TRUE(store_
-                    ->ReadChunks((*letter)->upload_id(), part,
-                                 [&](std::string_view bytes) { stored.append(bytes); })
-                    .ok());
-    EXPECT_EQ(stored, part == 0 ? a : b);
-  }
+  EXPECT_EQ(StoredEnvelopes(kDev, id), (std::vector<std::string>{a, b}));
 }
 
 TEST_F(MailboxSimTest, AbandonedStreamLeavesNothingSmallOrLarge) {
@@ -292,17 +301,7 @@ TEST_F(MailboxSimTest, AbandonedStreamLeavesNothingSmallOrLarge) {
   // a's chunks were all held when b's second chunk passed kHeldBytes, and went as one; so
   // did b's first; b's later chunks went as they came.
   EXPECT_EQ(KeysWithPrefix("c"), 1 + 1 + (b.size() + kMaxChunkBytes - 1) / kMaxChunkBytes);
-  absl::StatusOr<std::optional<sim::v1::SimLetter>> letter = store_->GetLetter(kDev, id);
-  ASSERT_TRUE(letter.ok() && letter->has_value());
-  ASSERT_EQ((*letter)->documents_size(), 2);
-  for (uint32_t part = 0; part < 2; ++part) {
-    std::string stored;
-    ASSERT_TRUE(store_
-                    ->ReadChunks((*letter)->upload_id(), part,
-                                 [&](std::string_view bytes) { stored.append(bytes); })
-                    .ok());
-    EXPECT_EQ(stored, part == 0 ? a : b);
-  }
+  EXPECT_EQ(StoredEnvelopes(kDev, id), (std::vector<std::string>{a, b}));
   EXPECT_EQ(StatusOf(kDev).letters(), 2u);
 }
 
@@ -408,14 +407,7 @@ TEST_F(MailboxSimTest, RestartsLeaveNoEmptySegmentsAndKeepEveryEnvelope) {
   Open();
   EXPECT_FALSE(std::filesystem::exists(left));
   EXPECT_EQ(store_->segments().Segments().size(), 1u);
-  absl::StatusOr<std::optional<sim::v1::SimLetter>> letter = store_->GetLetter(kDev, id);
-  ASSERT_TRUE(letter.ok() && letter->has_value());
-  std::string stored;
-  ASSERT_TRUE(store_
-                  ->ReadChunks((*letter)->upload_id(), 0,
-                               [&](std::string_view bytes) { stored.append(bytes); })
-                  .ok());
-  EXPECT_EQ(stored, envelope);
+  EXPECT_EQ(StoredEnvelopes(kDev, id), std::vector<std::string>{envelope});
 }
 
 TEST_F(MailboxSimTest, UploadCutOffByACrashIsRemovedAtOpen) {
