@@ -184,10 +184,33 @@ absl::Status LedgerStore::AddNewLetter(rocksdb::WriteBatch& batch, const NewLett
 }
 
 absl::Status LedgerStore::CommitLetterUpdate(const LetterUpdate& update) {
+  return CommitLetterUpdates({&update});
+}
+
+absl::Status LedgerStore::CommitLetterUpdates(const std::vector<const LetterUpdate*>& updates) {
+  rocksdb::WriteBatch batch;
+  std::vector<std::pair<uint8_t, int64_t>> inserted;
+  // Segments whose live bytes these updates lower: reclaimed after them if nothing is left.
+  std::vector<uint64_t> emptied;
+  for (const LetterUpdate* update : updates) {
+    UTPOST_RETURN_IF_ERROR(AddLetterUpdate(batch, *update, inserted, emptied));
+  }
+  UTPOST_RETURN_IF_ERROR(WriteWithTasks(batch, std::move(inserted)));
+  if (emptied.empty()) return absl::OkStatus();
+  // The update is committed: a failure to delete a file now only delays getting the space
+  // back (the next start reclaims it), so it does not fail the update.
+  std::sort(emptied.begin(), emptied.end());
+  emptied.erase(std::unique(emptied.begin(), emptied.end()), emptied.end());
+  db_.ReclaimSegments(emptied).IgnoreError();
+  return absl::OkStatus();
+}
+
+absl::Status LedgerStore::AddLetterUpdate(rocksdb::WriteBatch& batch, const LetterUpdate& update,
+                                          std::vector<std::pair<uint8_t, int64_t>>& inserted,
+                                          std::vector<uint64_t>& emptied) {
   if (update.event && update.record.event_count() == 0) {
     return absl::InternalError("letter update with an event but no event count");
   }
-  rocksdb::WriteBatch batch;
   UTPOST_RETURN_IF_ERROR(FromRocksDb(
       batch.Put(db_.cf(Cf::kLetters), keys::Letter(update.id), SerializeRecord(update.record)),
       "batch put"));
@@ -204,8 +227,6 @@ absl::Status LedgerStore::CommitLetterUpdate(const LetterUpdate& update) {
     UTPOST_RETURN_IF_ERROR(
         AddEventCounters(db_, batch, update.record.sender(), update.event->event()));
   }
-  // Segments whose live bytes this update lowers: reclaimed after it if nothing is left.
-  std::vector<uint64_t> emptied;
   if (update.purge_documents) {
     for (uint32_t i = 0; i < update.document_count; ++i) {
       std::string value;
@@ -228,16 +249,7 @@ absl::Status LedgerStore::CommitLetterUpdate(const LetterUpdate& update) {
     UTPOST_RETURN_IF_ERROR(
         FromRocksDb(batch.Put(db_.cf(Cf::kMeta), keys::ShredPending(update.id), ""), "batch put"));
   }
-  std::vector<std::pair<uint8_t, int64_t>> inserted;
-  UTPOST_RETURN_IF_ERROR(AddTaskChanges(batch, update.tasks, inserted));
-  UTPOST_RETURN_IF_ERROR(WriteWithTasks(batch, std::move(inserted)));
-  if (emptied.empty()) return absl::OkStatus();
-  // The update is committed: a failure to delete a file now only delays getting the space
-  // back (the next start reclaims it), so it does not fail the update.
-  std::sort(emptied.begin(), emptied.end());
-  emptied.erase(std::unique(emptied.begin(), emptied.end()), emptied.end());
-  db_.ReclaimSegments(emptied).IgnoreError();
-  return absl::OkStatus();
+  return AddTaskChanges(batch, update.tasks, inserted);
 }
 
 absl::Status LedgerStore::ShredDocuments(const common::LetterIdBytes& id) {

@@ -129,6 +129,8 @@ class LedgerStore {
   // in the same batch that a shred is pending (PendingShreds); the caller then calls
   // ShredDocuments. A segment left with nothing live is deleted after the batch.
   [[nodiscard]] absl::Status CommitLetterUpdate(const LetterUpdate& update);
+  // Several updates, of different letters, in one synced write: all applied or none.
+  [[nodiscard]] absl::Status CommitLetterUpdates(const std::vector<const LetterUpdate*>& updates);
 
   // Crypto-shredding: makes the deletion of letter `id`'s wrapped data keys physical (see
   // Db::MakeDeletionsPhysical), so that no file in the database directory can decrypt its
@@ -219,6 +221,11 @@ class LedgerStore {
   Db& db() { return db_; }
 
  private:
+  // Adds the writes of `update` to `batch`; appends the queue entries it adds to `inserted`
+  // and the segments whose live bytes it lowers to `emptied`.
+  absl::Status AddLetterUpdate(rocksdb::WriteBatch& batch, const LetterUpdate& update,
+                               std::vector<std::pair<uint8_t, int64_t>>& inserted,
+                               std::vector<uint64_t>& emptied);
   // Adds the writes of `letter` to `batch`; appends the queue entries it adds to `inserted`.
   absl::Status AddNewLetter(rocksdb::WriteBatch& batch, const NewLetter& letter,
                             const std::vector<SegmentPointer>& pointers,

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/proto_time.h"
 #include "common/strings.h"
+#include "google/rpc/status.pb.h"
 #include "services/common/lease_loop.h"
 #include "services/common/log.h"
 #include "services/router/decide.h"
@@ -24,6 +25,8 @@ using internal::v1::TaskKind;
 
 // Sends of one completion in all, the first included, before the lease is left to expire.
 constexpr int kMaxSends = 3;
+// Completions in one CompleteTasks call, at most (the ledger takes up to 256).
+constexpr size_t kMaxCompletionsPerCall = 64;
 // Receipts per pull (PullReceipts allows 1..1000).
 constexpr uint32_t kReceiptsPerPull = 100;
 
@@ -696,7 +699,91 @@ Courier::DeliveryResult Courier::RunDelivery(const Task& task, const Target& tar
   return out;
 }
 
+struct Courier::PendingCompletion {
+  const internal::v1::CompleteTaskRequest* request = nullptr;
+  grpc::Status status;
+  // Guarded by completions_mu_: its call ended (status set), or it is to send the next call.
+  bool done = false;
+  bool lead = false;
+  std::condition_variable cv;  // done or lead
+};
+
 grpc::Status Courier::SendCompletion(const internal::v1::CompleteTaskRequest& request) {
+  if (one_completion_per_call_.load(std::memory_order_relaxed)) {
+    return SendCompletionAlone(request);
+  }
+  PendingCompletion mine;
+  mine.request = &request;
+  std::unique_lock lock(completions_mu_);
+  completions_.push_back(&mine);
+  if (!completions_sending_) {
+    completions_sending_ = true;
+    mine.lead = true;
+  }
+  // Each waiter has a condition of its own: a call that ends wakes the completions it
+  // carried and the one that sends next, not every delivery thread.
+  mine.cv.wait(lock, [&] { return mine.done || mine.lead; });
+  while (!mine.done) {
+    // This thread sends what waits: its own completion first in line, or behind others.
+    const size_t n = std::min<size_t>(completions_.size(), kMaxCompletionsPerCall);
+    std::vector<PendingCompletion*> batch(completions_.begin(), completions_.begin() + n);
+    completions_.erase(completions_.begin(), completions_.begin() + n);
+    lock.unlock();
+    SendCompletions(batch);
+    lock.lock();
+    for (PendingCompletion* p : batch) {
+      p->done = true;
+      if (p != &mine) p->cv.notify_one();
+    }
+    if (!mine.done) continue;  // still queued behind this call: send the next one too
+    if (completions_.empty()) {
+      completions_sending_ = false;
+    } else {
+      completions_.front()->lead = true;
+      completions_.front()->cv.notify_one();
+    }
+  }
+  return mine.status;
+}
+
+void Courier::SendCompletions(const std::vector<PendingCompletion*>& batch) {
+  internal::v1::CompleteTasksRequest request;
+  for (const PendingCompletion* p : batch) *request.add_completions() = *p->request;
+  internal::v1::CompleteTasksResponse response;
+  grpc::Status status;
+  for (int send = 1; send <= kMaxSends; ++send) {
+    response.Clear();
+    grpc::ClientContext context;
+    SetDeadline(context, config_.rpc_timeout);
+    status = tasks_->CompleteTasks(&context, request, &response);
+    if (status.ok() || !service::IsRetryableTaskCall(status.error_code())) break;
+    if (send < kMaxSends && !Wait(config_.poll_interval * send)) break;
+  }
+  if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    // A ledger of an earlier release: one call per completion from now on.
+    one_completion_per_call_.store(true, std::memory_order_relaxed);
+    for (PendingCompletion* p : batch) p->status = SendCompletionAlone(*p->request);
+    return;
+  }
+  if (status.ok() && response.results_size() != static_cast<int>(batch.size())) {
+    status = grpc::Status(grpc::StatusCode::INTERNAL,
+                          absl::StrCat("the ledger answered ", response.results_size(),
+                                       " results for ", batch.size(), " completions"));
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!status.ok()) {
+      batch[i]->status = status;
+      continue;
+    }
+    const google::rpc::Status& result = response.results(static_cast<int>(i)).status();
+    batch[i]->status = result.code() == 0
+                           ? grpc::Status::OK
+                           : grpc::Status(static_cast<grpc::StatusCode>(result.code()),
+                                          result.message(), result.SerializeAsString());
+  }
+}
+
+grpc::Status Courier::SendCompletionAlone(const internal::v1::CompleteTaskRequest& request) {
   grpc::Status status;
   for (int send = 1; send <= kMaxSends; ++send) {
     internal::v1::CompleteTaskResponse response;

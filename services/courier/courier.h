@@ -48,6 +48,7 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -193,8 +194,14 @@ class Courier {
   void CompleteUndeliverable(const internal::v1::Task& task, const std::string& detail);
   void Retry(const internal::v1::Task& task, const std::string& why, absl::Time retry_at);
   void RetryOrFallBack(const internal::v1::Task& task, const std::string& why);
-  // Sends a CompleteTask; OK, or the code it ended with (after resends).
+  // Sends a completion; OK, or the code it ended with (after resends). Completions sent
+  // while another call is in flight wait for it, then go together in one CompleteTasks call
+  // (one synced write at the ledger); a ledger without CompleteTasks gets CompleteTask.
   grpc::Status SendCompletion(const internal::v1::CompleteTaskRequest& request);
+  struct PendingCompletion;
+  // One CompleteTasks call (with resends) for `batch`; sets each one's status.
+  void SendCompletions(const std::vector<PendingCompletion*>& batch);
+  grpc::Status SendCompletionAlone(const internal::v1::CompleteTaskRequest& request);
 
   void NoteProvider(const v1::Provider& provider);
   absl::StatusOr<v1::Provider> ProviderById(const std::string& provider_id);
@@ -241,6 +248,12 @@ class Courier {
   CourierStats stats_;
   std::vector<std::thread> pool_;
   std::vector<std::thread> loops_;
+
+  // Completions waiting for the call in flight (SendCompletion).
+  std::mutex completions_mu_;
+  std::deque<PendingCompletion*> completions_;
+  bool completions_sending_ = false;                  // a thread sends, or is about to
+  std::atomic<bool> one_completion_per_call_{false};  // the ledger lacks CompleteTasks
 };
 
 }  // namespace utpost::courier

@@ -455,13 +455,24 @@ absl::StatusOr<v1::ListLettersResponse> Ledger::ListLetters(
 absl::StatusOr<storage::LetterRecord> Ledger::CommitTransitionLocked(
     const common::LetterIdBytes& id, storage::LetterRecord record, const Transition& transition,
     bool purge_documents, std::string_view task_id, std::vector<storage::TaskChange> tasks) {
-  const absl::Time now_time = clock_.Now();
-  const google::protobuf::Timestamp now = ToProto(now_time);
-  storage::LetterUpdate update;
+  UTPOST_ASSIGN_OR_RETURN(PreparedUpdate prepared,
+                          PrepareTransitionLocked(id, std::move(record), transition,
+                                                  purge_documents, task_id, std::move(tasks)));
+  UTPOST_RETURN_IF_ERROR(CommitPreparedLocked({&prepared}));
+  return std::move(prepared.update.record);
+}
+
+absl::StatusOr<PreparedUpdate> Ledger::PrepareTransitionLocked(
+    const common::LetterIdBytes& id, storage::LetterRecord record, const Transition& transition,
+    bool purge_documents, std::string_view task_id, std::vector<storage::TaskChange> tasks) {
+  PreparedUpdate prepared;
+  prepared.now = clock_.Now();
+  const google::protobuf::Timestamp now = ToProto(prepared.now);
+  storage::LetterUpdate& update = prepared.update;
   update.id = id;
   update.purge_documents = purge_documents && !record.documents_purged();
   update.document_count = record.document_count();
-  const v1::LetterStatus previous = record.status();
+  prepared.previous = record.status();
   record.set_status(transition.status);
   record.set_reason(transition.reason);
   if (transition.channel != v1::CHANNEL_UNSPECIFIED) record.set_channel(transition.channel);
@@ -477,8 +488,7 @@ absl::StatusOr<storage::LetterRecord> Ledger::CommitTransitionLocked(
     record.set_documents_purged(true);
     *record.mutable_documents_destroyed_time() = now;
   }
-  std::deque<common::KeyedMutex::Lock> retention_locks;
-  UTPOST_RETURN_IF_ERROR(ScheduleRetentionLocked(record, now_time, retention_locks, tasks));
+  UTPOST_RETURN_IF_ERROR(ScheduleRetentionLocked(record, prepared.now, prepared.locks, tasks));
   update.tasks = std::move(tasks);
   v1::LetterEvent event;
   event.set_letter_id(record.letter_id());
@@ -490,15 +500,38 @@ absl::StatusOr<storage::LetterRecord> Ledger::CommitTransitionLocked(
   UTPOST_ASSIGN_OR_RETURN(update.event, SealEvent(std::move(event), record.event_count() - 1));
   update.event->set_task_id(std::string(task_id));
   update.record = std::move(record);
+  return prepared;
+}
 
-  const uint64_t sequence = feed_.Allocate(update.record.sender());
-  update.event->mutable_event()->set_sequence(sequence);
-  absl::Status committed = store_.CommitLetterUpdate(update);
-  feed_.Complete(update.record.sender(), sequence, committed.ok());
+absl::Status Ledger::CommitPreparedLocked(const std::vector<PreparedUpdate*>& prepared) {
+  std::vector<const storage::LetterUpdate*> updates;
+  updates.reserve(prepared.size());
+  for (PreparedUpdate* p : prepared) {
+    storage::LetterUpdate& update = p->update;
+    if (update.event) {
+      update.event->mutable_event()->set_sequence(feed_.Allocate(update.record.sender()));
+    }
+    updates.push_back(&update);
+  }
+  const absl::Status committed = store_.CommitLetterUpdates(updates);
+  for (const PreparedUpdate* p : prepared) {
+    if (p->update.event) {
+      feed_.Complete(p->update.record.sender(), p->update.event->event().sequence(),
+                     committed.ok());
+    }
+  }
   UTPOST_RETURN_IF_ERROR(committed);
-  if (metrics_ != nullptr) metrics_->Transitioned(update.record, previous, now_time);
-  if (update.purge_documents) UTPOST_RETURN_IF_ERROR(Shred(id, update.record.letter_id()));
-  return std::move(update.record);
+  for (const PreparedUpdate* p : prepared) {
+    if (metrics_ != nullptr && p->update.event) {
+      metrics_->Transitioned(p->update.record, p->previous, p->now);
+    }
+  }
+  for (const PreparedUpdate* p : prepared) {
+    if (p->update.purge_documents) {
+      UTPOST_RETURN_IF_ERROR(Shred(p->update.id, p->update.record.letter_id()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Ledger::Shred(const common::LetterIdBytes& id, std::string_view letter_id) {

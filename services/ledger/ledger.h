@@ -12,6 +12,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,25 @@ struct Transition {
 
 // The most statuses one ListLetters filter may name (there are fewer distinct statuses).
 inline constexpr int kMaxListStatuses = 16;
+
+// A letter's update, prepared under its lock, to be committed alone or with others (see
+// Ledger::CommitPreparedLocked).
+struct PreparedUpdate {
+  storage::LetterUpdate update;
+  v1::LetterStatus previous = v1::LETTER_STATUS_UNSPECIFIED;  // for metrics, with an event
+  absl::Time now;
+  std::deque<common::KeyedMutex::Lock> locks;  // task locks the update needs held
+};
+
+// A completion checked under its letter's and task's locks (the first two of `locks`):
+// either answered at once (`answer`), or an update to commit, then answered with
+// `after_commit` (an error) or the letter as committed.
+struct PreparedCompletion {
+  std::deque<common::KeyedMutex::Lock> locks;
+  std::optional<internal::v1::CompleteTaskResponse> answer;
+  std::optional<PreparedUpdate> prepared;
+  absl::Status after_commit;
+};
 
 class Ledger {
  public:
@@ -127,6 +147,16 @@ class Ledger {
   [[nodiscard]] absl::StatusOr<internal::v1::CompleteTaskResponse> CompleteTask(
       const internal::v1::CompleteTaskRequest& request);
 
+  // Several completions, each answered exactly as CompleteTask would answer it, in request
+  // order. Every completion that writes is applied in one synced write for the whole call.
+  // A completion whose letter is locked (by another call, or by an earlier completion of the
+  // same call) is applied after that write, on its own. If the write fails, each completion
+  // it held gets its error and none is applied.
+  // Errors of the call: INVALID_ARGUMENT (completions: none, or more than kMaxCompletions).
+  static constexpr int kMaxCompletions = 256;
+  [[nodiscard]] absl::StatusOr<std::vector<absl::StatusOr<internal::v1::CompleteTaskResponse>>>
+  CompleteTasks(const internal::v1::CompleteTasksRequest& request);
+
   // In one synced write: records a status change that `request.provider_id` reports outside
   // any task (a receipt, a print confirmation). Checks, in this order: the letter exists
   // (NOT_FOUND); it was handed to provider_id (LetterRecord.provider_ids, else
@@ -207,6 +237,21 @@ class Ledger {
   // The sender's letter, or NOT_FOUND (also when it belongs to someone else).
   absl::StatusOr<std::pair<common::LetterIdBytes, storage::LetterRecord>> LoadOwnLetter(
       std::string_view sender, std::string_view letter_id) const;
+  // CompleteTask's checks and changes, with the letter's and task's locks held. An error is
+  // the answer; else `out` says what to do (see PreparedCompletion).
+  absl::Status PrepareCompletionLocked(const LeaseToken& token,
+                                       const internal::v1::CompleteTaskRequest& request,
+                                       absl::Time now, PreparedCompletion& out);
+  // The answer to a prepared completion whose update was committed.
+  absl::StatusOr<internal::v1::CompleteTaskResponse> AnswerCommitted(
+      const PreparedCompletion& completion) const;
+  // The update of CommitTransitionLocked, not yet written.
+  absl::StatusOr<PreparedUpdate> PrepareTransitionLocked(
+      const common::LetterIdBytes& id, storage::LetterRecord record, const Transition& transition,
+      bool purge_documents, std::string_view task_id, std::vector<storage::TaskChange> tasks);
+  // Commits prepared updates (of different letters, their locks held) in one synced write:
+  // their events take feed sequences first; metrics and shredding follow a success.
+  absl::Status CommitPreparedLocked(const std::vector<PreparedUpdate*>& prepared);
   // Applies `transition` to `record` (read under the letter's lock; its pending_task_ids
   // already what they are to become) with `tasks` in one synced write, and returns the
   // record written. `task_id`: the task whose completion this is, recorded in the event.

@@ -4,7 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/status_macros.h"
 #include "crypto/secret.h"
+#include "google/rpc/status.pb.h"
 #include "services/ledger/task_validation.h"
 
 namespace utpost::ledger {
@@ -24,6 +26,33 @@ service::RequestLimits CompleteLimits() {
   r.wire.repeated[internal::v1::CompleteTaskRequest::descriptor()->FindFieldByName("next_tasks")] =
       {kMaxNextTasks, "next_tasks"};
   return r;
+}
+
+service::RequestLimits CompleteTasksLimits() {
+  service::RequestLimits r = Limits(TaskServiceImpl::kMaxCompleteTasksRequestBytes);
+  r.wire.repeated[internal::v1::CompleteTasksRequest::descriptor()->FindFieldByName(
+      "completions")] = {Ledger::kMaxCompletions, "completions"};
+  // Summed over the completions; each one's own limit is checked with it.
+  r.wire.repeated[internal::v1::CompleteTaskRequest::descriptor()->FindFieldByName("next_tasks")] =
+      {static_cast<int64_t>(Ledger::kMaxCompletions) * kMaxNextTasks, "next_tasks"};
+  return r;
+}
+
+// One completion's outcome as CompleteTasks answers it: the status as CompleteTask's call
+// would have ended (code, message, details), and the response when it is OK.
+internal::v1::CompleteTaskResult ToResult(
+    std::string_view caller, absl::StatusOr<internal::v1::CompleteTaskResponse> outcome) {
+  internal::v1::CompleteTaskResult result;
+  if (outcome.ok()) {
+    *result.mutable_response() = *std::move(outcome);
+    return result;
+  }
+  const grpc::Status status = service::Reply("CompleteTasks", caller, outcome.status());
+  google::rpc::Status* out = result.mutable_status();
+  if (!status.error_details().empty()) out->ParseFromString(status.error_details());
+  out->set_code(static_cast<int>(status.error_code()));
+  out->set_message(status.error_message());
+  return result;
 }
 
 // A stream that is refused before it starts: finishes at once and deletes itself.
@@ -77,7 +106,10 @@ class DocumentReadReactor final : public grpc::ServerWriteReactor<grpc::ByteBuff
         internal::v1::ReadDocumentsResponse response;
         response.set_chunk(document_.data() + offset_, n);
         offset_ += n;
-        WriteLocked(response);
+        // The letter's last chunk goes out with the stream's OK status, in one operation.
+        const bool last =
+            offset_ == document_.size() && position_ + 1 >= documents_.documents.size();
+        WriteLocked(response, last ? Write::kLast : Write::kFlush);
         crypto::Wipe(*response.mutable_chunk());
         return;
       }
@@ -168,17 +200,31 @@ class DocumentReadReactor final : public grpc::ServerWriteReactor<grpc::ByteBuff
         header->set_size(meta.size_bytes());
         document_ = std::move(document);
         offset_ = 0;
-        WriteLocked(response);
+        // Not held back for the first chunk (WriteOptions::set_buffer_hint): a buffered
+        // write's OnWriteDone may wait for the next flush, which only OnWriteDone starts.
+        WriteLocked(response, Write::kFlush);
       }
     }
     crypto::Wipe(document);
     Unref();
   }
 
-  void WriteLocked(const internal::v1::ReadDocumentsResponse& response) {
+  enum class Write {
+    kFlush,  // sent now
+    kLast,   // sent now with the stream's OK status: no OnWriteDone follows
+  };
+
+  void WriteLocked(const internal::v1::ReadDocumentsResponse& response, Write how) {
     buffer_.Clear();
     if (absl::Status s = service::SerializeResponse(response, buffer_); !s.ok()) {
       FinishLocked(service::Reply("ReadDocuments", caller_, s));
+      return;
+    }
+    if (how == Write::kLast) {
+      finished_ = true;
+      crypto::Wipe(document_);
+      document_.clear();
+      StartWriteAndFinish(&buffer_, grpc::WriteOptions(), grpc::Status::OK);
       return;
     }
     writing_ = true;
@@ -232,6 +278,7 @@ TaskServiceImpl::TaskServiceImpl(Ledger& ledger, const service::Authenticator& a
       core_{authenticator, admission_, executor, service::Audience::kComponents},
       lease_limits_(Limits(kMaxLeaseRequestBytes)),
       complete_limits_(CompleteLimits()),
+      complete_tasks_limits_(CompleteTasksLimits()),
       fail_limits_(Limits(kMaxFailRequestBytes)),
       read_limits_(Limits(kMaxReadRequestBytes)),
       record_limits_(Limits(kMaxRecordRequestBytes)) {}
@@ -253,6 +300,21 @@ grpc::ServerUnaryReactor* TaskServiceImpl::CompleteTask(grpc::CallbackServerCont
       core_, "CompleteTask", context, request, response, complete_limits_,
       [this](const std::string&, const internal::v1::CompleteTaskRequest& r) {
         return ledger_.CompleteTask(r);
+      });
+}
+
+grpc::ServerUnaryReactor* TaskServiceImpl::CompleteTasks(grpc::CallbackServerContext* context,
+                                                         const grpc::ByteBuffer* request,
+                                                         grpc::ByteBuffer* response) {
+  return service::ServeUnary<internal::v1::CompleteTasksRequest>(
+      core_, "CompleteTasks", context, request, response, complete_tasks_limits_,
+      [this](const std::string& caller, const internal::v1::CompleteTasksRequest& r)
+          -> absl::StatusOr<internal::v1::CompleteTasksResponse> {
+        UTPOST_ASSIGN_OR_RETURN(auto outcomes, ledger_.CompleteTasks(r));
+        internal::v1::CompleteTasksResponse answer;
+        answer.mutable_results()->Reserve(static_cast<int>(outcomes.size()));
+        for (auto& outcome : outcomes) *answer.add_results() = ToResult(caller, std::move(outcome));
+        return answer;
       });
 }
 

@@ -23,10 +23,11 @@ namespace utpost::ledger {
 // Every method takes its request as raw bytes, so that the server parses it.
 using RawTaskService = internal::v1::TaskService::WithRawCallbackMethod_LeaseTasks<
     internal::v1::TaskService::WithRawCallbackMethod_CompleteTask<
-        internal::v1::TaskService::WithRawCallbackMethod_FailTask<
-            internal::v1::TaskService::WithRawCallbackMethod_ReadDocuments<
-                internal::v1::TaskService::WithRawCallbackMethod_RecordTransition<
-                    internal::v1::TaskService::Service>>>>>;
+        internal::v1::TaskService::WithRawCallbackMethod_CompleteTasks<
+            internal::v1::TaskService::WithRawCallbackMethod_FailTask<
+                internal::v1::TaskService::WithRawCallbackMethod_ReadDocuments<
+                    internal::v1::TaskService::WithRawCallbackMethod_RecordTransition<
+                        internal::v1::TaskService::Service>>>>>>;
 
 class DocumentReadReactor;
 
@@ -43,6 +44,9 @@ class TaskServiceImpl final : public RawTaskService {
   grpc::ServerUnaryReactor* CompleteTask(grpc::CallbackServerContext* context,
                                          const grpc::ByteBuffer* request,
                                          grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* CompleteTasks(grpc::CallbackServerContext* context,
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* FailTask(grpc::CallbackServerContext* context,
                                      const grpc::ByteBuffer* request,
                                      grpc::ByteBuffer* response) override;
@@ -66,6 +70,8 @@ class TaskServiceImpl final : public RawTaskService {
   // The largest request of each method, in bytes on the wire.
   static constexpr uint64_t kMaxLeaseRequestBytes = 1 << 10;
   static constexpr uint64_t kMaxCompleteRequestBytes = 8 << 10;
+  static constexpr uint64_t kMaxCompleteTasksRequestBytes =
+      Ledger::kMaxCompletions * (kMaxCompleteRequestBytes + 8);
   static constexpr uint64_t kMaxFailRequestBytes = 8 << 10;
   static constexpr uint64_t kMaxReadRequestBytes = 1 << 10;
   static constexpr uint64_t kMaxRecordRequestBytes = 8 << 10;
@@ -79,6 +85,7 @@ class TaskServiceImpl final : public RawTaskService {
   const service::ServiceCore core_;
   const service::RequestLimits lease_limits_;
   const service::RequestLimits complete_limits_;
+  const service::RequestLimits complete_tasks_limits_;
   const service::RequestLimits fail_limits_;
   const service::RequestLimits read_limits_;
   const service::RequestLimits record_limits_;

@@ -184,16 +184,95 @@ absl::StatusOr<internal::v1::CompleteTaskResponse> Ledger::CompleteTask(
     const internal::v1::CompleteTaskRequest& request) {
   const absl::Time now = clock_.Now();
   UTPOST_ASSIGN_OR_RETURN(const LeaseToken token, ValidateCompleteTask(request, now));
+  PreparedCompletion completion;
+  completion.locks.emplace_back(letter_locks_, common::IdBytesKey(token.letter_id));
+  completion.locks.emplace_back(task_locks_, common::IdBytesKey(token.task_id));
+  UTPOST_RETURN_IF_ERROR(PrepareCompletionLocked(token, request, now, completion));
+  if (completion.answer) return *std::move(completion.answer);
+  UTPOST_RETURN_IF_ERROR(CommitPreparedLocked({&*completion.prepared}));
+  return AnswerCommitted(completion);
+}
+
+absl::StatusOr<std::vector<absl::StatusOr<internal::v1::CompleteTaskResponse>>>
+Ledger::CompleteTasks(const internal::v1::CompleteTasksRequest& request) {
+  const int n = request.completions_size();
+  if (n == 0 || n > kMaxCompletions) {
+    return common::FieldError(
+        absl::StatusCode::kInvalidArgument, "completions",
+        absl::StrCat("must have 1 to ", kMaxCompletions, " completions (has ", n, ")"));
+  }
+  const absl::Time now = clock_.Now();
+  std::vector<absl::StatusOr<internal::v1::CompleteTaskResponse>> results(
+      n, absl::InternalError("completion not answered"));
+  // Held until the write is over; a deque, since locks do not move.
+  std::deque<PreparedCompletion> completions(n);
+  std::vector<int> later;      // their letter was locked: applied one by one afterwards
+  std::vector<int> to_commit;  // prepared, in one write
+  for (int i = 0; i < n; ++i) {
+    const internal::v1::CompleteTaskRequest& item = request.completions(i);
+    absl::StatusOr<LeaseToken> token = ValidateCompleteTask(item, now);
+    if (!token.ok()) {
+      results[i] = token.status();
+      continue;
+    }
+    PreparedCompletion& c = completions[i];
+    // The letter's lock is only tried: a thread that holds one letter's lock never waits for
+    // another's (see letter_locks_). Its task's lock may be waited for: every thread that
+    // holds a task lock either holds that task's letter lock (not here, then) or waits for
+    // no other lock.
+    c.locks.emplace_back(letter_locks_, common::IdBytesKey(token->letter_id), std::try_to_lock);
+    if (!c.locks.back().owns_lock()) {
+      c.locks.clear();
+      later.push_back(i);
+      continue;
+    }
+    c.locks.emplace_back(task_locks_, common::IdBytesKey(token->task_id));
+    if (absl::Status s = PrepareCompletionLocked(*token, item, now, c); !s.ok()) {
+      results[i] = s;
+    } else if (c.answer) {
+      results[i] = *std::move(c.answer);
+    } else {
+      to_commit.push_back(i);
+      continue;
+    }
+    c.locks.clear();
+  }
+  if (!to_commit.empty()) {
+    std::vector<PreparedUpdate*> prepared;
+    prepared.reserve(to_commit.size());
+    for (int i : to_commit) prepared.push_back(&*completions[i].prepared);
+    const absl::Status committed = CommitPreparedLocked(prepared);
+    for (int i : to_commit) {
+      results[i] = committed.ok() ? AnswerCommitted(completions[i]) : committed;
+    }
+  }
+  completions.clear();  // every lock let go
+  for (int i : later) results[i] = CompleteTask(request.completions(i));
+  return results;
+}
+
+absl::StatusOr<internal::v1::CompleteTaskResponse> Ledger::AnswerCommitted(
+    const PreparedCompletion& completion) const {
+  UTPOST_RETURN_IF_ERROR(completion.after_commit);
+  internal::v1::CompleteTaskResponse response;
+  UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(),
+                          ViewForTask(completion.prepared->update.record));
+  return response;
+}
+
+absl::Status Ledger::PrepareCompletionLocked(const LeaseToken& token,
+                                             const internal::v1::CompleteTaskRequest& request,
+                                             absl::Time now, PreparedCompletion& out) {
   const internal::v1::Transition& t = request.transition();
   const std::string task_id = common::EncodeLetterId(token.task_id);
-
-  common::KeyedMutex::Lock letter_lock(letter_locks_, common::IdBytesKey(token.letter_id));
-  common::KeyedMutex::Lock task_lock(task_locks_, common::IdBytesKey(token.task_id));
   UTPOST_ASSIGN_OR_RETURN(std::optional<storage::LetterRecord> record,
                           store_.GetLetter(token.letter_id));
   if (!record) return absl::NotFoundError(absl::StrCat("task ", task_id, " not found"));
   UTPOST_ASSIGN_OR_RETURN(std::optional<storage::TaskRecord> task, store_.GetTask(token.task_id));
-  if (!task) return AnswerFinishedTask(token, *record, t);
+  if (!task) {
+    UTPOST_ASSIGN_OR_RETURN(out.answer, AnswerFinishedTask(token, *record, t));
+    return absl::OkStatus();
+  }
   if (task->letter_id() != record->letter_id()) {
     return absl::NotFoundError(absl::StrCat("task ", task_id, " not found"));
   }
@@ -205,22 +284,24 @@ absl::StatusOr<internal::v1::CompleteTaskResponse> Ledger::CompleteTask(
   if (record->status() != t.expected_status()) {
     // Moved on without this task (e.g. a status applied outside the queue): the task is
     // finished, and nothing else changes.
-    storage::LetterUpdate update;
+    PreparedUpdate& prepared = out.prepared.emplace();
+    prepared.now = now;
+    storage::LetterUpdate& update = prepared.update;
     update.id = id;
     update.tasks.push_back({*task, std::nullopt});
     const v1::LetterStatus status = record->status();
     auto* pending = record->mutable_pending_task_ids();
     pending->erase(std::remove(pending->begin(), pending->end(), task_id), pending->end());
     update.record = std::move(*record);
-    UTPOST_RETURN_IF_ERROR(store_.CommitLetterUpdate(update));
-    return absl::FailedPreconditionError(absl::StrCat(
+    out.after_commit = absl::FailedPreconditionError(absl::StrCat(
         "letter ", update.record.letter_id(), " is ", v1::LetterStatus_Name(status), ", not ",
         v1::LetterStatus_Name(t.expected_status()), "; task ", task_id, " is finished"));
+    return absl::OkStatus();
   }
 
   std::vector<storage::TaskChange> changes;
   changes.push_back({*task, std::nullopt});
-  std::deque<common::KeyedMutex::Lock> other_task_locks;
+  std::deque<common::KeyedMutex::Lock>& other_task_locks = out.locks;
   if (IsTerminal(t.status())) {
     UTPOST_RETURN_IF_ERROR(RemovePendingTasksLocked(*record, task_id, other_task_locks, changes));
   }
@@ -241,14 +322,12 @@ absl::StatusOr<internal::v1::CompleteTaskResponse> Ledger::CompleteTask(
   }
   if (t.status() == v1::LETTER_STATUS_UNSPECIFIED) {
     // The letter keeps its status: no event, only the tasks.
-    storage::LetterUpdate update;
-    update.id = id;
-    update.tasks = std::move(changes);
-    update.record = std::move(*record);
-    UTPOST_RETURN_IF_ERROR(store_.CommitLetterUpdate(update));
-    internal::v1::CompleteTaskResponse response;
-    UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(), ViewForTask(update.record));
-    return response;
+    PreparedUpdate& prepared = out.prepared.emplace();
+    prepared.now = now;
+    prepared.update.id = id;
+    prepared.update.tasks = std::move(changes);
+    prepared.update.record = std::move(*record);
+    return absl::OkStatus();
   }
   Transition transition;
   transition.letter_id = record->letter_id();
@@ -257,13 +336,10 @@ absl::StatusOr<internal::v1::CompleteTaskResponse> Ledger::CompleteTask(
   transition.channel = t.channel();
   transition.detail = t.detail();
   transition.provider_id = t.provider_id();
-  UTPOST_ASSIGN_OR_RETURN(
-      storage::LetterRecord updated,
-      CommitTransitionLocked(id, std::move(*record), transition,
-                             /*purge_documents=*/false, task_id, std::move(changes)));
-  internal::v1::CompleteTaskResponse response;
-  UTPOST_ASSIGN_OR_RETURN(*response.mutable_letter(), ViewForTask(updated));
-  return response;
+  UTPOST_ASSIGN_OR_RETURN(out.prepared, PrepareTransitionLocked(id, std::move(*record), transition,
+                                                                /*purge_documents=*/false, task_id,
+                                                                std::move(changes)));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<internal::v1::CompleteTaskResponse> Ledger::AnswerFinishedTask(

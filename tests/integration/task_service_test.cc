@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -289,6 +290,99 @@ TEST_F(TaskServiceTest, BadRequestsNameTheirFieldsAndStaleLeasesAreAborted) {
   ASSERT_EQ(unchanged->size(), 1u);
   EXPECT_EQ((*unchanged)[0].attempt(), 1u);
   EXPECT_TRUE(Complete(Routed(leased->tasks(0).lease_token())).ok());
+}
+
+TEST_F(TaskServiceTest, CompleteTasksAnswersEachCompletionAsCompleteTaskWould) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(Send());
+  auto leased = Lease(internal::v1::TASK_KIND_ROUTE);
+  ASSERT_TRUE(leased.ok()) << leased.status();
+  ASSERT_EQ(leased->tasks_size(), 3);
+  std::map<std::string, std::string> token_of;  // letter id -> lease token
+  for (const auto& task : leased->tasks()) token_of[task.letter().letter_id()] = task.lease_token();
+
+  internal::v1::CompleteTasksRequest request;
+  *request.add_completions() = Routed(token_of[ids[0]]);
+  *request.add_completions() = Routed(token_of[ids[1]]);
+  *request.add_completions() = Routed(token_of[ids[0]]);  // the same completion again
+  CompleteTaskRequest bad = Routed("not-a-token");
+  *request.add_completions() = bad;
+  CompleteTaskRequest wrong_status = Routed(token_of[ids[2]]);
+  wrong_status.mutable_transition()->set_expected_status(v1::LETTER_STATUS_ROUTED);
+  wrong_status.mutable_transition()->set_status(v1::LETTER_STATUS_DELIVERED_DIGITALLY);
+  *request.add_completions() = wrong_status;
+
+  grpc::ClientContext context;
+  Deadline(context);
+  internal::v1::CompleteTasksResponse response;
+  grpc::Status status = tasks_->CompleteTasks(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.results_size(), 5);
+  for (int i : {0, 1}) {
+    EXPECT_EQ(response.results(i).status().code(), 0) << response.results(i).status().message();
+    EXPECT_EQ(response.results(i).response().letter().status(), v1::LETTER_STATUS_ROUTED);
+    EXPECT_FALSE(response.results(i).response().replayed());
+  }
+  EXPECT_EQ(response.results(0).response().letter().letter_id(), ids[0]);
+  EXPECT_EQ(response.results(1).response().letter().letter_id(), ids[1]);
+  // The repeat is applied after the first, as a retry would be: a replay.
+  EXPECT_EQ(response.results(2).status().code(), 0);
+  EXPECT_TRUE(response.results(2).response().replayed());
+  // A malformed completion gets CompleteTask's error, with the field named in its details.
+  const google::rpc::Status& refused = response.results(3).status();
+  EXPECT_EQ(refused.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_FALSE(response.results(3).has_response());
+  const absl::Status refused_status = common::FromGrpcStatus(grpc::Status(
+      grpc::StatusCode::INVALID_ARGUMENT, refused.message(), refused.SerializeAsString()));
+  auto details = common::GetBadRequest(refused_status);
+  ASSERT_TRUE(details.has_value()) << refused_status;
+  EXPECT_EQ(details->field_violations(0).field(), "lease_token");
+  // A letter not in the expected status: FAILED_PRECONDITION, and its task is finished.
+  EXPECT_EQ(response.results(4).status().code(),
+            static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+
+  for (int i : {0, 1}) {
+    auto got = stack_->Client().Get(ids[i]);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->letter().status(), v1::LETTER_STATUS_ROUTED);
+    EXPECT_EQ(got->events_size(), 2);  // accepted, routed: the repeat added nothing
+  }
+  auto third = stack_->Client().Get(ids[2]);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(third->letter().status(), v1::LETTER_STATUS_ACCEPTED);
+  auto routes = stack_->ledger().store->QueuedTasks(storage::v1::TASK_KIND_ROUTE, 10);
+  ASSERT_TRUE(routes.ok());
+  EXPECT_TRUE(routes->empty());
+  auto prints = stack_->ledger().store->QueuedTasks(storage::v1::TASK_KIND_PRINT, 10);
+  ASSERT_TRUE(prints.ok());
+  EXPECT_EQ(prints->size(), 2u);
+}
+
+TEST_F(TaskServiceTest, CompleteTasksRefusesAnEmptyOrOversizedCallAsAWhole) {
+  internal::v1::CompleteTasksRequest empty;
+  {
+    grpc::ClientContext context;
+    Deadline(context);
+    internal::v1::CompleteTasksResponse response;
+    const absl::Status status =
+        common::FromGrpcStatus(tasks_->CompleteTasks(&context, empty, &response));
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    auto details = common::GetBadRequest(status);
+    ASSERT_TRUE(details.has_value()) << status;
+    EXPECT_EQ(details->field_violations(0).field(), "completions");
+  }
+  // Too many completions are refused on the wire, before any is parsed.
+  internal::v1::CompleteTasksRequest many;
+  for (int i = 0; i < 300; ++i) *many.add_completions() = Routed("x");
+  grpc::ClientContext context;
+  Deadline(context);
+  internal::v1::CompleteTasksResponse response;
+  const absl::Status status =
+      common::FromGrpcStatus(tasks_->CompleteTasks(&context, many, &response));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  auto details = common::GetBadRequest(status);
+  ASSERT_TRUE(details.has_value()) << status;
+  EXPECT_EQ(details->field_violations(0).field(), "completions");
 }
 
 TEST_F(TaskServiceTest, ReadDocumentsStreamsEachDocumentInChunksThatReassembleByteExact) {

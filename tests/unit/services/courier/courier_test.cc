@@ -539,6 +539,60 @@ TEST_F(CourierTest, WhileEveryProviderIsBackedOffTheLoopsDoNotChurnTheQueue) {
   EXPECT_LT(ledger_.fails().size(), 10u) << "the loops gave the queue back while waiting";
 }
 
+TEST_F(CourierTest, CompletionsThatFinishDuringACallGoTogetherInTheNext) {
+  // Each CompleteTasks call takes 200 ms at the ledger; eight deliveries end at about the same
+  // time. The first completion goes alone; the others wait for it and then go in one call.
+  ledger_.EnableCompleteTasks(absl::Milliseconds(200));
+  config_.max_in_flight = 8;
+  config_.max_in_flight_per_provider = 8;
+  for (int i = 0; i < 8; ++i) {
+    ledger_.Add(absl::StrCat("t", i), kDeliver, LetterAt(dev_provider_, "15076500565"), {"doc"});
+  }
+  MakeCourier();
+  EXPECT_EQ(Step(), 8);
+  for (int i = 0; i < 8; ++i) {
+    const FakeLedger::Entry e = ledger_.Get(absl::StrCat("t", i));
+    EXPECT_TRUE(e.done) << i;
+    EXPECT_EQ(e.letter_status, v1::LETTER_STATUS_DELIVERED_DIGITALLY) << i;
+  }
+  EXPECT_EQ(courier_->stats().delivered, 8u);
+  const std::vector<int> batches = ledger_.completion_batches();
+  int completed = 0;
+  for (int n : batches) completed += n;
+  EXPECT_EQ(completed, 8);
+  EXPECT_LT(batches.size(), 8u) << "every completion went in a call of its own";
+  EXPECT_EQ(ledger_.complete_task_calls(), 0);
+}
+
+TEST_F(CourierTest, EachCompletionInACallGetsItsOwnOutcome) {
+  ledger_.EnableCompleteTasks(absl::ZeroDuration());
+  ledger_.Add("t1", kDeliver, LetterAt(dev_provider_, "15076500565"), {"doc"});
+  ledger_.Add("t2", kDeliver, LetterAt(dev_provider_, "02028234530"), {"doc"});
+  // t2's letter was cancelled while it was delivered: FAILED_PRECONDITION for it alone.
+  ledger_.SetLetter("t2", v1::LETTER_STATUS_CANCELLED, "");
+  MakeCourier();
+  EXPECT_EQ(Step(), 2);
+  EXPECT_EQ(ledger_.Get("t1").letter_status, v1::LETTER_STATUS_DELIVERED_DIGITALLY);
+  EXPECT_EQ(ledger_.Get("t2").letter_status, v1::LETTER_STATUS_CANCELLED);
+  EXPECT_EQ(courier_->stats().delivered, 1u);
+  EXPECT_EQ(courier_->stats().dropped, 1u);
+}
+
+TEST_F(CourierTest, ALedgerWithoutCompleteTasksGetsOneCompleteTaskPerLetter) {
+  // The fake ledger answers CompleteTasks UNIMPLEMENTED, as an earlier release does.
+  for (int i = 0; i < 3; ++i) {
+    ledger_.Add(absl::StrCat("t", i), kDeliver, LetterAt(dev_provider_, "15076500565"), {"doc"});
+  }
+  MakeCourier();
+  EXPECT_EQ(Step(), 3);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(ledger_.Get(absl::StrCat("t", i)).letter_status,
+              v1::LETTER_STATUS_DELIVERED_DIGITALLY);
+  }
+  EXPECT_EQ(ledger_.complete_task_calls(), 3);
+  EXPECT_EQ(courier_->stats().delivered, 3u);
+}
+
 TEST_F(CourierTest, StartAndStopWithTheLoopsRunning) {
   config_.receipt_providers = {"dev"};
   ledger_.Add("t1", kDeliver, LetterAt(dev_provider_, "15076500565"), {"doc"});

@@ -130,13 +130,67 @@ class FakeLedger final : public internal::v1::TaskService::Service {
     return grpc::Status::OK;
   }
 
+  // CompleteTasks answers UNIMPLEMENTED, as a ledger of an earlier release, until this is
+  // called; then each call takes `delay` (real time, so that other completions queue up
+  // behind it meanwhile) and applies each completion as CompleteTask does.
+  void EnableCompleteTasks(absl::Duration delay) {
+    std::lock_guard lock(mu_);
+    complete_tasks_ = true;
+    complete_tasks_delay_ = delay;
+  }
+  // Completions per CompleteTasks call answered, in call order.
+  std::vector<int> completion_batches() const {
+    std::lock_guard lock(mu_);
+    return completion_batches_;
+  }
+  int complete_task_calls() const {
+    std::lock_guard lock(mu_);
+    return complete_task_calls_;
+  }
+
+  grpc::Status CompleteTasks(grpc::ServerContext*,
+                             const internal::v1::CompleteTasksRequest* request,
+                             internal::v1::CompleteTasksResponse* response) override {
+    absl::Duration delay;
+    {
+      std::lock_guard lock(mu_);
+      if (!complete_tasks_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "not here");
+      delay = complete_tasks_delay_;
+    }
+    absl::SleepFor(delay);
+    std::lock_guard lock(mu_);
+    completion_batches_.push_back(request->completions_size());
+    for (const internal::v1::CompleteTaskRequest& completion : request->completions()) {
+      internal::v1::CompleteTaskResult* result = response->add_results();
+      const grpc::Status status = ApplyLocked(completion, result->mutable_response());
+      if (!status.ok()) {
+        result->clear_response();
+        result->mutable_status()->set_code(static_cast<int>(status.error_code()));
+        result->mutable_status()->set_message(status.error_message());
+      }
+    }
+    return grpc::Status::OK;
+  }
+
   grpc::Status CompleteTask(grpc::ServerContext*, const internal::v1::CompleteTaskRequest* request,
                             internal::v1::CompleteTaskResponse* response) override {
     std::lock_guard lock(mu_);
+    ++complete_task_calls_;
     if (completion_failures_left_ > 0) {
       --completion_failures_left_;
       return grpc::Status(completion_failure_, "scripted");
     }
+    const grpc::Status status = ApplyLocked(*request, response);
+    if (status.ok() && lost_replies_left_ > 0) {
+      --lost_replies_left_;
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "reply lost");
+    }
+    return status;
+  }
+
+  grpc::Status ApplyLocked(const internal::v1::CompleteTaskRequest& completion,
+                           internal::v1::CompleteTaskResponse* response) {
+    const internal::v1::CompleteTaskRequest* request = &completion;
     auto it = entries_.find(request->lease_token().substr(0, request->lease_token().find('#')));
     if (it == entries_.end()) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no task");
     Entry& e = it->second;
@@ -155,10 +209,6 @@ class FakeLedger final : public internal::v1::TaskService::Service {
     }
     e.completion = *request;
     *response->mutable_letter() = e.task.letter();
-    if (lost_replies_left_ > 0) {
-      --lost_replies_left_;
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "reply lost");
-    }
     return grpc::Status::OK;
   }
 
@@ -244,6 +294,10 @@ class FakeLedger final : public internal::v1::TaskService::Service {
   grpc::StatusCode completion_failure_ = grpc::StatusCode::OK;
   int completion_failures_left_ = 0;
   int lost_replies_left_ = 0;
+  bool complete_tasks_ = false;
+  absl::Duration complete_tasks_delay_;
+  std::vector<int> completion_batches_;
+  int complete_task_calls_ = 0;
   grpc::StatusCode record_failure_ = grpc::StatusCode::OK;
   int record_failures_left_ = 0;
   std::vector<internal::v1::FailTaskRequest> fails_;

@@ -986,5 +986,85 @@ TEST_F(TasksTest, ComponentsCannotLeaseOrQueueRetentionTasks) {
   EXPECT_THAT(FieldsOf(ledger_->CompleteTask(request).status()), ElementsAre("next_tasks[0].kind"));
 }
 
+TEST_F(TasksTest,
+       CompleteTasksBesideCompleteTaskOnTheSameTasksAppliesEachOnceAndNeverWaitsForever) {
+  constexpr int kLetters = 40;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kLetters; ++i) ids.push_back(Send());
+  auto leased = Lease(kRoute, kLetters);
+  ASSERT_TRUE(leased.ok()) << leased.status();
+  ASSERT_EQ(leased->tasks_size(), kLetters);
+  internal::v1::CompleteTasksRequest batch;
+  for (const auto& task : leased->tasks()) *batch.add_completions() = Routed(task.lease_token());
+  // One thread completes them all in one call, two others one by one in the opposite order:
+  // letters locked by the others are applied after the call's write; nothing deadlocks.
+  std::atomic<int> replays{0};
+  std::atomic<int> failures{0};
+  auto one_by_one = [&] {
+    for (int i = kLetters - 1; i >= 0; --i) {
+      auto done = ledger_->CompleteTask(batch.completions(i));
+      if (!done.ok()) {
+        ++failures;
+      } else if (done->replayed()) {
+        ++replays;
+      }
+    }
+  };
+  std::thread a(one_by_one);
+  std::thread b(one_by_one);
+  auto results = ledger_->CompleteTasks(batch);
+  a.join();
+  b.join();
+  ASSERT_TRUE(results.ok()) << results.status();
+  ASSERT_EQ(results->size(), static_cast<size_t>(kLetters));
+  for (const auto& result : *results) {
+    ASSERT_TRUE(result.ok()) << result.status();
+    if (result->replayed()) ++replays;
+  }
+  EXPECT_EQ(failures.load(), 0);
+  // Three completions of each task, one applied: the other two are replays.
+  EXPECT_EQ(replays.load(), 2 * kLetters);
+  for (const std::string& id : ids) {
+    const v1::GetLetterResponse got = Get(id);
+    EXPECT_EQ(got.letter().status(), v1::LETTER_STATUS_ROUTED);
+    EXPECT_EQ(got.events_size(), 2);
+  }
+  EXPECT_EQ(Queued(storage::v1::TASK_KIND_PRINT).size(), static_cast<size_t>(kLetters));
+  EXPECT_THAT(Queued(storage::v1::TASK_KIND_ROUTE), IsEmpty());
+}
+
+TEST_F(TasksTest, CompleteTasksKeepsEachOutcomeToItsOwnCompletion) {
+  const std::string first = Send();
+  const std::string second = Send();
+  auto leased = Lease(kRoute, 2);
+  ASSERT_TRUE(leased.ok()) << leased.status();
+  ASSERT_EQ(leased->tasks_size(), 2);
+  auto stale = DecodeLeaseToken(leased->tasks(1).lease_token());
+  ASSERT_TRUE(stale.ok());
+  stale->attempt += 1;
+  internal::v1::CompleteTasksRequest batch;
+  *batch.add_completions() = Routed(EncodeLeaseToken(*stale));
+  *batch.add_completions() = Routed(leased->tasks(0).lease_token());
+  CompleteTaskRequest no_reason = Routed(leased->tasks(1).lease_token());
+  no_reason.mutable_transition()->clear_reason();
+  *batch.add_completions() = no_reason;
+  auto results = ledger_->CompleteTasks(batch);
+  ASSERT_TRUE(results.ok()) << results.status();
+  ASSERT_EQ(results->size(), 3u);
+  EXPECT_EQ((*results)[0].status().code(), absl::StatusCode::kAborted);
+  ASSERT_TRUE((*results)[1].ok()) << (*results)[1].status();
+  EXPECT_EQ((*results)[1]->letter().letter_id(), leased->tasks(0).letter().letter_id());
+  EXPECT_EQ((*results)[2].status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(FieldsOf((*results)[2].status()), ElementsAre("transition.reason"));
+  // Only the valid one changed its letter.
+  const std::string routed = leased->tasks(0).letter().letter_id();
+  const std::string other = routed == first ? second : first;
+  EXPECT_EQ(Get(routed).letter().status(), v1::LETTER_STATUS_ROUTED);
+  EXPECT_EQ(Get(other).letter().status(), v1::LETTER_STATUS_ACCEPTED);
+
+  internal::v1::CompleteTasksRequest empty;
+  EXPECT_THAT(FieldsOf(ledger_->CompleteTasks(empty).status()), ElementsAre("completions"));
+}
+
 }  // namespace
 }  // namespace utpost::ledger
