@@ -88,6 +88,16 @@ class TaskServiceTest : public ::testing::Test {
     return response;
   }
 
+  absl::StatusOr<internal::v1::CompleteTasksResponse> CompleteAll(
+      const internal::v1::CompleteTasksRequest& request) {
+    grpc::ClientContext context;
+    Deadline(context);
+    internal::v1::CompleteTasksResponse response;
+    grpc::Status status = tasks_->CompleteTasks(&context, request, &response);
+    if (!status.ok()) return common::FromGrpcStatus(status);
+    return response;
+  }
+
   static CompleteTaskRequest Routed(const std::string& token) {
     CompleteTaskRequest request;
     request.set_lease_token(token);
@@ -312,11 +322,9 @@ TEST_F(TaskServiceTest, CompleteTasksAnswersEachCompletionAsCompleteTaskWould) {
   wrong_status.mutable_transition()->set_status(v1::LETTER_STATUS_DELIVERED_DIGITALLY);
   *request.add_completions() = wrong_status;
 
-  grpc::ClientContext context;
-  Deadline(context);
-  internal::v1::CompleteTasksResponse response;
-  grpc::Status status = tasks_->CompleteTasks(&context, request, &response);
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  auto answered = CompleteAll(request);
+  ASSERT_TRUE(answered.ok()) << answered.status();
+  const internal::v1::CompleteTasksResponse& response = *answered;
   ASSERT_EQ(response.results_size(), 5);
   for (int i : {0, 1}) {
     EXPECT_EQ(response.results(i).status().code(), 0) << response.results(i).status().message();
@@ -360,29 +368,16 @@ TEST_F(TaskServiceTest, CompleteTasksAnswersEachCompletionAsCompleteTaskWould) {
 
 TEST_F(TaskServiceTest, CompleteTasksRefusesAnEmptyOrOversizedCallAsAWhole) {
   internal::v1::CompleteTasksRequest empty;
-  {
-    grpc::ClientContext context;
-    Deadline(context);
-    internal::v1::CompleteTasksResponse response;
-    const absl::Status status =
-        common::FromGrpcStatus(tasks_->CompleteTasks(&context, empty, &response));
+  // Too many completions are refused on the wire, before any is parsed.
+  internal::v1::CompleteTasksRequest many;
+  for (int i = 0; i < 300; ++i) *many.add_completions() = Routed("x");
+  for (const auto* request : {&empty, &many}) {
+    const absl::Status status = CompleteAll(*request).status();
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
     auto details = common::GetBadRequest(status);
     ASSERT_TRUE(details.has_value()) << status;
     EXPECT_EQ(details->field_violations(0).field(), "completions");
   }
-  // Too many completions are refused on the wire, before any is parsed.
-  internal::v1::CompleteTasksRequest many;
-  for (int i = 0; i < 300; ++i) *many.add_completions() = Routed("x");
-  grpc::ClientContext context;
-  Deadline(context);
-  internal::v1::CompleteTasksResponse response;
-  const absl::Status status =
-      common::FromGrpcStatus(tasks_->CompleteTasks(&context, many, &response));
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
-  auto details = common::GetBadRequest(status);
-  ASSERT_TRUE(details.has_value()) << status;
-  EXPECT_EQ(details->field_violations(0).field(), "completions");
 }
 
 TEST_F(TaskServiceTest, ReadDocumentsStreamsEachDocumentInChunksThatReassembleByteExact) {
