@@ -1,5 +1,7 @@
 #include "storage/db.h"
 
+#include <algorithm>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -218,6 +220,60 @@ absl::Status Db::Write(rocksdb::WriteBatch& batch) {
   rocksdb::WriteOptions write_options;
   write_options.sync = true;
   return FromRocksDb(db_->Write(write_options, &batch), "write batch");
+}
+
+absl::Status Db::WriteAfterSegments(rocksdb::WriteBatch& batch, uint64_t segment_generation) {
+  GroupWriter writer{&batch, segment_generation, absl::OkStatus()};
+  std::unique_lock<std::mutex> lock(group_mutex_);
+  group_queue_.push_back(&writer);
+  const uint64_t target = groups_started_ + 1;
+  while (groups_completed_ < target) {
+    if (group_committing_) {
+      group_cv_[target % 2].wait(lock);
+      continue;
+    }
+    group_committing_ = true;
+    const uint64_t generation = ++groups_started_;
+    std::vector<GroupWriter*> group;
+    group.swap(group_queue_);
+    lock.unlock();
+    const absl::Status status = CommitGroup(group);
+    lock.lock();
+    for (GroupWriter* member : group) member->status = status;
+    group_committing_ = false;
+    groups_completed_ = generation;
+    group_cv_[generation % 2].notify_all();
+    group_cv_[(generation + 1) % 2].notify_one();
+  }
+  return writer.status;
+}
+
+absl::Status Db::CommitGroup(const std::vector<GroupWriter*>& group) {
+  uint64_t segment_generation = 0;
+  for (const GroupWriter* member : group) {
+    segment_generation = std::max(segment_generation, member->segment_generation);
+  }
+  UTPOST_RETURN_IF_ERROR(segments_->WaitDurable(segment_generation));
+  if (group.size() == 1) return Write(*group.front()->batch);
+  // One batch of all of them: RocksDB's own representation of a batch (and of a WAL record)
+  // is a 12-byte header (sequence number, then the count of records, fixed32 little-endian)
+  // followed by the records, so batches join by concatenating their records under one header
+  // with the counts summed, as RocksDB joins a write group's batches itself.
+  constexpr size_t kHeader = 12;
+  size_t bytes = kHeader;
+  for (const GroupWriter* member : group) bytes += member->batch->GetDataSize() - kHeader;
+  std::string rep;
+  rep.reserve(bytes);
+  rep.append(group.front()->batch->Data());
+  uint32_t count = group.front()->batch->Count();
+  for (size_t i = 1; i < group.size(); ++i) {
+    const std::string& data = group[i]->batch->Data();
+    rep.append(data, kHeader, std::string::npos);
+    count += group[i]->batch->Count();
+  }
+  for (int i = 0; i < 4; ++i) rep[8 + i] = static_cast<char>((count >> (8 * i)) & 0xff);
+  rocksdb::WriteBatch joined(std::move(rep));
+  return Write(joined);
 }
 
 absl::Status Db::FlushAll() {

@@ -7,11 +7,13 @@
 // the write-ahead log and the log has been fdatasync'ed: it survives a process crash and a
 // power loss (given a disk that honours flushes). Concurrent writers are grouped by RocksDB's
 // write thread: one leader writes and syncs the log for the whole group, so letters that
-// arrive together share one sync (group commit). Segment appends are synced, also in groups,
-// before the batch that points to them is written.
+// arrive together share one sync (group commit). Segment records are synced before the batch
+// that points to them is written: a new letter's by WriteAfterSegments, whose groups do both
+// for all their writers at once.
 #pragma once
 
 #include <array>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -78,6 +80,16 @@ class Db {
   // Applies `batch` atomically and syncs the WAL before returning.
   [[nodiscard]] absl::Status Write(rocksdb::WriteBatch& batch);
 
+  // As Write, for a batch that points to segment records of sync generation
+  // `segment_generation` (SegmentStore::Write): the records are made durable first, then the
+  // batch is written. Writers that arrive together are committed as one group by one of them,
+  // the leader: one segment sync for the whole group, then one synced write of all their
+  // batches, applied in the order they arrived. Each other writer sleeps once, until the
+  // leader is done, instead of once for the segment sync and again in RocksDB's write group.
+  // A failure of either step fails every batch of the group, and none of them is applied.
+  [[nodiscard]] absl::Status WriteAfterSegments(rocksdb::WriteBatch& batch,
+                                                uint64_t segment_generation);
+
   // The document segments. A pointer committed to kDocuments is counted in kSegments
   // (AddSegmentBytes) in the same batch, and uncounted when it is deleted.
   SegmentStore& segments() { return *segments_; }
@@ -130,6 +142,22 @@ class Db {
   std::unique_ptr<rocksdb::DB> db_;
   std::unique_ptr<SegmentStore> segments_;
   std::mutex physical_delete_mutex_;
+
+  // WriteAfterSegments' groups. While group g commits, new writers queue for g + 1, so only
+  // two generations ever wait, each on its own condition variable (group_cv_[g % 2]); the end
+  // of group g wakes its writers, and one writer of the next to lead it.
+  struct GroupWriter {
+    rocksdb::WriteBatch* batch;
+    uint64_t segment_generation;
+    absl::Status status;
+  };
+  absl::Status CommitGroup(const std::vector<GroupWriter*>& group);
+  std::mutex group_mutex_;
+  std::condition_variable group_cv_[2];
+  bool group_committing_ = false;
+  uint64_t groups_started_ = 0;
+  uint64_t groups_completed_ = 0;
+  std::vector<GroupWriter*> group_queue_;
 };
 
 // The one place where rocksdb::Status becomes absl::Status. `context` names the operation.

@@ -136,12 +136,14 @@ absl::Status LedgerStore::CommitNewLetter(
     owners.push_back(keys::Document(letter.id, i));
     records.push_back({owners.back(), letter.documents[i].ciphertext()});
   }
-  UTPOST_ASSIGN_OR_RETURN(const SegmentAppend appended, db_.segments().Append(records));
+  // Written now, synced by the group commit that also writes the batch (Db::WriteAfterSegments).
+  UTPOST_ASSIGN_OR_RETURN(const SegmentAppend appended, db_.segments().Write(records));
   rocksdb::WriteBatch batch;
   std::vector<std::pair<uint8_t, int64_t>> inserted;
   UTPOST_RETURN_IF_ERROR(AddNewLetter(batch, letter, appended.pointers(), inserted));
   UTPOST_RETURN_IF_ERROR(extra(batch));
-  return WriteWithTasks(batch, std::move(inserted));
+  DueFloors::Inserting inserting(floors_, std::move(inserted));
+  return db_.WriteAfterSegments(batch, appended.sync_generation());
 }
 
 absl::Status LedgerStore::AddNewLetter(rocksdb::WriteBatch& batch, const NewLetter& letter,

@@ -226,7 +226,9 @@ std::optional<SegmentPointer> DecodeSegmentPointer(std::string_view value) {
 std::string SegmentFileName(uint64_t id) { return absl::StrFormat("%016x%s", id, kSuffix); }
 
 SegmentAppend::SegmentAppend(SegmentAppend&& other) noexcept
-    : store_(other.store_), pointers_(std::move(other.pointers_)) {
+    : store_(other.store_),
+      pointers_(std::move(other.pointers_)),
+      sync_generation_(other.sync_generation_) {
   other.store_ = nullptr;
 }
 
@@ -376,7 +378,13 @@ absl::Status SegmentStore::RollLocked() {
 }
 
 absl::StatusOr<SegmentAppend> SegmentStore::Append(absl::Span<const SegmentRecord> records) {
-  if (records.empty()) return SegmentAppend(nullptr, {});
+  UTPOST_ASSIGN_OR_RETURN(SegmentAppend appended, Write(records));
+  UTPOST_RETURN_IF_ERROR(WaitDurable(appended.sync_generation()));
+  return appended;
+}
+
+absl::StatusOr<SegmentAppend> SegmentStore::Write(absl::Span<const SegmentRecord> records) {
+  if (records.empty()) return SegmentAppend(nullptr, {}, 0);
   // Checksums before the lock: they are most of the CPU an append costs.
   std::vector<SegmentPointer> pointers(records.size());
   uint64_t total = 0;
@@ -431,17 +439,18 @@ absl::StatusOr<SegmentAppend> SegmentStore::Append(absl::Span<const SegmentRecor
     std::lock_guard<std::mutex> files_lock(files_mutex_);
     ++held_[active_->id];
   }
-  SegmentAppend appended(this, std::move(pointers));
-  UTPOST_RETURN_IF_ERROR(WaitDurable(file));
-  return appended;
+  uint64_t generation = 0;
+  {
+    std::lock_guard<std::mutex> lock(sync_mutex_);
+    if (std::find(dirty_.begin(), dirty_.end(), file) == dirty_.end()) dirty_.push_back(file);
+    // A sync in progress may have begun before this write: the next one covers it.
+    generation = syncs_started_ + 1;
+  }
+  return SegmentAppend(this, std::move(pointers), generation);
 }
 
-absl::Status SegmentStore::WaitDurable(const std::shared_ptr<File>& file) {
+absl::Status SegmentStore::WaitDurable(uint64_t target) {
   std::unique_lock<std::mutex> lock(sync_mutex_);
-  UTPOST_RETURN_IF_ERROR(broken_);
-  if (std::find(dirty_.begin(), dirty_.end(), file) == dirty_.end()) dirty_.push_back(file);
-  // A sync in progress may have begun before this write: wait for the next one.
-  const uint64_t target = syncs_started_ + 1;
   // What a sync this call led gives back to the page cache, once the waiters are released.
   struct Drop {
     std::shared_ptr<File> file;
@@ -452,7 +461,7 @@ absl::Status SegmentStore::WaitDurable(const std::shared_ptr<File>& file) {
   while (syncs_completed_ < target) {
     UTPOST_RETURN_IF_ERROR(broken_);
     if (syncing_) {
-      sync_cv_.wait(lock);
+      sync_cv_[target % 2].wait(lock);
       continue;
     }
     // Lead: sync every file written since the last sync began, for everyone waiting.
@@ -490,7 +499,14 @@ absl::Status SegmentStore::WaitDurable(const std::shared_ptr<File>& file) {
       broken_ = absl::UnavailableError(
           absl::StrCat(status.message(), "; the segment store refuses writes until restarted"));
     }
-    sync_cv_.notify_all();
+    // This generation's writers are done (or failed); one writer of the next leads it. After
+    // a failure every waiter must see broken_.
+    sync_cv_[generation % 2].notify_all();
+    if (status.ok()) {
+      sync_cv_[(generation + 1) % 2].notify_one();
+    } else {
+      sync_cv_[(generation + 1) % 2].notify_all();
+    }
   }
   lock.unlock();
   for (const Drop& drop : drops) {

@@ -122,13 +122,16 @@ class SegmentAppend {
   ~SegmentAppend();
 
   const std::vector<SegmentPointer>& pointers() const { return pointers_; }
+  // The group sync after whose completion these records are durable (0: no records).
+  uint64_t sync_generation() const { return sync_generation_; }
 
  private:
   friend class SegmentStore;
-  SegmentAppend(SegmentStore* store, std::vector<SegmentPointer> pointers)
-      : store_(store), pointers_(std::move(pointers)) {}
+  SegmentAppend(SegmentStore* store, std::vector<SegmentPointer> pointers, uint64_t sync_generation)
+      : store_(store), pointers_(std::move(pointers)), sync_generation_(sync_generation) {}
   SegmentStore* store_;
   std::vector<SegmentPointer> pointers_;
+  uint64_t sync_generation_ = 0;
 };
 
 // A torn tail that Open truncated.
@@ -160,6 +163,12 @@ class SegmentStore {
   // kernel may have dropped the unsynced pages). INVALID_ARGUMENT for an owner key too long
   // or a payload of 4 GiB or more.
   [[nodiscard]] absl::StatusOr<SegmentAppend> Append(absl::Span<const SegmentRecord> records);
+  // Append in two steps, for a caller that syncs on behalf of a group of writers
+  // (Db::WriteAfterSegments): Write appends without waiting, and the records are durable once
+  // WaitDurable(their sync_generation()) has returned OK, from any thread. Append is the two
+  // in a row.
+  [[nodiscard]] absl::StatusOr<SegmentAppend> Write(absl::Span<const SegmentRecord> records);
+  [[nodiscard]] absl::Status WaitDurable(uint64_t sync_generation);
 
   // The payload `pointer` names, checked against its header (magic, place, owner, length) and
   // its checksum. NOT_FOUND if the segment no longer exists (reclaimed: its pointers were
@@ -201,8 +210,6 @@ class SegmentStore {
   // Seals the active segment and opens the next one. Holds append_mutex_.
   absl::Status RollLocked();
   absl::Status StartSegmentLocked(uint64_t id);
-  // Waits until an fdatasync of `file` that began after this call has completed.
-  absl::Status WaitDurable(const std::shared_ptr<File>& file);
   void Release(const std::vector<SegmentPointer>& pointers);
   void Notify(SegmentEvent::Kind kind, uint64_t segment, uint64_t offset, uint64_t bytes) const;
 
@@ -216,9 +223,12 @@ class SegmentStore {
   uint64_t tail_ = 0;
   uint64_t next_id_ = 1;
 
-  // Group commit.
+  // Group commit. A writer waits for the sync after its write: while sync g runs, new writers
+  // wait for g + 1, so only two generations ever wait, each on its own condition variable
+  // (sync_cv_[g % 2]). The end of sync g wakes its own waiters, and one of the next
+  // generation's to lead it: not every writer, most of whom would only go back to sleep.
   mutable std::mutex sync_mutex_;
-  std::condition_variable sync_cv_;
+  std::condition_variable sync_cv_[2];
   bool syncing_ = false;
   uint64_t syncs_started_ = 0;
   uint64_t syncs_completed_ = 0;

@@ -5,13 +5,19 @@
 // still read.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/letter_id.h"
 #include "common/strings.h"
 #include "crypto/envelope.h"
 #include "crypto/file_key_store.h"
+#include "rocksdb/statistics.h"
 #include "storage/forms_store.h"
 #include "storage/keys.h"
 #include "storage/ledger_store.h"
@@ -36,11 +42,13 @@ class LedgerStoreDocumentsTest : public ::testing::Test {
   }
 
   // Segments of 256 KiB, so that a few letters fill one.
-  void Reopen(const fs::path& path = {}) {
+  void Reopen(const fs::path& path = {},
+              std::function<void(const SegmentEvent&)> segment_observer = {}) {
     store_.reset();
     db_.reset();
-    auto db = Db::Open(
-        {.path = path.empty() ? dir_.path() / "ledger" : path, .segment_bytes = 256 << 10});
+    auto db = Db::Open({.path = path.empty() ? dir_.path() / "ledger" : path,
+                        .segment_bytes = 256 << 10,
+                        .segment_observer = std::move(segment_observer)});
     ASSERT_TRUE(db.ok()) << db.status();
     db_ = *std::move(db);
     store_ = std::make_unique<LedgerStore>(*db_);
@@ -135,6 +143,87 @@ TEST_F(LedgerStoreDocumentsTest, DocumentsGoToSegmentsOnceAndTheDatabaseHoldsPoi
     }
   }
   EXPECT_TRUE(in_segment);
+}
+
+// Letters committed by 16 threads at once go in groups (Db::WriteAfterSegments): fewer
+// segment syncs and WAL syncs than letters. While they commit, a reader checks that no
+// pointer is ever visible before an fdatasync of its segment that began after its bytes were
+// written has completed. Afterwards every document reads back, and each segment's live bytes
+// (merge operands of many letters, joined into one batch) add up to its records.
+TEST_F(LedgerStoreDocumentsTest, ConcurrentLettersCommitInGroupsAndNoPointerPrecedesItsSync) {
+  std::mutex mutex;
+  std::map<uint64_t, uint64_t> written_end, syncing_end, synced_end;
+  Reopen({}, [&](const SegmentEvent& e) {
+    std::lock_guard<std::mutex> lock(mutex);
+    switch (e.kind) {
+      case SegmentEvent::Kind::kWritten:
+        written_end[e.segment] = std::max(written_end[e.segment], e.offset + e.bytes);
+        break;
+      case SegmentEvent::Kind::kSyncing:  // covers every write already seen
+        syncing_end[e.segment] = written_end[e.segment];
+        break;
+      case SegmentEvent::Kind::kSynced:
+        synced_end[e.segment] = std::max(synced_end[e.segment], syncing_end[e.segment]);
+        break;
+    }
+  });
+  constexpr int kThreads = 16, kPerThread = 12;
+  std::vector<NewLetter> letters;
+  for (int i = 0; i < kThreads * kPerThread; ++i) {
+    letters.push_back(Letter({9000 + 13 * static_cast<size_t>(i)}, absl::StrCat("g", i)));
+  }
+  const uint64_t segment_syncs = db_->segments().syncs();
+  const uint64_t wal_syncs = db_->Ticker(rocksdb::WAL_FILE_SYNCED);
+  std::atomic<bool> writing{true};
+  std::atomic<int> failures{0}, seen{0}, early{0};
+  std::thread reader([&] {
+    while (writing.load()) {
+      for (const NewLetter& letter : letters) {
+        std::string value;
+        if (!db_->raw()
+                 .Get(rocksdb::ReadOptions(), db_->cf(Cf::kDocuments), keys::Document(letter.id, 0),
+                      &value)
+                 .ok()) {
+          continue;  // not committed yet
+        }
+        const auto pointer = DecodeSegmentPointer(value);
+        ASSERT_TRUE(pointer.has_value());
+        ++seen;
+        std::lock_guard<std::mutex> lock(mutex);
+        if (synced_end[pointer->segment] < pointer->offset + pointer->RecordBytes()) ++early;
+      }
+    }
+  });
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (!store_->CommitNewLetter(letters[t * kPerThread + i]).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& writer : writers) writer.join();
+  writing = false;
+  reader.join();
+  ASSERT_EQ(failures.load(), 0);
+  EXPECT_GT(seen.load(), 0) << "the reader should have seen pointers while letters committed";
+  EXPECT_EQ(early.load(), 0) << "a pointer was visible before its segment bytes were synced";
+  const int total = kThreads * kPerThread;
+  EXPECT_LT(db_->segments().syncs() - segment_syncs, static_cast<uint64_t>(total));
+  EXPECT_LT(db_->Ticker(rocksdb::WAL_FILE_SYNCED) - wal_syncs, static_cast<uint64_t>(total));
+  std::map<uint64_t, uint64_t> record_bytes;
+  for (int i = 0; i < total; ++i) {
+    EXPECT_TRUE(absl::StartsWith(Plaintext(letters[i].id, 0), absl::StrCat("g", i, "-0-")))
+        << "letter " << i;
+    const auto pointer = PointerOf(letters[i], 0);
+    ASSERT_TRUE(pointer.has_value());
+    record_bytes[pointer->segment] += pointer->RecordBytes();
+  }
+  for (const auto& [segment, bytes] : record_bytes) {
+    auto live = db_->SegmentLiveBytes(segment);
+    ASSERT_TRUE(live.ok()) << live.status();
+    EXPECT_EQ(*live, bytes) << "segment " << segment;
+  }
 }
 
 TEST_F(LedgerStoreDocumentsTest, PurgedDocumentsGiveTheirSegmentBack) {
