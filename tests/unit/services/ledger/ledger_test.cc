@@ -7,6 +7,7 @@
 
 #include <cctype>
 
+#include "absl/strings/str_cat.h"
 #include "common/field_violations.h"
 #include "crypto/digest.h"
 #include "crypto/file_key_store.h"
@@ -200,6 +201,36 @@ TEST_F(LedgerTest, ARetryWhoseSizesWereNeverComputedReplays) {
   other.set_title("Et annet vedtak");
   EXPECT_EQ(ledger_->SendLetter(testutil::kOslo, other).status().code(),
             absl::StatusCode::kAlreadyExists);
+}
+
+// The version-1 fingerprint is SHA-256 of the request's deterministic serialization with
+// every size computed, byte for byte the serialization protobuf writes to a string, also for
+// documents large enough to be hashed where they lie (aliased) rather than through a buffer.
+TEST_F(LedgerTest, TheFingerprintIsTheHashOfTheDeterministicSerialization) {
+  for (const size_t bytes : {size_t{2048}, size_t{200'000}}) {
+    v1::SendLetterRequest request =
+        WithKey(ValidLetter("fingerprint", bytes), absl::StrCat("fingerprint-", bytes));
+    v1::SendLetterRequest parsed;
+    ASSERT_TRUE(parsed.ParseFromString(request.SerializeAsString()));
+    auto sent = ledger_->SendLetter(testutil::kOslo, parsed);
+    ASSERT_TRUE(sent.ok()) << sent.status();
+    std::string serialized;
+    {
+      parsed.ByteSizeLong();
+      google::protobuf::io::StringOutputStream stream(&serialized);
+      google::protobuf::io::CodedOutputStream coded(&stream);
+      coded.SetSerializationDeterministic(true);
+      parsed.SerializeWithCachedSizes(&coded);
+    }
+    ASSERT_GT(serialized.size(), bytes);
+    crypto::Sha256 sha;
+    sha.Update(serialized);
+    auto record = store_->GetIdempotency(testutil::kOslo, absl::StrCat("fingerprint-", bytes));
+    ASSERT_TRUE(record.ok()) << record.status();
+    ASSERT_TRUE(record->has_value());
+    EXPECT_EQ((*record)->fingerprint_version(), 1u);
+    EXPECT_EQ((*record)->request_sha256(), sha.Finish()) << bytes << " bytes";
+  }
 }
 
 TEST_F(LedgerTest, IdempotencyRecordsOfVersionZeroStillRecogniseARetry) {
