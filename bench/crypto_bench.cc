@@ -1,6 +1,8 @@
 // Microbenchmarks of the per-letter crypto work: sealing a document (fresh data key, AES-256-GCM,
-// key wrap) and opening it, at the sizes of the SendLetter benchmark. Run by `make bench`.
+// key wrap) and opening it, at the sizes of the SendLetter benchmark; and the checksums of a
+// segment record. Run by `make bench`.
 #include <benchmark/benchmark.h>
+#include <zlib.h>
 
 #include <memory>
 #include <random>
@@ -8,6 +10,7 @@
 #include "crypto/digest.h"
 #include "crypto/envelope.h"
 #include "crypto/file_key_store.h"
+#include "storage/crc32c.h"
 #include "tests/testutil/files.h"
 
 namespace utpost::crypto {
@@ -76,6 +79,35 @@ void BM_Sha256(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_Sha256)->Arg(64 << 10)->Arg(1 << 20);
+
+// A segment record's payload checksum: CRC-32C (the CPU's instruction where it has one), and
+// zlib's CRC-32, which records written by earlier releases carry.
+void BM_SegmentCrc32c(benchmark::State& state) {
+  const std::string data = Payload(state.range(0));
+  for (auto _ : state) benchmark::DoNotOptimize(storage::Crc32c(data.data(), data.size()));
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+  state.SetLabel(storage::Crc32cInHardware() ? "sse4.2" : "tables");
+}
+BENCHMARK(BM_SegmentCrc32c)->Arg(64 << 10)->Arg(1 << 20);
+
+void BM_SegmentCrc32cTables(benchmark::State& state) {
+  const std::string data = Payload(state.range(0));
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(storage::Crc32cPortable(data.data(), data.size()));
+  }
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_SegmentCrc32cTables)->Arg(64 << 10);
+
+void BM_ZlibCrc32(benchmark::State& state) {
+  const std::string data = Payload(state.range(0));
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(
+        ::crc32_z(0, reinterpret_cast<const Bytef*>(data.data()), data.size()));
+  }
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_ZlibCrc32)->Arg(64 << 10)->Arg(1 << 20);
 
 }  // namespace
 }  // namespace utpost::crypto

@@ -26,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "fuzz/fuzz_check.h"
+#include "storage/crc32c.h"
 #include "storage/segments.h"
 
 namespace utpost::fuzz {
@@ -98,9 +99,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     absl::StatusOr<std::string> read = (*store)->Read(pointer, owner);
     if (read.ok()) {
       UTPOST_FUZZ_CHECK(read->size() == pointer.length);
+      // The record's own checksum: zlib's CRC-32 ("UTR1") or CRC-32C ("UTR2").
       const uint32_t crc = static_cast<uint32_t>(
           ::crc32_z(0, reinterpret_cast<const Bytef*>(read->data()), read->size()));
-      UTPOST_FUZZ_CHECK(crc == pointer.crc);
+      UTPOST_FUZZ_CHECK(crc == pointer.crc ||
+                        storage::Crc32c(read->data(), read->size()) == pointer.crc);
     } else {
       UTPOST_FUZZ_CHECK(read.status().code() == absl::StatusCode::kDataLoss);
     }

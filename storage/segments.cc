@@ -19,14 +19,18 @@
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "storage/checkpoint.h"
+#include "storage/crc32c.h"
 
 namespace utpost::storage {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr uint32_t kRecordMagic = 0x31525455;  // "UTR1" as little-endian bytes
-constexpr uint32_t kSealMagic = 0x31535455;    // "UTS1"
+// A record's payload checksum: zlib's CRC-32 in "UTR1" records (earlier releases, still
+// read), CRC-32C in "UTR2" records (the CPU's crc32 instruction where it has one).
+constexpr uint32_t kRecordMagicV1 = 0x31525455;  // "UTR1" as little-endian bytes
+constexpr uint32_t kRecordMagic = 0x32525455;    // "UTR2"
+constexpr uint32_t kSealMagic = 0x31535455;      // "UTS1"
 constexpr std::string_view kPointerTag("UTSP\x01", 5);
 constexpr size_t kPointerBytes = kPointerTag.size() + 8 + 8 + 4 + 4;
 constexpr std::string_view kSuffix = ".seg";
@@ -51,6 +55,12 @@ uint64_t GetU64(const char* p) {
 uint32_t Crc(const char* data, size_t size, uint32_t crc = 0) {
   return static_cast<uint32_t>(
       ::crc32_z(crc, reinterpret_cast<const Bytef*>(data), static_cast<z_size_t>(size)));
+}
+
+bool IsRecord(uint32_t magic) { return magic == kRecordMagic || magic == kRecordMagicV1; }
+
+uint32_t PayloadCrc(uint32_t magic, const char* data, size_t size) {
+  return magic == kRecordMagicV1 ? Crc(data, size) : Crc32c(data, size);
 }
 
 uint32_t HeaderCrc(uint64_t segment, uint64_t offset, const char* header) {
@@ -89,7 +99,7 @@ std::optional<Decoded> DecodeHeader(const char* h, uint64_t segment, uint64_t of
   d.length = GetU32(h + 4);
   d.crc = GetU32(h + 8);
   const auto owner_size = static_cast<uint8_t>(h[12]);
-  if ((d.magic != kRecordMagic && d.magic != kSealMagic) || owner_size > kSegmentOwnerBytes) {
+  if ((!IsRecord(d.magic) && d.magic != kSealMagic) || owner_size > kSegmentOwnerBytes) {
     return std::nullopt;
   }
   d.owner = std::string_view(h + 16, owner_size);
@@ -307,14 +317,14 @@ absl::Status SegmentStore::Recover() {
     while (valid + kSegmentHeaderBytes <= size) {
       if (!PreadAll(fd, h.data(), h.size(), static_cast<off_t>(valid))) break;
       auto decoded = DecodeHeader(h.data(), id, valid);
-      if (!decoded || decoded->magic != kRecordMagic) break;
+      if (!decoded || !IsRecord(decoded->magic)) break;
       if (valid + kSegmentHeaderBytes + decoded->length > size) break;
       payload.resize(decoded->length);
       if (!PreadAll(fd, payload.data(), payload.size(),
                     static_cast<off_t>(valid + kSegmentHeaderBytes))) {
         break;
       }
-      if (Crc(payload.data(), payload.size()) != decoded->crc) break;
+      if (PayloadCrc(decoded->magic, payload.data(), payload.size()) != decoded->crc) break;
       valid += kSegmentHeaderBytes + decoded->length;
     }
     if (valid < size) {
@@ -386,6 +396,7 @@ absl::StatusOr<SegmentAppend> SegmentStore::Append(absl::Span<const SegmentRecor
 absl::StatusOr<SegmentAppend> SegmentStore::Write(absl::Span<const SegmentRecord> records) {
   if (records.empty()) return SegmentAppend(nullptr, {}, 0);
   // Checksums before the lock: they are most of the CPU an append costs.
+  const uint32_t magic = options_.write_v1_records ? kRecordMagicV1 : kRecordMagic;
   std::vector<SegmentPointer> pointers(records.size());
   uint64_t total = 0;
   for (size_t i = 0; i < records.size(); ++i) {
@@ -396,7 +407,7 @@ absl::StatusOr<SegmentAppend> SegmentStore::Write(absl::Span<const SegmentRecord
       return absl::InvalidArgumentError("segment record of 4 GiB or more");
     }
     pointers[i].length = static_cast<uint32_t>(records[i].payload.size());
-    pointers[i].crc = Crc(records[i].payload.data(), records[i].payload.size());
+    pointers[i].crc = PayloadCrc(magic, records[i].payload.data(), records[i].payload.size());
     total += pointers[i].RecordBytes();
   }
   {
@@ -418,8 +429,8 @@ absl::StatusOr<SegmentAppend> SegmentStore::Write(absl::Span<const SegmentRecord
     for (size_t i = 0; i < records.size(); ++i) {
       pointers[i].segment = active_->id;
       pointers[i].offset = offset;
-      headers[i] = EncodeHeader(kRecordMagic, active_->id, offset, records[i].owner,
-                                pointers[i].length, pointers[i].crc);
+      headers[i] = EncodeHeader(magic, active_->id, offset, records[i].owner, pointers[i].length,
+                                pointers[i].crc);
       iov.push_back({headers[i].data(), headers[i].size()});
       if (!records[i].payload.empty()) {
         iov.push_back({const_cast<char*>(records[i].payload.data()), records[i].payload.size()});
@@ -551,7 +562,7 @@ absl::StatusOr<std::string> SegmentStore::Read(const SegmentPointer& pointer,
     return corrupt("the file ends before the record");
   }
   auto decoded = DecodeHeader(h.data(), pointer.segment, pointer.offset);
-  if (!decoded || decoded->magic != kRecordMagic) return corrupt("no record header");
+  if (!decoded || !IsRecord(decoded->magic)) return corrupt("no record header");
   if (decoded->owner != owner || decoded->length != pointer.length || decoded->crc != pointer.crc) {
     return corrupt("the record there is not the one the pointer names");
   }
@@ -561,7 +572,9 @@ absl::StatusOr<std::string> SegmentStore::Read(const SegmentPointer& pointer,
     if (errno != 0) return Errno("cannot read segment", path, errno);
     return corrupt("the file ends inside the record");
   }
-  if (Crc(payload.data(), payload.size()) != pointer.crc) return corrupt("checksum mismatch");
+  if (PayloadCrc(decoded->magic, payload.data(), payload.size()) != pointer.crc) {
+    return corrupt("checksum mismatch");
+  }
   return payload;
 }
 

@@ -101,6 +101,9 @@ struct SegmentOptions {
   uint64_t segment_bytes = 256ull << 20;
   // Called with every SegmentEvent, under the store's locks (tests only; must not block).
   std::function<void(const SegmentEvent&)> observer = {};
+  // Tests only: write records as earlier releases did ("UTR1", payload checksum zlib's
+  // CRC-32), to check that they are still read. Records are "UTR2" (CRC-32C) otherwise.
+  bool write_v1_records = false;
 };
 
 // One record to append: the key of the pointer that will name it (at most

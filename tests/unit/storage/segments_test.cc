@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "storage/crc32c.h"
 #include "tests/testutil/files.h"
 
 namespace utpost::storage {
@@ -412,6 +413,40 @@ TEST(SegmentStoreTest, LinkSealedGivesACheckpointEveryRecordAppendedBefore) {
     EXPECT_EQ(*read, Payload(3000, i));
   }
   EXPECT_EQ(copy->Read(after, Owner(9)).status().code(), absl::StatusCode::kNotFound);
+}
+
+// Records written before CRC-32C ("UTR1", zlib's CRC-32) are still read, beside new ones, and
+// a damaged one is still refused; new records are "UTR2" with CRC-32C.
+TEST(SegmentStoreTest, RecordsOfTheEarlierFormatAreStillReadBesideNewOnes) {
+  testutil::TempDir dir;
+  const std::string old_payload = Payload(70000, 1);
+  SegmentPointer old_pointer, damaged;
+  {
+    auto store = SegmentStore::Open({.dir = dir.path(), .write_v1_records = true});
+    ASSERT_TRUE(store.ok()) << store.status();
+    old_pointer = AppendOne(**store, Owner(1), old_payload);
+    damaged = AppendOne(**store, Owner(2), Payload(5000, 2));
+  }
+  auto store = OpenStore(dir.path());
+  ASSERT_NE(store, nullptr);
+  const std::string new_payload = Payload(65536, 3);
+  const SegmentPointer new_pointer = AppendOne(*store, Owner(3), new_payload);
+  auto magic_at = [&](const SegmentPointer& p) {
+    const std::string file = testutil::ReadAll(dir.path() / SegmentFileName(p.segment));
+    return file.substr(p.offset, 4);
+  };
+  EXPECT_EQ(magic_at(old_pointer), "UTR1");
+  EXPECT_EQ(magic_at(new_pointer), "UTR2");
+  EXPECT_EQ(new_pointer.crc, Crc32c(new_payload.data(), new_payload.size()));
+  auto old_read = store->Read(old_pointer, Owner(1));
+  ASSERT_TRUE(old_read.ok()) << old_read.status();
+  EXPECT_EQ(*old_read, old_payload);
+  auto new_read = store->Read(new_pointer, Owner(3));
+  ASSERT_TRUE(new_read.ok()) << new_read.status();
+  EXPECT_EQ(*new_read, new_payload);
+  FlipByte(dir.path() / SegmentFileName(damaged.segment),
+           damaged.offset + kSegmentHeaderBytes + 100);
+  EXPECT_EQ(store->Read(damaged, Owner(2)).status().code(), absl::StatusCode::kDataLoss);
 }
 
 }  // namespace
