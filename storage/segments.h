@@ -4,12 +4,14 @@
 // A segment is a file "<id as 16 hex digits>.seg" in the store's directory. It is a sequence
 // of records, each a 40-byte header and a payload:
 //
-//   0  u32  magic "UTR1" (a record) or "UTS1" (the seal, the last record of a sealed file)
+//   0  u32  magic "UTR2" (a record) or "UTS1" (the seal, the last record of a sealed file);
+//           "UTR1" records, written by earlier releases, are read as well
 //   4  u32  payload length
-//   8  u32  CRC-32 of the payload
+//   8  u32  checksum of the payload: CRC-32C in "UTR2" records (storage/crc32c.h, the
+//           CPU's crc32 instruction), zlib's CRC-32 in "UTR1" records
 //  12  u8   length of the owner key, then 3 zero bytes
 //  16  20   owner key (the RocksDB key that points here: letter id + position), zero-padded
-//  36  u32  CRC-32 of the segment id (u64), the record's offset (u64) and bytes 0..35
+//  36  u32  zlib's CRC-32 of the segment id (u64), the record's offset (u64) and bytes 0..35
 //
 // All integers are little-endian. The header's checksum covers where the record sits, so a
 // header copied to another offset or file is not taken for a record there.
