@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/vfs.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <fstream>
@@ -415,20 +416,27 @@ TEST(SegmentStoreTest, LinkSealedGivesACheckpointEveryRecordAppendedBefore) {
   EXPECT_EQ(copy->Read(after, Owner(9)).status().code(), absl::StatusCode::kNotFound);
 }
 
-// Records written before CRC-32C ("UTR1", zlib's CRC-32) are still read, beside new ones, and
-// a damaged one is still refused; new records are "UTR2" with CRC-32C.
+// Records written before CRC-32C ("UTR1", zlib's CRC-32) are still read, beside new ones, a
+// damaged one is still refused, and a torn tail of them is cut where it begins (the scan
+// checks each whole record by its own checksum); new records are "UTR2" with CRC-32C.
 TEST(SegmentStoreTest, RecordsOfTheEarlierFormatAreStillReadBesideNewOnes) {
   testutil::TempDir dir;
   const std::string old_payload = Payload(70000, 1);
-  SegmentPointer old_pointer, damaged;
+  SegmentPointer old_pointer, damaged, cut;
   {
     auto store = SegmentStore::Open({.dir = dir.path(), .write_v1_records = true});
     ASSERT_TRUE(store.ok()) << store.status();
     old_pointer = AppendOne(**store, Owner(1), old_payload);
     damaged = AppendOne(**store, Owner(2), Payload(5000, 2));
+    cut = AppendOne(**store, Owner(4), Payload(9000, 4));
   }
+  // A crash during the last record's write, in the earlier release.
+  fs::resize_file(dir.path() / SegmentFileName(cut.segment),
+                  cut.offset + kSegmentHeaderBytes + 1000);
   auto store = OpenStore(dir.path());
   ASSERT_NE(store, nullptr);
+  ASSERT_EQ(store->repairs().size(), 1u);
+  EXPECT_EQ(store->repairs()[0].valid_bytes, cut.offset) << "the whole records are kept";
   const std::string new_payload = Payload(65536, 3);
   const SegmentPointer new_pointer = AppendOne(*store, Owner(3), new_payload);
   auto magic_at = [&](const SegmentPointer& p) {
@@ -436,6 +444,10 @@ TEST(SegmentStoreTest, RecordsOfTheEarlierFormatAreStillReadBesideNewOnes) {
     return file.substr(p.offset, 4);
   };
   EXPECT_EQ(magic_at(old_pointer), "UTR1");
+  // As earlier releases wrote it: zlib's CRC-32 of the payload.
+  EXPECT_EQ(old_pointer.crc,
+            static_cast<uint32_t>(::crc32_z(0, reinterpret_cast<const Bytef*>(old_payload.data()),
+                                            old_payload.size())));
   EXPECT_EQ(magic_at(new_pointer), "UTR2");
   EXPECT_EQ(new_pointer.crc, Crc32c(new_payload.data(), new_payload.size()));
   auto old_read = store->Read(old_pointer, Owner(1));
