@@ -113,11 +113,13 @@ absl::Status LedgerStore::AddTaskChanges(rocksdb::WriteBatch& batch,
 }
 
 absl::Status LedgerStore::WriteWithTasks(rocksdb::WriteBatch& batch,
-                                         std::vector<std::pair<uint8_t, int64_t>> inserted) {
+                                         std::vector<std::pair<uint8_t, int64_t>> inserted,
+                                         uint64_t segment_generation) {
   // The floors go down before the entries can be seen, and stay down until the write is
   // over: a lease scan running meanwhile does not raise them past these entries.
   DueFloors::Inserting inserting(floors_, std::move(inserted));
-  return db_.Write(batch);
+  return segment_generation == 0 ? db_.Write(batch)
+                                 : db_.WriteAfterSegments(batch, segment_generation);
 }
 
 absl::Status LedgerStore::CommitNewLetter(const NewLetter& letter) {
@@ -142,8 +144,7 @@ absl::Status LedgerStore::CommitNewLetter(
   std::vector<std::pair<uint8_t, int64_t>> inserted;
   UTPOST_RETURN_IF_ERROR(AddNewLetter(batch, letter, appended.pointers(), inserted));
   UTPOST_RETURN_IF_ERROR(extra(batch));
-  DueFloors::Inserting inserting(floors_, std::move(inserted));
-  return db_.WriteAfterSegments(batch, appended.sync_generation());
+  return WriteWithTasks(batch, std::move(inserted), appended.sync_generation());
 }
 
 absl::Status LedgerStore::AddNewLetter(rocksdb::WriteBatch& batch, const NewLetter& letter,

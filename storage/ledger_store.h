@@ -234,8 +234,11 @@ class LedgerStore {
   absl::Status AddTaskChanges(rocksdb::WriteBatch& batch, const std::vector<TaskChange>& changes,
                               std::vector<std::pair<uint8_t, int64_t>>& inserted);
   // Writes `batch`, which adds the queue entries `inserted`, keeping the due floors below them.
+  // A batch that points to segment records of sync generation `segment_generation` (not 0)
+  // goes through Db::WriteAfterSegments' group commit.
   absl::Status WriteWithTasks(rocksdb::WriteBatch& batch,
-                              std::vector<std::pair<uint8_t, int64_t>> inserted);
+                              std::vector<std::pair<uint8_t, int64_t>> inserted,
+                              uint64_t segment_generation = 0);
 
   Db& db_;
   DueFloors floors_;
