@@ -100,6 +100,8 @@ std::string DocumentKey(const common::LetterIdBytes& id, uint32_t position) {
 
 std::string KeyCheckPrefix() { return "kek/"; }
 
+std::string FingerprintKey() { return "fingerprint-key"; }
+
 std::string KeyCheck(std::string_view kek_id) {
   std::string key = KeyCheckPrefix();
   key.append(kek_id);

@@ -14,6 +14,7 @@
 //   meta          "kek/" kek id             a KeyCheckRecord
 //                 "shred/" id(16)           a cancelled letter whose document keys are deleted
 //                                           but perhaps not yet physically gone
+//                 "fingerprint-key"         a FingerprintKeyRecord
 //   stats         sender "/" day(4) counter     a uint64 counter (storage/stats_store.h)
 //
 // `sender` is an org key ("NO" + 9 digits or "DK" + 8 digits); its length is fixed per
@@ -51,6 +52,8 @@ std::string SenderIndexPrefix(std::string_view sender);
 std::string DocumentKey(const common::LetterIdBytes& id, uint32_t position);
 std::string KeyCheck(std::string_view kek_id);
 std::string KeyCheckPrefix();
+// The ledger's fingerprint key (meta): "fingerprint-key".
+std::string FingerprintKey();
 std::string ShredPending(const common::LetterIdBytes& id);
 std::string ShredPendingPrefix();
 

@@ -314,6 +314,23 @@ absl::Status LedgerStore::PutKeyCheck(const KeyCheckRecord& record) {
   return db_.Write(batch);
 }
 
+absl::StatusOr<std::optional<FingerprintKeyRecord>> LedgerStore::GetFingerprintKey() const {
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s =
+      db_.raw().Get(rocksdb::ReadOptions(), db_.cf(Cf::kMeta), keys::FingerprintKey(), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  UTPOST_RETURN_IF_ERROR(FromRocksDb(s, "get fingerprint key"));
+  UTPOST_ASSIGN_OR_RETURN(auto record, ParseRecord<FingerprintKeyRecord>(value, "fingerprint key"));
+  return record;
+}
+
+absl::Status LedgerStore::PutFingerprintKey(const FingerprintKeyRecord& record) {
+  rocksdb::WriteBatch batch;
+  UTPOST_RETURN_IF_ERROR(FromRocksDb(
+      batch.Put(db_.cf(Cf::kMeta), keys::FingerprintKey(), SerializeRecord(record)), "batch put"));
+  return db_.Write(batch);
+}
+
 absl::StatusOr<std::optional<LetterRecord>> LedgerStore::GetLetter(
     const common::LetterIdBytes& id) const {
   rocksdb::PinnableSlice value;

@@ -35,6 +35,7 @@
 namespace utpost::storage {
 
 using storage::v1::EventRecord;
+using storage::v1::FingerprintKeyRecord;
 using storage::v1::IdempotencyRecord;
 using storage::v1::KeyCheckRecord;
 using storage::v1::LetterRecord;
@@ -146,6 +147,11 @@ class LedgerStore {
   [[nodiscard]] absl::StatusOr<std::vector<KeyCheckRecord>> GetKeyChecks() const;
   // Records a key (synced).
   [[nodiscard]] absl::Status PutKeyCheck(const KeyCheckRecord& record);
+
+  // The ledger's fingerprint key, wrapped; nullopt before it is first made.
+  [[nodiscard]] absl::StatusOr<std::optional<FingerprintKeyRecord>> GetFingerprintKey() const;
+  // Records it (synced).
+  [[nodiscard]] absl::Status PutFingerprintKey(const FingerprintKeyRecord& record);
 
   // nullopt if there is no such letter.
   [[nodiscard]] absl::StatusOr<std::optional<LetterRecord>> GetLetter(

@@ -72,9 +72,9 @@ bool AllowsPortal(const v1::FormType& form_type, std::string_view portal) {
                      [&](const v1::OrganisationId& org) { return OrgKeyOf(org) == portal; });
 }
 
-// SHA-256 of the request, with each attachment's content replaced by its own SHA-256, so
-// that fingerprinting a large request copies none of its attachments.
-std::string Fingerprint(const v1::SubmitFormRequest& request) {
+// The request's deterministic serialization with each attachment's content replaced by its
+// SHA-256, so that fingerprinting a large request copies none of its attachments.
+std::string FingerprintedBytes(const v1::SubmitFormRequest& request) {
   v1::SubmitFormRequest skeleton;
   *skeleton.mutable_municipality() = request.municipality();
   skeleton.set_form_type_id(request.form_type_id());
@@ -88,10 +88,50 @@ std::string Fingerprint(const v1::SubmitFormRequest& request) {
     a->set_content(Sha256Of(attachment.content()));
   }
   skeleton.set_idempotency_key(request.idempotency_key());
-  std::string bytes = DeterministicBytes(skeleton);
-  std::string digest = Sha256Of(bytes);
+  return DeterministicBytes(skeleton);
+}
+
+// SubmissionIdempotencyRecord.fingerprint_version of what Fingerprint computes.
+constexpr uint32_t kFingerprintVersion = 1;
+
+// Version 1: GMAC of FingerprintedBytes under the ledger's fingerprint key, with the record's
+// `nonce`. Keyed: a form may hold little more than a national identity number and a choice,
+// which an unkeyed hash would let whoever reads the database find by trying them all.
+std::string Fingerprint(const v1::SubmitFormRequest& request, const crypto::SecretBytes& key,
+                        std::string_view nonce) {
+  std::string bytes = FingerprintedBytes(request);
+  crypto::Gmac gmac(key, nonce);
+  gmac.Update(bytes);
   crypto::Wipe(bytes);
-  return digest;
+  return gmac.Finish();
+}
+
+// True if `previous` was recorded for a request equal to `request`. Version 0, as written
+// before versions were: SHA-256 of FingerprintedBytes. DATA_LOSS for a version-1 record
+// without a whole nonce, FAILED_PRECONDITION for a version this release does not know.
+absl::StatusOr<bool> SameSubmission(const storage::v1::SubmissionIdempotencyRecord& previous,
+                                    const v1::SubmitFormRequest& request,
+                                    const crypto::SecretBytes& key) {
+  switch (previous.fingerprint_version()) {
+    case kFingerprintVersion:
+      if (previous.fingerprint_nonce().size() != crypto::Gmac::kNonceBytes) {
+        return absl::DataLossError(absl::StrCat(
+            "idempotency record of submission ", previous.submission_id(),
+            " has a fingerprint nonce of ", previous.fingerprint_nonce().size(), " bytes"));
+      }
+      return previous.request_sha256() == Fingerprint(request, key, previous.fingerprint_nonce());
+    case 0: {
+      std::string bytes = FingerprintedBytes(request);
+      const bool same = previous.request_sha256() == Sha256Of(bytes);
+      crypto::Wipe(bytes);
+      return same;
+    }
+    default:
+      return absl::FailedPreconditionError(
+          absl::StrCat("idempotency record of submission ", previous.submission_id(),
+                       " has fingerprint version ", previous.fingerprint_version(),
+                       ", newer than this release knows"));
+  }
 }
 
 absl::StatusOr<common::LetterIdBytes> ParseSubmissionId(std::string_view id) {
@@ -271,14 +311,14 @@ absl::StatusOr<v1::SubmitFormResponse> Forms::SubmitForm(std::string_view portal
   // Check-then-write of one idempotency key is serialised so that two concurrent retries
   // cannot both create a submission.
   std::optional<common::KeyedMutex::Lock> idempotency_lock;
-  std::string fingerprint;
   const std::string& key = request.idempotency_key();
   if (!key.empty()) {
     idempotency_lock.emplace(idempotency_locks_, absl::StrCat(common::Av(portal), "/", key));
-    fingerprint = Fingerprint(request);
     UTPOST_ASSIGN_OR_RETURN(auto previous, store_.GetIdempotency(portal, key));
     if (previous) {
-      if (previous->request_sha256() != fingerprint) {
+      UTPOST_ASSIGN_OR_RETURN(const bool same,
+                              SameSubmission(*previous, request, ledger_.fingerprint_key()));
+      if (!same) {
         return common::FieldError(
             absl::StatusCode::kAlreadyExists, "idempotency_key",
             absl::StrCat("was already used for a different request (submission ",
@@ -342,7 +382,11 @@ absl::StatusOr<v1::SubmitFormResponse> Forms::SubmitForm(std::string_view portal
   submission.envelope = *std::move(envelope);
   if (!key.empty()) {
     submission.idempotency_key = key;
-    submission.idempotency.set_request_sha256(fingerprint);
+    const crypto::SecretBytes nonce = crypto::SecretBytes::Random(crypto::Gmac::kNonceBytes);
+    submission.idempotency.set_request_sha256(
+        Fingerprint(request, ledger_.fingerprint_key(), nonce.view()));
+    submission.idempotency.set_fingerprint_nonce(std::string(nonce.view()));
+    submission.idempotency.set_fingerprint_version(kFingerprintVersion);
     submission.idempotency.set_submission_id(submission_id);
     *submission.idempotency.mutable_receipt_time() = now_proto;
   }

@@ -25,13 +25,15 @@ using common::FromProto;
 using common::IsValidTimestamp;
 using common::ToProto;
 
-// Feeds a protobuf serialization straight into SHA-256, so fingerprinting a 50 MiB request
-// makes no copy of it: small fields pass through a buffer, and a large string or bytes field
-// (a document) is hashed where it lies (aliased writes; CodedOutputStream::EnableAliasing).
-class Sha256OutputStream final : public google::protobuf::io::ZeroCopyOutputStream {
+// Feeds a protobuf serialization straight into a hash (crypto::Gmac, crypto::Sha256), so
+// fingerprinting a 50 MiB request makes no copy of it: small fields pass through a buffer,
+// and a large string or bytes field (a document) is hashed where it lies (aliased writes;
+// CodedOutputStream::EnableAliasing).
+template <typename Hash>
+class HashOutputStream final : public google::protobuf::io::ZeroCopyOutputStream {
  public:
-  explicit Sha256OutputStream(crypto::Sha256& sha) : sha_(sha) {}
-  ~Sha256OutputStream() override { Flush(); }
+  explicit HashOutputStream(Hash& hash) : hash_(hash) {}
+  ~HashOutputStream() override { Flush(); }
   bool Next(void** data, int* size) override {
     Flush();
     *data = buffer_;
@@ -44,44 +46,61 @@ class Sha256OutputStream final : public google::protobuf::io::ZeroCopyOutputStre
   bool AllowsAliasing() const override { return true; }
   bool WriteAliasedRaw(const void* data, int size) override {
     Flush();  // what came before, in order
-    sha_.Update(std::string_view(static_cast<const char*>(data), static_cast<size_t>(size)));
+    hash_.Update(std::string_view(static_cast<const char*>(data), static_cast<size_t>(size)));
     total_ += size;
     return true;
   }
   void Flush() {
-    sha_.Update(std::string_view(buffer_, pending_));
+    hash_.Update(std::string_view(buffer_, pending_));
     total_ += pending_;
     pending_ = 0;
   }
 
  private:
-  crypto::Sha256& sha_;
+  Hash& hash_;
   char buffer_[64 << 10];
   int pending_ = 0;
   int64_t total_ = 0;
 };
 
-// SHA-256 of the request's deterministic serialization, written with the sizes the request
-// has cached.
+// Feeds the request's deterministic serialization, written with the sizes the request has
+// cached, into `hash`.
+template <typename Hash>
+void HashCachedSerialization(const v1::SendLetterRequest& request, Hash& hash) {
+  HashOutputStream<Hash> stream(hash);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  coded.EnableAliasing(true);
+  request.SerializeWithCachedSizes(&coded);
+}
+
 std::string Sha256OfCachedSerialization(const v1::SendLetterRequest& request) {
   crypto::Sha256 sha;
-  {
-    Sha256OutputStream stream(sha);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    coded.EnableAliasing(true);
-    request.SerializeWithCachedSizes(&coded);
-  }
+  HashCachedSerialization(request, sha);
   return sha.Finish();
 }
 
 // IdempotencyRecord.fingerprint_version of what Fingerprint computes.
-constexpr uint32_t kFingerprintVersion = 1;
+constexpr uint32_t kFingerprintVersion = 2;
 
-// Version 1: SHA-256 of the request's deterministic serialization, every size computed first
-// (SerializeWithCachedSizes writes each nested message's length from its cache, which is
-// empty in a parsed request and stale in a modified one): equal requests, equal fingerprints.
-std::string Fingerprint(const v1::SendLetterRequest& request) {
+// Bound to the fingerprint key when it is wrapped.
+constexpr std::string_view kFingerprintKeyAad = "utpost ledger idempotency fingerprint key";
+
+// Version 2: GMAC under the ledger's fingerprint key, with the record's `nonce`, of the
+// request's deterministic serialization, every size computed first (SerializeWithCachedSizes
+// writes each nested message's length from its cache, which is empty in a parsed request and
+// stale in a modified one): equal requests, equal fingerprints. GMAC rather than SHA-256:
+// keyed, and about three times as fast (a 1 MiB document: 0.17 against 0.6 ms).
+std::string Fingerprint(const v1::SendLetterRequest& request, const crypto::SecretBytes& key,
+                        std::string_view nonce) {
+  request.ByteSizeLong();
+  crypto::Gmac gmac(key, nonce);
+  HashCachedSerialization(request, gmac);
+  return gmac.Finish();
+}
+
+// Version 1: SHA-256 of the same serialization.
+std::string Sha256Fingerprint(const v1::SendLetterRequest& request) {
   request.ByteSizeLong();
   return Sha256OfCachedSerialization(request);
 }
@@ -94,24 +113,76 @@ std::string LegacyFingerprint(const v1::SendLetterRequest& request) {
   return Sha256OfCachedSerialization(fresh);
 }
 
-// True if `previous` was recorded for a request equal to `request` (whose version-1
-// fingerprint is `fingerprint`). FAILED_PRECONDITION for a version this release does not know.
+// True if `previous` was recorded for a request equal to `request`, whichever version
+// fingerprinted it. DATA_LOSS for a version-2 record without a whole nonce,
+// FAILED_PRECONDITION for a version this release does not know.
 absl::StatusOr<bool> SameRequest(const storage::IdempotencyRecord& previous,
-                                 const std::string& fingerprint,
-                                 const v1::SendLetterRequest& request) {
+                                 const v1::SendLetterRequest& request,
+                                 const crypto::SecretBytes& fingerprint_key) {
   switch (previous.fingerprint_version()) {
     case kFingerprintVersion:
-      return previous.request_sha256() == fingerprint;
+      if (previous.fingerprint_nonce().size() != crypto::Gmac::kNonceBytes) {
+        return absl::DataLossError(absl::StrCat(
+            "idempotency record of letter ", previous.letter_id(), " has a fingerprint nonce of ",
+            previous.fingerprint_nonce().size(), " bytes"));
+      }
+      return previous.request_sha256() ==
+             Fingerprint(request, fingerprint_key, previous.fingerprint_nonce());
+    case 1:
+      return previous.request_sha256() == Sha256Fingerprint(request);
     case 0:
       // A retry that spans the upgrade: its first attempt may have been fingerprinted either
       // way (a correct cache gave the version-1 value). Copies the request, but only here.
-      return previous.request_sha256() == fingerprint ||
+      return previous.request_sha256() == Sha256Fingerprint(request) ||
              previous.request_sha256() == LegacyFingerprint(request);
     default:
       return absl::FailedPreconditionError(absl::StrCat(
           "idempotency record of letter ", previous.letter_id(), " has fingerprint version ",
           previous.fingerprint_version(), ", newer than this release knows"));
   }
+}
+
+// The ledger's fingerprint key: unwrapped from the store, or made and stored (synced) at the
+// first start. Rewrapped under the current key-encryption key when an older one wrapped it
+// (a start after rotation), so that the older one can be retired.
+absl::StatusOr<crypto::SecretBytes> LoadFingerprintKey(storage::LedgerStore& store,
+                                                       const crypto::KeyStore& keys,
+                                                       absl::Time now) {
+  UTPOST_ASSIGN_OR_RETURN(std::optional<storage::FingerprintKeyRecord> stored,
+                          store.GetFingerprintKey());
+  storage::FingerprintKeyRecord record;
+  crypto::SecretBytes key;
+  if (!stored.has_value()) {
+    key = crypto::SecretBytes::Random(crypto::Gmac::kKeyBytes);
+    *record.mutable_create_time() = ToProto(now);
+  } else {
+    record = *std::move(stored);
+    absl::StatusOr<crypto::SecretBytes> unwrapped =
+        keys.Unwrap(crypto::WrappedKey{record.kek_id(), record.wrapped_key()}, kFingerprintKeyAad);
+    if (absl::IsNotFound(unwrapped.status())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the ledger's fingerprint key is wrapped by key-encryption key ",
+                       record.kek_id(), ", which the key store does not hold: restore that key"));
+    }
+    if (absl::IsDataLoss(unwrapped.status())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the ledger's fingerprint key does not unwrap with key-encryption key ", record.kek_id(),
+          ": the key store holds a different key under that id; restore the "
+          "original key"));
+    }
+    UTPOST_RETURN_IF_ERROR(unwrapped.status());
+    if (unwrapped->size() != crypto::Gmac::kKeyBytes) {
+      return absl::DataLossError("the ledger's fingerprint key has the wrong size");
+    }
+    key = *std::move(unwrapped);
+    if (record.kek_id() == keys.CurrentKeyId()) return key;
+  }
+  UTPOST_ASSIGN_OR_RETURN(crypto::WrappedKey wrapped, keys.Wrap(key, kFingerprintKeyAad));
+  record.set_kek_id(wrapped.kek_id);
+  record.set_wrapped_key(wrapped.wrapped);
+  *record.mutable_wrap_time() = ToProto(now);
+  UTPOST_RETURN_IF_ERROR(store.PutFingerprintKey(record));
+  return key;
 }
 
 absl::StatusOr<common::LetterIdBytes> ParseLetterId(std::string_view letter_id) {
@@ -135,15 +206,20 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Create(const LedgerConfig& confi
                                                        const common::Clock& clock,
                                                        LedgerMetrics* metrics) {
   UTPOST_ASSIGN_OR_RETURN(auto last_sequences, store.LastSequences());
-  return std::unique_ptr<Ledger>(new Ledger(config, store, keys, clock, metrics, last_sequences));
+  UTPOST_ASSIGN_OR_RETURN(crypto::SecretBytes fingerprint_key,
+                          LoadFingerprintKey(store, keys, clock.Now()));
+  return std::unique_ptr<Ledger>(
+      new Ledger(config, store, keys, clock, metrics, last_sequences, std::move(fingerprint_key)));
 }
 
 Ledger::Ledger(const LedgerConfig& config, storage::LedgerStore& store,
                const crypto::KeyStore& keys, const common::Clock& clock, LedgerMetrics* metrics,
-               const absl::flat_hash_map<std::string, uint64_t>& last_sequences)
+               const absl::flat_hash_map<std::string, uint64_t>& last_sequences,
+               crypto::SecretBytes fingerprint_key)
     : config_(config),
       store_(store),
       envelope_(keys),
+      fingerprint_key_(std::move(fingerprint_key)),
       clock_(clock),
       metrics_(metrics),
       feed_(last_sequences) {}
@@ -200,14 +276,12 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
   // Check-then-write of one idempotency key is serialised so that two concurrent retries
   // cannot both create a letter.
   std::optional<common::KeyedMutex::Lock> idempotency_lock;
-  std::string fingerprint;
   const std::string& key = request.idempotency_key();
   if (!key.empty()) {
     idempotency_lock.emplace(idempotency_locks_, absl::StrCat(common::Av(sender), "/", key));
-    fingerprint = Fingerprint(request);
     UTPOST_ASSIGN_OR_RETURN(auto previous, store_.GetIdempotency(sender, key));
     if (previous) {
-      UTPOST_ASSIGN_OR_RETURN(const bool same, SameRequest(*previous, fingerprint, request));
+      UTPOST_ASSIGN_OR_RETURN(const bool same, SameRequest(*previous, request, fingerprint_key_));
       if (!same) {
         return common::FieldError(
             absl::StatusCode::kAlreadyExists, "idempotency_key",
@@ -229,7 +303,9 @@ absl::StatusOr<v1::SendLetterResponse> Ledger::SendLetter(std::string_view sende
   const google::protobuf::Timestamp now_proto = ToProto(now);
   if (!key.empty()) {
     letter.idempotency_key = key;
-    letter.idempotency.set_request_sha256(fingerprint);
+    const crypto::SecretBytes nonce = crypto::SecretBytes::Random(crypto::Gmac::kNonceBytes);
+    letter.idempotency.set_request_sha256(Fingerprint(request, fingerprint_key_, nonce.view()));
+    letter.idempotency.set_fingerprint_nonce(std::string(nonce.view()));
     letter.idempotency.set_fingerprint_version(kFingerprintVersion);
     letter.idempotency.set_letter_id(letter_id);
     *letter.idempotency.mutable_accepted_time() = now_proto;

@@ -23,6 +23,7 @@
 #include "common/letter_id.h"
 #include "crypto/envelope.h"
 #include "crypto/key_store.h"
+#include "crypto/secret.h"
 #include "services/ledger/event_feed.h"
 #include "services/ledger/lease_token.h"
 #include "services/ledger/ledger_config.h"
@@ -69,8 +70,11 @@ struct PreparedCompletion {
 
 class Ledger {
  public:
-  // Recovers the event feed's position from `store`. `store`, `keys`, `clock` and `metrics`
-  // must outlive the ledger; without `metrics` nothing is counted.
+  // Recovers the event feed's position from `store`, and loads the key of its idempotency
+  // fingerprints (made and stored at the first start; rewrapped under the current
+  // key-encryption key after rotation). `store`, `keys`, `clock` and `metrics` must outlive
+  // the ledger; without `metrics` nothing is counted. FAILED_PRECONDITION if the
+  // key-encryption key that wrapped the fingerprint key is missing or another key.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Ledger>> Create(
       const LedgerConfig& config, storage::LedgerStore& store, const crypto::KeyStore& keys,
       const common::Clock& clock, LedgerMetrics* metrics = nullptr);
@@ -220,13 +224,17 @@ class Ledger {
   [[nodiscard]] absl::Status ShredPending();
 
   EventFeed& feed() { return feed_; }
+  // The key of the idempotency fingerprints (GMAC), for the ledger's forms too. Never leaves
+  // the process unwrapped.
+  const crypto::SecretBytes& fingerprint_key() const { return fingerprint_key_; }
   const LedgerConfig& config() const { return config_; }
   const common::Clock& clock() const { return clock_; }
 
  private:
   Ledger(const LedgerConfig& config, storage::LedgerStore& store, const crypto::KeyStore& keys,
          const common::Clock& clock, LedgerMetrics* metrics,
-         const absl::flat_hash_map<std::string, uint64_t>& last_sequences);
+         const absl::flat_hash_map<std::string, uint64_t>& last_sequences,
+         crypto::SecretBytes fingerprint_key);
 
   // A validated request as the letter to store: id, sealed content and documents, first
   // event (no sequence yet), ROUTE task. `printability`: CheckLetterPrintability's verdicts,
@@ -304,6 +312,8 @@ class Ledger {
   LedgerConfig config_;
   storage::LedgerStore& store_;
   crypto::Envelope envelope_;
+  // Keys the idempotency fingerprints (IdempotencyRecord, version 2).
+  const crypto::SecretBytes fingerprint_key_;
   const common::Clock& clock_;
   LedgerMetrics* const metrics_;  // may be null
   common::LetterIdGenerator ids_;

@@ -20,6 +20,7 @@
 #include "common/proto_time.h"
 #include "common/strings.h"
 #include "crypto/dev_pki.h"
+#include "services/ledger/ledger_module.h"
 #include "services/utpost/app.h"
 #include "tests/testutil/http_get.h"
 #include "tests/testutil/test_stack.h"
@@ -354,6 +355,30 @@ TEST_F(FormServiceTest, SubmitFormIsIdempotentByKey) {
   EXPECT_EQ(FieldOf(other.status()), "idempotency_key");
   EXPECT_EQ(ListAll().size(), 1u);
   EXPECT_EQ(LetterCount(), 1) << "one receipt letter";
+}
+
+// The stored fingerprint is keyed (GMAC under the ledger's fingerprint key, a nonce per
+// record), so the same submission under two keys stores two unrelated fingerprints: a form can
+// hold little more than an identity number, which an unkeyed hash would give away.
+TEST_F(FormServiceTest, TheStoredFingerprintIsKeyedWithANonceOfItsOwn) {
+  Register(FormType());
+  v1::SubmitFormRequest request = Submission();
+  std::vector<storage::v1::SubmissionIdempotencyRecord> records;
+  for (const char* key : {"keyed-1", "keyed-2"}) {
+    request.set_idempotency_key(key);
+    // The key is part of what is fingerprinted; the nonce must differ all the same.
+    auto sent = Forms(kPortal).Submit(request);
+    ASSERT_TRUE(sent.ok()) << sent.status();
+    auto record = stack_->ledger().forms_store->GetIdempotency(kPortal, key);
+    ASSERT_TRUE(record.ok()) << record.status();
+    ASSERT_TRUE(record->has_value());
+    EXPECT_EQ((*record)->fingerprint_version(), 1u);
+    EXPECT_EQ((*record)->fingerprint_nonce().size(), 12u);
+    EXPECT_EQ((*record)->request_sha256().size(), 16u) << "a GMAC tag, not a SHA-256 digest";
+    records.push_back(**record);
+  }
+  EXPECT_NE(records[0].fingerprint_nonce(), records[1].fingerprint_nonce());
+  EXPECT_NE(records[0].request_sha256(), records[1].request_sha256());
 }
 
 TEST_F(FormServiceTest, ReceiptAndNoticeLettersGoThroughTheLetterPath) {

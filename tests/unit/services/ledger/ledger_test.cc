@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/field_violations.h"
@@ -203,10 +204,45 @@ TEST_F(LedgerTest, ARetryWhoseSizesWereNeverComputedReplays) {
             absl::StatusCode::kAlreadyExists);
 }
 
-// The version-1 fingerprint is SHA-256 of the request's deterministic serialization with
-// every size computed, byte for byte the serialization protobuf writes to a string, also for
-// documents large enough to be hashed where they lie (aliased) rather than through a buffer.
-TEST_F(LedgerTest, TheFingerprintIsTheHashOfTheDeterministicSerialization) {
+// The request's deterministic serialization, every size computed, as protobuf writes it.
+std::string DeterministicSerialization(const v1::SendLetterRequest& request) {
+  std::string serialized;
+  request.ByteSizeLong();
+  google::protobuf::io::StringOutputStream stream(&serialized);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  request.SerializeWithCachedSizes(&coded);
+  coded.Trim();
+  return serialized;
+}
+
+std::string Sha256Of(std::string_view data) {
+  crypto::Sha256 sha;
+  sha.Update(data);
+  return sha.Finish();
+}
+
+// The ledger's fingerprint key, as its database holds it, unwrapped with the test's key store.
+absl::StatusOr<crypto::SecretBytes> StoredFingerprintKey(const storage::LedgerStore& store,
+                                                         const crypto::KeyStore& keys,
+                                                         std::string* kek_id = nullptr) {
+  auto record = store.GetFingerprintKey();
+  if (!record.ok()) return record.status();
+  if (!record->has_value()) return absl::NotFoundError("no fingerprint key");
+  if (kek_id != nullptr) *kek_id = (*record)->kek_id();
+  return keys.Unwrap(crypto::WrappedKey{(*record)->kek_id(), (*record)->wrapped_key()},
+                     "utpost ledger idempotency fingerprint key");
+}
+
+// The version-2 fingerprint is GMAC, under the ledger's own key and the record's nonce, of the
+// request's deterministic serialization with every size computed: byte for byte what protobuf
+// writes to a string, also for documents large enough to be hashed where they lie (aliased)
+// rather than through a buffer. No unkeyed hash of the request is stored.
+TEST_F(LedgerTest, TheFingerprintIsAKeyedHashOfTheDeterministicSerialization) {
+  auto key = StoredFingerprintKey(*store_, *keys_);
+  ASSERT_TRUE(key.ok()) << key.status();
+  ASSERT_EQ(key->size(), crypto::Gmac::kKeyBytes);
+  std::set<std::string> nonces;
   for (const size_t bytes : {size_t{2048}, size_t{200'000}}) {
     v1::SendLetterRequest request =
         WithKey(ValidLetter("fingerprint", bytes), absl::StrCat("fingerprint-", bytes));
@@ -214,23 +250,108 @@ TEST_F(LedgerTest, TheFingerprintIsTheHashOfTheDeterministicSerialization) {
     ASSERT_TRUE(parsed.ParseFromString(request.SerializeAsString()));
     auto sent = ledger_->SendLetter(testutil::kOslo, parsed);
     ASSERT_TRUE(sent.ok()) << sent.status();
-    std::string serialized;
-    {
-      parsed.ByteSizeLong();
-      google::protobuf::io::StringOutputStream stream(&serialized);
-      google::protobuf::io::CodedOutputStream coded(&stream);
-      coded.SetSerializationDeterministic(true);
-      parsed.SerializeWithCachedSizes(&coded);
-    }
+    const std::string serialized = DeterministicSerialization(parsed);
     ASSERT_GT(serialized.size(), bytes);
-    crypto::Sha256 sha;
-    sha.Update(serialized);
     auto record = store_->GetIdempotency(testutil::kOslo, absl::StrCat("fingerprint-", bytes));
     ASSERT_TRUE(record.ok()) << record.status();
     ASSERT_TRUE(record->has_value());
-    EXPECT_EQ((*record)->fingerprint_version(), 1u);
-    EXPECT_EQ((*record)->request_sha256(), sha.Finish()) << bytes << " bytes";
+    EXPECT_EQ((*record)->fingerprint_version(), 2u);
+    ASSERT_EQ((*record)->fingerprint_nonce().size(), crypto::Gmac::kNonceBytes);
+    nonces.insert((*record)->fingerprint_nonce());
+    crypto::Gmac gmac(*key, (*record)->fingerprint_nonce());
+    gmac.Update(serialized);
+    EXPECT_EQ((*record)->request_sha256(), gmac.Finish()) << bytes << " bytes";
+    EXPECT_NE((*record)->request_sha256(), Sha256Of(serialized));
   }
+  EXPECT_EQ(nonces.size(), 2u) << "each record has a nonce of its own";
+}
+
+TEST_F(LedgerTest, TheFingerprintKeyOutlivesARestartAndIsRewrappedAfterRotation) {
+  const v1::SendLetterRequest request = WithKey(ValidLetter("rotation"), "rotation-1");
+  auto first = ledger_->SendLetter(testutil::kOslo, request);
+  ASSERT_TRUE(first.ok()) << first.status();
+  std::string kek_before;
+  auto key_before = StoredFingerprintKey(*store_, *keys_, &kek_before);
+  ASSERT_TRUE(key_before.ok()) << key_before.status();
+
+  // A new key-encryption key, and a restart that sees it.
+  auto rotated = crypto::FileKeyStore::Rotate(dir_.path() / "keys");
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  ASSERT_NE(*rotated, kek_before);
+  auto keys = crypto::FileKeyStore::Open(dir_.path() / "keys");
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  ledger_.reset();
+  keys_ = std::move(*keys);
+  auto ledger = Ledger::Create({}, *store_, *keys_, clock_);
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  ledger_ = std::move(*ledger);
+
+  std::string kek_after;
+  auto key_after = StoredFingerprintKey(*store_, *keys_, &kek_after);
+  ASSERT_TRUE(key_after.ok()) << key_after.status();
+  EXPECT_EQ(kek_after, *rotated) << "rewrapped under the current key";
+  EXPECT_EQ(key_after->view(), key_before->view()) << "the same fingerprint key";
+
+  // A retry from before the restart is still recognised, and a different request still
+  // conflicts.
+  auto again = ledger_->SendLetter(testutil::kOslo, request);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->replayed());
+  EXPECT_EQ(again->letter_id(), first->letter_id());
+  v1::SendLetterRequest other = request;
+  other.mutable_documents(0)->mutable_content()->back() ^= 1;
+  EXPECT_EQ(ledger_->SendLetter(testutil::kOslo, other).status().code(),
+            absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(LedgerTest, AFingerprintKeyWrappedByAMissingKekStopsTheStart) {
+  auto record = store_->GetFingerprintKey();
+  ASSERT_TRUE(record.ok() && record->has_value());
+  storage::FingerprintKeyRecord moved = **record;
+  moved.set_kek_id("9999");
+  ASSERT_TRUE(store_->PutFingerprintKey(moved).ok());
+  auto ledger = Ledger::Create({}, *store_, *keys_, clock_);
+  ASSERT_EQ(ledger.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(ledger.status().message()), ::testing::HasSubstr("9999"));
+}
+
+TEST_F(LedgerTest, IdempotencyRecordsOfVersionOneStillRecogniseARetry) {
+  // A record as the previous release wrote it: SHA-256 of the deterministic serialization.
+  const v1::SendLetterRequest request = WithKey(ValidLetter("sha"), "sha-1");
+  storage::IdempotencyRecord previous;
+  previous.set_request_sha256(Sha256Of(DeterministicSerialization(request)));
+  previous.set_fingerprint_version(1);
+  previous.set_letter_id("01KAWBDW8G0000000000000001");
+  previous.mutable_accepted_time()->set_seconds(1'780'000'000);
+  ASSERT_TRUE(db_->raw()
+                  .Put(rocksdb::WriteOptions(), db_->cf(storage::Cf::kIdempotency),
+                       storage::keys::Idempotency(testutil::kOslo, "sha-1"),
+                       previous.SerializeAsString())
+                  .ok());
+  auto replayed = ledger_->SendLetter(testutil::kOslo, request);
+  ASSERT_TRUE(replayed.ok()) << replayed.status();
+  EXPECT_TRUE(replayed->replayed());
+  EXPECT_EQ(replayed->letter_id(), previous.letter_id());
+  v1::SendLetterRequest other = request;
+  other.set_title("Et annet vedtak");
+  EXPECT_EQ(ledger_->SendLetter(testutil::kOslo, other).status().code(),
+            absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(LedgerTest, AVersionTwoRecordWithoutAWholeNonceIsDataLoss) {
+  const v1::SendLetterRequest request = WithKey(ValidLetter("nonce"), "nonce-1");
+  ASSERT_TRUE(ledger_->SendLetter(testutil::kOslo, request).ok());
+  auto record = store_->GetIdempotency(testutil::kOslo, "nonce-1");
+  ASSERT_TRUE(record.ok() && record->has_value());
+  storage::IdempotencyRecord damaged = **record;
+  damaged.set_fingerprint_nonce("short");
+  ASSERT_TRUE(db_->raw()
+                  .Put(rocksdb::WriteOptions(), db_->cf(storage::Cf::kIdempotency),
+                       storage::keys::Idempotency(testutil::kOslo, "nonce-1"),
+                       damaged.SerializeAsString())
+                  .ok());
+  EXPECT_EQ(ledger_->SendLetter(testutil::kOslo, request).status().code(),
+            absl::StatusCode::kDataLoss);
 }
 
 TEST_F(LedgerTest, IdempotencyRecordsOfVersionZeroStillRecogniseARetry) {
